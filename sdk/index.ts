@@ -1,0 +1,8 @@
+/**
+ * nnunet-ts public API. Axis order is (z, y, x) everywhere outside NIfTI I/O (see sdk/io/volume.ts).
+ * Each module below adds its exports here (one line per module).
+ */
+export * from './io/volume';
+export * from './io/npy';
+export * from './io/atomic';
+export * from './util/random';
