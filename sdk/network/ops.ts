@@ -1,0 +1,320 @@
+/**
+ * Convolution ops for the U-Net, built from fast primitives (tf.conv2d forward, matMul) with tf.customGrad.
+ *
+ * Why: stock tfjs-wasm 4.22 computes wrong Conv3D input gradients (only depth slice 0 is filled) and wrong stride-2
+ * filter gradients, has no conv3dTranspose gradient (on any backend) and no Conv2DBackpropFilter, runs Conv3D at
+ * ~0.2 GFLOP/s, and its Conv2DBackpropInput is a naive loop (~1 GFLOP/s, measured). See docs/toolchain.md §3-4.
+ * XNNPACK's conv2d forward reaches 15-20 GFLOP/s, so every gradient here is expressed as conv2d forwards or matMuls.
+ *
+ * Conventions: channels-last, spatial order (z, y, x). Padding is PyTorch-style and symmetric (explicit `pads`, one per
+ * spatial axis); nnU-Net uses pad 1 for kernel 3 and 0 for kernel 1 (generic_UNet.py `conv_pad_sizes`). Note this is
+ * not TF 'same' for stride 2 (TF pads only at the end there). Filters: conv [kd,kh,kw,Ci,Co] / [kh,kw,Ci,Co];
+ * transposed conv [kd,kh,kw,Co,Ci] / [kh,kw,Co,Ci] (tfjs conv3dTranspose layout).
+ *
+ * On native TensorFlow backends (`useNativeConv3d()`), tfjs's own kernels and gradients are used instead.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { useNativeConv3d } from './backend';
+
+export type Int2 = [number, number];
+export type Int3 = [number, number, number];
+
+/** Output length of a PyTorch convolution along one axis (no dilation). */
+export function convOutputLength(size: number, kernel: number, stride: number, pad: number): number {
+  const out = Math.floor((size + 2 * pad - kernel) / stride) + 1;
+  if (out < 1) {
+    throw new Error(`convolution: input size ${size} too small for kernel ${kernel}, stride ${stride}, pad ${pad}`);
+  }
+  return out;
+}
+
+function checkInts(name: string, v: number[], n: number, min: number): void {
+  if (v.length !== n || v.some((e) => !Number.isInteger(e) || e < min)) {
+    throw new Error(`${name} must be ${n} integers >= ${min}, got [${v.join(', ')}]`);
+  }
+}
+
+/** dx of a single-axis-strided correlation, decomposed into stride phases (see conv2dInputGrad). */
+interface PhaseTaps {
+  /** kernel taps j contributing to this phase, in decreasing order (so offsets increase). */
+  taps: number[];
+  /** dy offset of the first tap: dx[s*m + r] uses dy[m + dMin + t] with tap taps[t]. */
+  dMin: number;
+  /** Number of output positions of this phase: ceil((size - r) / s). */
+  count: number;
+}
+
+function phases(size: number, k: number, s: number, p: number): PhaseTaps[] {
+  const out: PhaseTaps[] = [];
+  for (let r = 0; r < s; r++) {
+    const taps: number[] = [];
+    for (let j = k - 1; j >= 0; j--) if ((((r + p - j) % s) + s) % s === 0) taps.push(j);
+    const count = Math.ceil((size - r) / s);
+    out.push({ taps, dMin: taps.length ? (r + p - taps[0]) / s : 0, count });
+  }
+  return out;
+}
+
+/**
+ * Input gradient of conv2d(x, w, strides, pads) without Conv2DBackpropInput: for every stride phase (rh, rw), a
+ * stride-1 'valid' conv2d of (padded) dy with the sub-kernel of the taps that land on that phase, flipped and with
+ * Ci/Co swapped; phases are then interleaved. Exactly the forward FLOPs, no zero-dilation waste.
+ */
+function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], strides: Int2, pads: Int2): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, wd, ci] = xShape;
+    const [kh, kw] = [w.shape[0], w.shape[1]];
+    const [ho, wo] = [dy.shape[1], dy.shape[2]];
+    const ph = phases(h, kh, strides[0], pads[0]);
+    const pw = phases(wd, kw, strides[1], pads[1]);
+    const [sh, sw] = strides;
+    const mh = Math.ceil(h / sh);
+    const mw = Math.ceil(wd / sw);
+    const rows: tf.Tensor4D[] = [];
+    for (const a of ph) {
+      const cols: tf.Tensor4D[] = [];
+      for (const b of pw) {
+        let part: tf.Tensor4D;
+        if (a.taps.length === 0 || b.taps.length === 0 || a.count === 0 || b.count === 0) {
+          part = tf.zeros([n, mh, mw, ci]);
+        } else {
+          // sub-kernel [lh, lw, Co, Ci]: taps in decreasing order == flipped, Ci/Co swapped
+          const sub = tf.transpose(
+            tf.gather(tf.gather(w, a.taps, 0), b.taps, 1),
+            [0, 1, 3, 2],
+          ) as tf.Tensor4D;
+          // dy rows needed: m + dMin + t for m in [0, count), t in [0, len): [dMin, count - 1 + dMin + len - 1]
+          const hLo = a.dMin;
+          const hHi = a.count - 1 + a.dMin + a.taps.length - 1;
+          const wLo = b.dMin;
+          const wHi = b.count - 1 + b.dMin + b.taps.length - 1;
+          const src = padSlice2d(dy, hLo, hHi, ho, wLo, wHi, wo);
+          part = tf.conv2d(src, sub, 1, 'valid');
+          // pad phase outputs to the common size (mh, mw) so they interleave by reshape
+          if (a.count < mh || b.count < mw) {
+            part = tf.pad(part, [[0, 0], [0, mh - a.count], [0, mw - b.count], [0, 0]]);
+          }
+        }
+        cols.push(part);
+      }
+      // interleave along width: [n, mh, mw, sw, ci] -> [n, mh, mw*sw, ci]
+      rows.push(sw === 1 ? cols[0] : (tf.reshape(tf.stack(cols, 3), [n, mh, mw * sw, ci]) as tf.Tensor4D));
+    }
+    let dx = sh === 1 ? rows[0] : (tf.reshape(tf.stack(rows, 2), [n, mh * sh, mw * sw, ci]) as tf.Tensor4D);
+    if (mh * sh !== h || mw * sw !== wd) dx = tf.slice(dx, [0, 0, 0, 0], [n, h, wd, ci]);
+    return dx;
+  });
+}
+
+/** Rows [lo, hi] x cols [lo2, hi2] of t (dims 1 and 2), zero outside the tensor. */
+function padSlice2d(t: tf.Tensor4D, lo: number, hi: number, size: number, lo2: number, hi2: number, size2: number) {
+  const padT = Math.max(0, -lo);
+  const padB = Math.max(0, hi - (size - 1));
+  const padL = Math.max(0, -lo2);
+  const padR = Math.max(0, hi2 - (size2 - 1));
+  let u = t;
+  if (padT || padB || padL || padR) u = tf.pad(t, [[0, 0], [padT, padB], [padL, padR], [0, 0]]);
+  const begin = [0, lo + padT, lo2 + padL, 0];
+  const sz = [t.shape[0], hi - lo + 1, hi2 - lo2 + 1, t.shape[3]];
+  if (begin[1] === 0 && begin[2] === 0 && sz[1] === u.shape[1] && sz[2] === u.shape[2]) return u;
+  return tf.slice(u, begin, sz) as tf.Tensor4D;
+}
+
+/**
+ * Filter gradient of conv2d(x, w, strides, pads) without Conv2DBackpropFilter ("channels as batch"):
+ * dw[j,j',c,o] = sum_{n,y,x} xpad[n, s*y+j, s*x+j', c] dy[n,y,x,o] is a conv2d of xpad^T [C, Hp, Wp, N] with the
+ * filter dy^T [Ho, Wo, N, Co] at dilation = stride, 'valid'.
+ */
+function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernel: Int2, strides: Int2, pads: Int2): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, wd, c] = x.shape;
+    const [, ho, wo, co] = dy.shape;
+    const [kh, kw] = kernel;
+    const [sh, sw] = strides;
+    // only the rows the forward actually read: (ho-1)*s + k of the padded input
+    const needH = (ho - 1) * sh + kh;
+    const needW = (wo - 1) * sw + kw;
+    const padB = Math.max(0, needH - (h + pads[0]));
+    const padR = Math.max(0, needW - (wd + pads[1]));
+    let xp = x;
+    if (pads[0] || pads[1] || padB || padR) xp = tf.pad(x, [[0, 0], [pads[0], padB], [pads[1], padR], [0, 0]]);
+    if (xp.shape[1] !== needH || xp.shape[2] !== needW) xp = tf.slice(xp, [0, 0, 0, 0], [n, needH, needW, c]);
+    const xt = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D; // [C, Hn, Wn, N]
+    const dyt = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [Ho, Wo, N, Co]
+    const g = tf.conv2d(xt, dyt, 1, 'valid', 'NHWC', [sh, sw]); // [C, kh, kw, Co]
+    return tf.transpose(g, [1, 2, 0, 3]) as tf.Tensor4D;
+  });
+}
+
+/** conv2d with PyTorch padding and correct, fast gradients on every backend (no bias). */
+export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, strides: Int2 = [1, 1], pads?: Int2): tf.Tensor4D {
+  const kernel: Int2 = [w.shape[0], w.shape[1]];
+  const p: Int2 = pads ?? [(kernel[0] - 1) >> 1, (kernel[1] - 1) >> 1];
+  checkInts('conv2d strides', strides, 2, 1);
+  checkInts('conv2d pads', p, 2, 0);
+  if (x.rank !== 4 || w.rank !== 4 || x.shape[3] !== w.shape[2]) {
+    throw new Error(`conv2d: x [${x.shape}] and filter [${w.shape}] do not match (expected x [N,H,W,Ci], w [kh,kw,Ci,Co])`);
+  }
+  convOutputLength(x.shape[1], kernel[0], strides[0], p[0]);
+  convOutputLength(x.shape[2], kernel[1], strides[1], p[1]);
+  const explicit: [[number, number], [number, number], [number, number], [number, number]] = [
+    [0, 0],
+    [p[0], p[0]],
+    [p[1], p[1]],
+    [0, 0],
+  ];
+  if (useNativeConv3d()) return tf.conv2d(x, w, strides, explicit);
+  const f = tf.customGrad((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([xx, ww]);
+    const value = tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, strides, explicit);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+        return [
+          conv2dInputGrad(dy as tf.Tensor4D, ws, xs.shape, strides, p),
+          conv2dFilterGrad(xs, dy as tf.Tensor4D, kernel, strides, p),
+        ];
+      },
+    };
+  });
+  return f(x, w) as tf.Tensor4D;
+}
+
+/**
+ * conv3d with PyTorch padding: the kd depth taps (depth-strided) are stacked along channels, giving one conv2d of
+ * [N*Do, H, W, kd*Ci] with the filter reshaped to [kh, kw, kd*Ci, Co] (toolchain.md §4). The depth stacking is plain
+ * pad/slice/concat/reshape, whose gradients tfjs computes correctly on every backend; the conv2d is ours.
+ */
+export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1], pads?: Int3): tf.Tensor5D {
+  if (x.rank !== 5 || w.rank !== 5 || x.shape[4] !== w.shape[3]) {
+    throw new Error(`conv3d: x [${x.shape}] and filter [${w.shape}] do not match (expected x [N,D,H,W,Ci], w [kd,kh,kw,Ci,Co])`);
+  }
+  const [kd, kh, kw, ci, co] = w.shape;
+  const p: Int3 = pads ?? [(kd - 1) >> 1, (kh - 1) >> 1, (kw - 1) >> 1];
+  checkInts('conv3d strides', strides, 3, 1);
+  checkInts('conv3d pads', p, 3, 0);
+  const [n, d, h, wd] = x.shape;
+  const dOut = convOutputLength(d, kd, strides[0], p[0]);
+  const hOut = convOutputLength(h, kh, strides[1], p[1]);
+  const wOut = convOutputLength(wd, kw, strides[2], p[2]);
+  if (useNativeConv3d()) {
+    const xp = p.some((e) => e > 0)
+      ? tf.pad(x, [[0, 0], [p[0], p[0]], [p[1], p[1]], [p[2], p[2]], [0, 0]])
+      : x;
+    return tf.conv3d(xp as tf.Tensor5D, w, strides, 'valid');
+  }
+  return tf.tidy(() => {
+    const sd = strides[0];
+    // depth-padded input, long enough for the last strided window
+    const need = (dOut - 1) * sd + kd;
+    const padEnd = Math.max(0, need - (d + p[0]));
+    let xp: tf.Tensor5D = x;
+    if (p[0] || padEnd) xp = tf.pad(x, [[0, 0], [p[0], padEnd], [0, 0], [0, 0], [0, 0]]);
+    const taps: tf.Tensor5D[] = [];
+    for (let j = 0; j < kd; j++) {
+      if (sd === 1) {
+        taps.push(tf.slice(xp, [0, j, 0, 0, 0], [n, dOut, h, wd, ci]));
+      } else {
+        // depth positions j, j+sd, ...: slice dOut*sd rows (zero-extended) and keep phase 0 of each group
+        const len = dOut * sd;
+        let src = xp;
+        const short = j + len - xp.shape[1];
+        if (short > 0) src = tf.pad(xp, [[0, 0], [0, short], [0, 0], [0, 0], [0, 0]]);
+        const s = tf.slice(src, [0, j, 0, 0, 0], [n, len, h, wd, ci]);
+        const g = tf.reshape(s, [n, dOut, sd, h * wd * ci]);
+        taps.push(tf.reshape(tf.slice(g, [0, 0, 0, 0], [n, dOut, 1, h * wd * ci]), [n, dOut, h, wd, ci]));
+      }
+    }
+    const stacked = kd === 1 ? taps[0] : tf.concat(taps, 4); // [N, Do, H, W, kd*Ci], channel index = j*Ci + c
+    const x2 = tf.reshape(stacked, [n * dOut, h, wd, kd * ci]) as tf.Tensor4D;
+    const w2 = tf.reshape(tf.transpose(w, [1, 2, 0, 3, 4]), [kh, kw, kd * ci, co]) as tf.Tensor4D;
+    const y = conv2d(x2, w2, [strides[1], strides[2]], [p[1], p[2]]);
+    return tf.reshape(y, [n, dOut, hOut, wOut, co]) as tf.Tensor5D;
+  });
+}
+
+/**
+ * a[M,K] @ b[K,N] with gradients that transpose explicitly (on wasm, matMul with transposeA is ~8x slower than an
+ * explicit transpose followed by a plain matMul; toolchain.md §4).
+ */
+export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  if (useNativeConv3d()) return tf.matMul(a, b);
+  const f = tf.customGrad((aa: tf.Tensor, bb: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([aa, bb]);
+    return {
+      value: tf.matMul(aa as tf.Tensor2D, bb as tf.Tensor2D),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [as, bs] = saved as [tf.Tensor2D, tf.Tensor2D];
+        return tf.tidy(() => [
+          tf.matMul(dy as tf.Tensor2D, tf.transpose(bs)),
+          tf.matMul(tf.transpose(as), dy as tf.Tensor2D),
+        ]);
+      },
+    };
+  });
+  return f(a, b) as tf.Tensor2D;
+}
+
+/**
+ * Transposed convolution with kernel == stride (nnU-Net's upsampling), no bias: every input voxel writes one
+ * disjoint kd*kh*kw block, so it is one matMul x[M,Ci] @ W[Ci, kd*kh*kw*Co] followed by a depth-to-space
+ * rearrangement (two rank-4 transposes). w: [kd, kh, kw, Co, Ci] (tfjs conv3dTranspose layout).
+ */
+export function convTranspose3d(x: tf.Tensor5D, w: tf.Tensor5D): tf.Tensor5D {
+  if (x.rank !== 5 || w.rank !== 5 || x.shape[4] !== w.shape[4]) {
+    throw new Error(`convTranspose3d: x [${x.shape}] and filter [${w.shape}] do not match (expected x [N,D,H,W,Ci], w [kd,kh,kw,Co,Ci])`);
+  }
+  return tf.tidy(() => {
+    const [n, d, h, wd, ci] = x.shape;
+    const [kd, kh, kw, co] = w.shape;
+    const wm = tf.reshape(tf.transpose(w, [4, 0, 1, 2, 3]), [ci, kd * kh * kw * co]) as tf.Tensor2D;
+    const y = matMul(tf.reshape(x, [n * d * h * wd, ci]) as tf.Tensor2D, wm); // (n,d,h,w | kd,kh,kw,co)
+    const a = n * d;
+    // (a, h*w, kd, kh*kw*co) -> (a, kd, h*w, kh*kw*co)
+    let t: tf.Tensor = kd === 1 ? y : tf.transpose(tf.reshape(y, [a, h * wd, kd, kh * kw * co]), [0, 2, 1, 3]);
+    // (a*kd*h, w, kh, kw*co) -> (a*kd*h, kh, w, kw*co)
+    if (kh !== 1) t = tf.transpose(tf.reshape(t, [a * kd * h, wd, kh, kw * co]), [0, 2, 1, 3]);
+    return tf.reshape(t, [n, d * kd, h * kh, wd * kw, co]) as tf.Tensor5D;
+  });
+}
+
+/** 2D version of convTranspose3d; w: [kh, kw, Co, Ci]. */
+export function convTranspose2d(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
+  if (x.rank !== 4 || w.rank !== 4 || x.shape[3] !== w.shape[3]) {
+    throw new Error(`convTranspose2d: x [${x.shape}] and filter [${w.shape}] do not match (expected x [N,H,W,Ci], w [kh,kw,Co,Ci])`);
+  }
+  return tf.tidy(() => {
+    const [n, h, wd, ci] = x.shape;
+    const [kh, kw, co] = w.shape;
+    const wm = tf.reshape(tf.transpose(w, [3, 0, 1, 2]), [ci, kh * kw * co]) as tf.Tensor2D;
+    const y = matMul(tf.reshape(x, [n * h * wd, ci]) as tf.Tensor2D, wm);
+    const t = kh === 1 ? y : tf.transpose(tf.reshape(y, [n * h, wd, kh, kw * co]), [0, 2, 1, 3]);
+    return tf.reshape(t, [n, h * kh, wd * kw, co]) as tf.Tensor4D;
+  });
+}
+
+/** 1x1(x1) convolution without bias (segmentation heads) as a matMul; w: [1,1,(1,)Ci,Co]. */
+export function conv1x1(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
+  const ci = x.shape[x.rank - 1];
+  const co = w.shape[w.rank - 1];
+  if (w.size !== ci * co) throw new Error(`conv1x1: filter [${w.shape}] does not match input channels ${ci}`);
+  return tf.tidy(() => {
+    const y = matMul(tf.reshape(x, [-1, ci]) as tf.Tensor2D, tf.reshape(w, [ci, co]) as tf.Tensor2D);
+    return tf.reshape(y, [...x.shape.slice(0, -1), co]);
+  });
+}
+
+/**
+ * Instance normalisation (PyTorch InstanceNorm, affine, no running stats): per sample and channel over all spatial
+ * positions, biased variance, eps inside the square root. gamma/beta: [C].
+ */
+export function instanceNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5): tf.Tensor {
+  return tf.tidy(() => {
+    const axes = Array.from({ length: x.rank - 2 }, (_, i) => i + 1);
+    const { mean, variance } = tf.moments(x, axes, true);
+    const scale = tf.mul(tf.rsqrt(tf.add(variance, eps)), gamma); // [N,1,..,C]
+    const shift = tf.sub(beta, tf.mul(mean, scale));
+    return tf.add(tf.mul(x, scale), shift);
+  });
+}

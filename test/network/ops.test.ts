@@ -1,0 +1,193 @@
+/**
+ * Our conv ops (forward, d input, d weights) against direct loop references, on random shapes, strides and
+ * anisotropic kernels as v2.1 plans produce them, on both the wasm and the cpu backend.
+ */
+import { describe, it, before } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../sdk/network/backend';
+import { conv2d, conv3d, convTranspose2d, convTranspose3d, instanceNorm, conv1x1 } from '../../sdk/network/ops';
+import { Arr, conv3dRef, convTranspose3dRef, randArr, relErr, rng } from './reference';
+
+const TOL = 2e-5; // float32 accumulation vs float64 reference, relative to the largest magnitude
+
+function t(a: Arr): tf.Tensor {
+  return tf.tensor(Float32Array.from(a.data), a.shape);
+}
+
+/** forward and both gradients of op through tf.grads of sum(op(x, w) * dy). */
+function run(op: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor, x: Arr, w: Arr, dy: Arr) {
+  const xt = t(x);
+  const wt = t(w);
+  const dyt = t(dy);
+  const y = op(xt, wt);
+  const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(op(a, b), dyt)));
+  const [dx, dw] = g([xt, wt]);
+  const out = { y: y.dataSync(), yShape: y.shape, dx: dx.dataSync(), dw: dw.dataSync() };
+  tf.dispose([xt, wt, dyt, y, dx, dw]);
+  return out;
+}
+
+interface Case3 {
+  x: number[];
+  k: number[];
+  s: number[];
+  co: number;
+}
+// shapes: odd/even sizes, strides 1/2 per axis, kernels 3x3x3, 1x3x3, 3x1x1, 1x1x1 and a non-nnU-Net 5
+const CASES_3D: Case3[] = [
+  { x: [2, 5, 6, 7, 3], k: [3, 3, 3], s: [1, 1, 1], co: 4 },
+  { x: [1, 6, 8, 8, 2], k: [3, 3, 3], s: [2, 2, 2], co: 3 },
+  { x: [2, 7, 5, 6, 3], k: [3, 3, 3], s: [2, 2, 2], co: 2 }, // odd sizes with stride 2
+  { x: [1, 4, 8, 8, 2], k: [1, 3, 3], s: [1, 2, 2], co: 3 },
+  { x: [1, 6, 5, 5, 4], k: [3, 1, 1], s: [2, 1, 1], co: 2 },
+  { x: [2, 6, 6, 4, 2], k: [1, 3, 3], s: [1, 1, 1], co: 5 },
+  { x: [1, 5, 7, 6, 2], k: [3, 3, 3], s: [1, 2, 1], co: 3 },
+  { x: [1, 4, 4, 6, 3], k: [1, 1, 1], s: [2, 2, 2], co: 2 },
+  { x: [1, 7, 7, 7, 2], k: [5, 5, 5], s: [1, 1, 1], co: 2 },
+];
+
+for (const backend of ['wasm', 'cpu'] as const) {
+  describe(`network ops on ${backend}`, () => {
+    before(async () => {
+      await initBackend({ backend, log: false });
+    });
+
+    it('conv3d forward, dx, dw match the direct reference (strides 1/2, anisotropic kernels, PyTorch padding)', () => {
+      const r = rng(7);
+      for (const c of CASES_3D) {
+        const pads = c.k.map((k) => (k - 1) >> 1);
+        const x = randArr(c.x, r);
+        const w = randArr([...c.k, c.x[4], c.co], r);
+        const ref0 = conv3dRef(x, w, c.s, pads);
+        const dy = randArr(ref0.y.shape, r);
+        const ref = conv3dRef(x, w, c.s, pads, dy);
+        const got = run(
+          (a, b) => conv3d(a as tf.Tensor5D, b as tf.Tensor5D, c.s as [number, number, number]),
+          x,
+          w,
+          dy,
+        );
+        const label = `x ${c.x} k ${c.k} s ${c.s}`;
+        assert.deepEqual(got.yShape, ref.y.shape, label);
+        assert.ok(relErr(got.y, ref.y.data) < TOL, `forward ${label}: ${relErr(got.y, ref.y.data)}`);
+        assert.ok(relErr(got.dx, ref.dx!.data) < TOL, `dx ${label}: ${relErr(got.dx, ref.dx!.data)}`);
+        assert.ok(relErr(got.dw, ref.dw!.data) < TOL, `dw ${label}: ${relErr(got.dw, ref.dw!.data)}`);
+      }
+    });
+
+    it('conv2d forward, dx, dw match the direct reference', () => {
+      const r = rng(11);
+      const cases = [
+        { x: [2, 7, 6, 3], k: [3, 3], s: [1, 1], co: 4 },
+        { x: [3, 8, 6, 2], k: [3, 3], s: [2, 2], co: 3 },
+        { x: [1, 9, 7, 2], k: [3, 3], s: [2, 2], co: 2 },
+        { x: [2, 6, 8, 3], k: [1, 3], s: [1, 2], co: 2 },
+        { x: [1, 5, 5, 4], k: [1, 1], s: [1, 1], co: 3 },
+      ];
+      for (const c of cases) {
+        const pads = c.k.map((k) => (k - 1) >> 1);
+        // 2D as the D = 1 special case of the reference
+        const x = randArr([c.x[0], 1, c.x[1], c.x[2], c.x[3]], r);
+        const w = randArr([1, ...c.k, c.x[3], c.co], r);
+        const ref0 = conv3dRef(x, w, [1, ...c.s], [0, ...pads]);
+        const dy = randArr(ref0.y.shape, r);
+        const ref = conv3dRef(x, w, [1, ...c.s], [0, ...pads], dy);
+        const x4: Arr = { data: x.data, shape: c.x };
+        const w4: Arr = { data: w.data, shape: [...c.k, c.x[3], c.co] };
+        const dy4: Arr = { data: dy.data, shape: [dy.shape[0], dy.shape[2], dy.shape[3], dy.shape[4]] };
+        const got = run((a, b) => conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s as [number, number]), x4, w4, dy4);
+        const label = `x ${c.x} k ${c.k} s ${c.s}`;
+        assert.ok(relErr(got.y, ref.y.data) < TOL, `forward ${label}`);
+        assert.ok(relErr(got.dx, ref.dx!.data) < TOL, `dx ${label}: ${relErr(got.dx, ref.dx!.data)}`);
+        assert.ok(relErr(got.dw, ref.dw!.data) < TOL, `dw ${label}: ${relErr(got.dw, ref.dw!.data)}`);
+      }
+    });
+
+    it('convTranspose3d / 2d (kernel == stride) forward and gradients match the direct reference', () => {
+      const r = rng(3);
+      for (const c of [
+        { x: [2, 3, 4, 3, 5], k: [2, 2, 2], co: 3 },
+        { x: [1, 2, 3, 4, 4], k: [1, 2, 2], co: 2 },
+        { x: [1, 3, 2, 2, 3], k: [2, 1, 1], co: 4 },
+      ]) {
+        const x = randArr(c.x, r);
+        const w = randArr([...c.k, c.co, c.x[4]], r);
+        const ref0 = convTranspose3dRef(x, w);
+        const dy = randArr(ref0.y.shape, r);
+        const ref = convTranspose3dRef(x, w, dy);
+        const got = run((a, b) => convTranspose3d(a as tf.Tensor5D, b as tf.Tensor5D), x, w, dy);
+        const label = `x ${c.x} k ${c.k}`;
+        assert.deepEqual(got.yShape, ref.y.shape, label);
+        assert.ok(relErr(got.y, ref.y.data) < TOL, `forward ${label}`);
+        assert.ok(relErr(got.dx, ref.dx!.data) < TOL, `dx ${label}`);
+        assert.ok(relErr(got.dw, ref.dw!.data) < TOL, `dw ${label}`);
+      }
+      // 2D: the D = 1, kd = 1 case
+      const x = randArr([2, 1, 3, 4, 3], r);
+      const w = randArr([1, 2, 2, 2, 3], r);
+      const dy = randArr([2, 1, 6, 8, 2], r);
+      const ref = convTranspose3dRef(x, w, dy);
+      const got = run(
+        (a, b) => convTranspose2d(a as tf.Tensor4D, b as tf.Tensor4D),
+        { data: x.data, shape: [2, 3, 4, 3] },
+        { data: w.data, shape: [2, 2, 2, 3] },
+        { data: dy.data, shape: [2, 6, 8, 2] },
+      );
+      assert.ok(relErr(got.y, ref.y.data) < TOL);
+      assert.ok(relErr(got.dx, ref.dx!.data) < TOL);
+      assert.ok(relErr(got.dw, ref.dw!.data) < TOL);
+    });
+
+    it('conv1x1 equals a 1x1x1 conv3d reference; instanceNorm matches the PyTorch formula', () => {
+      const r = rng(5);
+      const x = randArr([2, 3, 4, 2, 5], r);
+      const w = randArr([1, 1, 1, 5, 3], r);
+      const ref = conv3dRef(x, w, [1, 1, 1], [0, 0, 0]);
+      const y = conv1x1(t(x), t(w));
+      assert.ok(relErr(y.dataSync(), ref.y.data) < TOL);
+      y.dispose();
+      // instance norm: per (n, c) over space, biased variance, eps 1e-5
+      const g = randArr([5], r);
+      const b = randArr([5], r);
+      const xt = t(x);
+      const out = instanceNorm(xt, t(g) as tf.Tensor1D, t(b) as tf.Tensor1D).dataSync();
+      const S = 3 * 4 * 2;
+      for (let n = 0; n < 2; n++)
+        for (let c = 0; c < 5; c++) {
+          let m = 0;
+          for (let i = 0; i < S; i++) m += x.data[(n * S + i) * 5 + c];
+          m /= S;
+          let v = 0;
+          for (let i = 0; i < S; i++) v += (x.data[(n * S + i) * 5 + c] - m) ** 2;
+          v /= S;
+          for (let i = 0; i < S; i++) {
+            const e = ((x.data[(n * S + i) * 5 + c] - m) / Math.sqrt(v + 1e-5)) * g.data[c] + b.data[c];
+            assert.ok(Math.abs(out[(n * S + i) * 5 + c] - e) < 1e-4, `instance norm n ${n} c ${c}`);
+          }
+        }
+      xt.dispose();
+    });
+
+    it('ops do not leak tensors', () => {
+      const x = tf.randomNormal([1, 4, 6, 6, 2]) as tf.Tensor5D;
+      const w = tf.randomNormal([3, 3, 3, 2, 3]) as tf.Tensor5D;
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 3; i++) {
+        const g = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(conv3d(a as tf.Tensor5D, b as tf.Tensor5D, [2, 2, 2])),
+        )([x, w]);
+        tf.dispose(g);
+      }
+      assert.equal(tf.memory().numTensors, before);
+      tf.dispose([x, w]);
+    });
+
+    it('reports bad input with shapes', () => {
+      const x = tf.zeros([1, 4, 4, 4, 2]) as tf.Tensor5D;
+      const w = tf.zeros([3, 3, 3, 3, 2]) as tf.Tensor5D;
+      assert.throws(() => conv3d(x, w), /conv3d: x \[1,4,4,4,2\] and filter \[3,3,3,3,2\] do not match/);
+      tf.dispose([x, w]);
+    });
+  });
+}
