@@ -164,7 +164,8 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, strides: Int2 = [1, 1], p
     [0, 0],
   ];
   if (useNativeConv3d()) return tf.conv2d(x, w, strides, explicit);
-  const f = tf.customGrad((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xx, ww, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     save([xx, ww]);
     const value = tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, strides, explicit);
     return {
@@ -177,7 +178,7 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, strides: Int2 = [1, 1], p
         ];
       },
     };
-  });
+  }) as Parameters<typeof tf.customGrad>[0]);
   return f(x, w) as tf.Tensor4D;
 }
 
@@ -240,7 +241,8 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
  */
 export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   if (useNativeConv3d()) return tf.matMul(a, b);
-  const f = tf.customGrad((aa: tf.Tensor, bb: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [aa, bb, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     save([aa, bb]);
     return {
       value: tf.matMul(aa as tf.Tensor2D, bb as tf.Tensor2D),
@@ -252,7 +254,7 @@ export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
         ]);
       },
     };
-  });
+  }) as Parameters<typeof tf.customGrad>[0]);
   return f(a, b) as tf.Tensor2D;
 }
 
