@@ -1,0 +1,47 @@
+/**
+ * DownsampleSegForDSTransform2 (S1 training/data_augmentation/downsampling.py::downsample_seg_for_ds_transform2;
+ * reference §6.2): the label map is renamed to `target` and resized once per network output with
+ * resize_segmentation order 0 (skimage resize, nearest with pixel centres, edge mode) to round(shape·scale).
+ */
+import { resizeEdge } from '../map_coordinates';
+import { prod, roundHalfEven } from '../util';
+import { AugBatch, Transform, requireSeg } from './base';
+
+export function downsampleSegForDS(
+  seg: Float32Array,
+  segShape: readonly number[],
+  scales: readonly (readonly number[])[],
+  order: 0 | 1 | 3 = 0,
+): { data: Float32Array; shape: number[] }[] {
+  const [B, S] = segShape;
+  const spatial = segShape.slice(2);
+  const n = prod(spatial);
+  return scales.map((s) => {
+    if (s.length !== spatial.length) throw new Error(`DownsampleSegForDS: scale [${s}] does not match seg [${segShape}]`);
+    if (s.every((v) => v === 1)) return { data: seg, shape: segShape.slice() };
+    const ns = spatial.map((d, i) => roundHalfEven(d * s[i]));
+    const m = prod(ns);
+    const out = new Float32Array(B * S * m);
+    for (let k = 0; k < B * S; k++) out.set(resizeEdge(seg.subarray(k * n, (k + 1) * n), spatial, ns, order), k * m);
+    return { data: out, shape: [B, S, ...ns] };
+  });
+}
+
+export class DownsampleSegForDSTransform2 implements Transform {
+  readonly name = 'DownsampleSegForDSTransform2';
+  constructor(readonly dsScales: number[][], readonly order: 0 | 1 | 3 = 0) {}
+  apply(batch: AugBatch): AugBatch {
+    const { seg, segShape } = requireSeg(batch, this.name);
+    const t = downsampleSegForDS(seg, segShape, this.dsScales, this.order);
+    return { ...batch, seg: null, segShape: null, target: t.map((x) => x.data), targetShapes: t.map((x) => x.shape) };
+  }
+}
+
+/** RenameTransform('seg', 'target') without deep supervision: a single target. */
+export class RenameSegToTargetTransform implements Transform {
+  readonly name = 'RenameTransform';
+  apply(batch: AugBatch): AugBatch {
+    const { seg, segShape } = requireSeg(batch, this.name);
+    return { ...batch, seg: null, segShape: null, target: [seg], targetShapes: [segShape] };
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * SpatialTransform (batchgenerators transforms/spatial_transforms.py → augmentations/spatial_transformations.py
+ * ::augment_spatial, reference §7.3): per sample, optional elastic deformation, rotation (R = Rx·Ry·Rz on row-vector
+ * coordinates), one scale factor, then interpolation of the loaded (larger) patch at the transformed, re-centred grid
+ * of the final patch — images with order-3 splines and constant 0 outside, labels per label value with order-1
+ * interpolation of the binary mask, border −1, threshold 0.5. When nothing was drawn: centre crop.
+ */
+import { RandomState } from '../../util/random';
+import { gaussianFilter } from '../gaussian_filter';
+import { mapCoordinates, splineFilter3 } from '../map_coordinates';
+import { rotationMatrix2d, rotationMatrix3d } from '../rotation';
+import { cropPadInto, floorDiv, prod, uniqueSorted } from '../util';
+import { AugBatch, Transform, channelView } from './base';
+
+export interface SpatialTransformOptions {
+  patchSize: number[];
+  /** Random crop centre instead of the patch centre (nnU-Net: false). */
+  randomCrop?: boolean;
+  patchCenterDistFromBorder?: number | number[];
+  doElasticDeform?: boolean;
+  alpha?: [number, number];
+  sigma?: [number, number];
+  doRotation?: boolean;
+  angleX?: [number, number];
+  angleY?: [number, number];
+  angleZ?: [number, number];
+  doScale?: boolean;
+  scale?: [number, number];
+  borderCvalData?: number;
+  orderData?: 0 | 1 | 3;
+  borderCvalSeg?: number;
+  orderSeg?: 0 | 1 | 3;
+  pElPerSample?: number;
+  pScalePerSample?: number;
+  pRotPerSample?: number;
+  independentScaleForEachAxis?: boolean;
+  pRotPerAxis?: number;
+  pIndependentScalePerAxis?: number;
+}
+
+/** create_zero_centered_coordinate_mesh: c_d(i) = i − (P_d − 1)/2, one Float64Array per axis. */
+export function zeroCenteredMesh(patch: readonly number[]): Float64Array[] {
+  const m = prod(patch);
+  const nd = patch.length;
+  const out = patch.map(() => new Float64Array(m));
+  const idx = new Array(nd).fill(0);
+  for (let k = 0; k < m; k++) {
+    for (let d = 0; d < nd; d++) out[d][k] = idx[d] - (patch[d] - 1) / 2;
+    for (let d = nd - 1; d >= 0; d--) {
+      if (++idx[d] < patch[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** coords ← coords·R (row vectors), in place. */
+export function rotateCoords(coords: Float64Array[], angles: number[]): void {
+  const m = coords[0].length;
+  if (coords.length === 3) {
+    const R = rotationMatrix3d(angles[0], angles[1], angles[2]);
+    const [a, b, c] = coords;
+    for (let k = 0; k < m; k++) {
+      const x = a[k], y = b[k], z = c[k];
+      a[k] = x * R[0] + y * R[3] + z * R[6];
+      b[k] = x * R[1] + y * R[4] + z * R[7];
+      c[k] = x * R[2] + y * R[5] + z * R[8];
+    }
+  } else {
+    const R = rotationMatrix2d(angles[0]);
+    const [a, b] = coords;
+    for (let k = 0; k < m; k++) {
+      const x = a[k], y = b[k];
+      a[k] = x * R[0] + y * R[2];
+      b[k] = x * R[1] + y * R[3];
+    }
+  }
+}
+
+/**
+ * interpolate_img(..., is_seg=True) for order != 0: for each unique label (ascending), interpolate the binary mask with
+ * cval = border value and write the label where the result >= 0.5; voxels claimed by no label stay 0.
+ */
+export function interpolateSeg(
+  img: Float32Array,
+  shape: readonly number[],
+  coords: readonly Float64Array[],
+  order: 0 | 1 | 3,
+  cval: number,
+  out: Float32Array,
+): void {
+  if (order === 0) {
+    mapCoordinates(img, shape, coords, { order: 0, cval }, out);
+    return;
+  }
+  out.fill(0);
+  const mask = new Float32Array(img.length);
+  const res = new Float32Array(out.length);
+  for (const v of uniqueSorted(img)) {
+    for (let i = 0; i < img.length; i++) mask[i] = img[i] === v ? 1 : 0;
+    mapCoordinates(mask, shape, coords, { order, cval }, res);
+    for (let i = 0; i < res.length; i++) if (res[i] >= 0.5) out[i] = v;
+  }
+}
+
+export class SpatialTransform implements Transform {
+  readonly name = 'SpatialTransform';
+  readonly o: Required<SpatialTransformOptions>;
+  constructor(o: SpatialTransformOptions) {
+    // batchgenerators SpatialTransform defaults
+    this.o = {
+      randomCrop: true,
+      patchCenterDistFromBorder: 30,
+      doElasticDeform: true,
+      alpha: [0, 1000],
+      sigma: [10, 13],
+      doRotation: true,
+      angleX: [0, 2 * Math.PI],
+      angleY: [0, 2 * Math.PI],
+      angleZ: [0, 2 * Math.PI],
+      doScale: true,
+      scale: [0.75, 1.25],
+      borderCvalData: 0,
+      orderData: 3,
+      borderCvalSeg: 0,
+      orderSeg: 0,
+      pElPerSample: 1,
+      pScalePerSample: 1,
+      pRotPerSample: 1,
+      independentScaleForEachAxis: false,
+      pRotPerAxis: 1,
+      pIndependentScalePerAxis: 1,
+      ...o,
+    } as Required<SpatialTransformOptions>;
+  }
+
+  apply(batch: AugBatch, rng: RandomState): AugBatch {
+    const o = this.o;
+    const P = o.patchSize;
+    const dim = P.length;
+    const [B, C] = batch.dataShape;
+    const inSpatial = batch.dataShape.slice(2);
+    if (inSpatial.length !== dim)
+      throw new Error(`SpatialTransform: data is ${inSpatial.length}-d (${batch.dataShape}), patch [${P}] is ${dim}-d`);
+    const m = prod(P);
+    const dataOut = new Float32Array(B * C * m);
+    const S = batch.segShape ? batch.segShape[1] : 0;
+    const segOut = batch.seg ? new Float32Array(B * S * m) : null;
+    const dist = typeof o.patchCenterDistFromBorder === 'number' ? new Array(dim).fill(o.patchCenterDistFromBorder) : o.patchCenterDistFromBorder;
+    for (let b = 0; b < B; b++) {
+      const coords = zeroCenteredMesh(P);
+      let modified = false;
+      if (o.doElasticDeform && rng.uniform() < o.pElPerSample) {
+        const a = rng.uniform(o.alpha[0], o.alpha[1]);
+        const s = rng.uniform(o.sigma[0], o.sigma[1]);
+        // elastic_deform_coordinates: per axis, gaussian_filter(random*2−1, s, mode constant)·a added to the grid
+        for (let d = 0; d < dim; d++) {
+          const noise = new Float64Array(m);
+          for (let k = 0; k < m; k++) noise[k] = rng.random() * 2 - 1;
+          const off = gaussianFilter(noise, P, s, 'constant');
+          for (let k = 0; k < m; k++) coords[d][k] += off[k] * a;
+        }
+        modified = true;
+      }
+      if (o.doRotation && rng.uniform() < o.pRotPerSample) {
+        const ax = rng.uniform() <= o.pRotPerAxis ? rng.uniform(o.angleX[0], o.angleX[1]) : 0;
+        if (dim === 3) {
+          const ay = rng.uniform() <= o.pRotPerAxis ? rng.uniform(o.angleY[0], o.angleY[1]) : 0;
+          const az = rng.uniform() <= o.pRotPerAxis ? rng.uniform(o.angleZ[0], o.angleZ[1]) : 0;
+          rotateCoords(coords, [ax, ay, az]);
+        } else rotateCoords(coords, [ax]);
+        modified = true;
+      }
+      if (o.doScale && rng.uniform() < o.pScalePerSample) {
+        const sc: number[] = [];
+        if (o.independentScaleForEachAxis && rng.uniform() < o.pIndependentScalePerAxis) {
+          const scaleL = Math.max(o.scale[0], 1);
+          for (let d = 0; d < dim; d++)
+            sc.push(o.scale[0] < 1 && rng.random() < 0.5 ? rng.uniform(o.scale[0], 1) : rng.uniform(scaleL, o.scale[1]));
+        } else {
+          // one isotropic factor: with prob 0.5 U(scale[0], 1), else U(max(scale[0], 1), scale[1])
+          const s = o.scale[0] < 1 && rng.random() < 0.5 ? rng.uniform(o.scale[0], 1) : rng.uniform(Math.max(o.scale[0], 1), o.scale[1]);
+          for (let d = 0; d < dim; d++) sc.push(s);
+        }
+        for (let d = 0; d < dim; d++) {
+          const c = coords[d];
+          for (let k = 0; k < m; k++) c[k] *= sc[d];
+        }
+        modified = true;
+      }
+      if (modified) {
+        for (let d = 0; d < dim; d++) {
+          const ctr = o.randomCrop ? rng.uniform(dist[d], inSpatial[d] - dist[d]) : inSpatial[d] / 2 - 0.5;
+          const c = coords[d];
+          for (let k = 0; k < m; k++) c[k] += ctr;
+        }
+        for (let c = 0; c < C; c++) {
+          const img = channelView(batch.data, batch.dataShape, b, c);
+          const pre = o.orderData === 3 ? splineFilter3(img, inSpatial, 'mirror') : undefined;
+          mapCoordinates(img, inSpatial, coords, { order: o.orderData, cval: o.borderCvalData, prefiltered: pre }, dataOut.subarray((b * C + c) * m, (b * C + c + 1) * m));
+        }
+        if (batch.seg && segOut) {
+          for (let c = 0; c < S; c++) {
+            const img = channelView(batch.seg, batch.segShape!, b, c);
+            interpolateSeg(img, inSpatial, coords, o.orderSeg, o.borderCvalSeg, segOut.subarray((b * S + c) * m, (b * S + c + 1) * m));
+          }
+        }
+      } else {
+        let lo: number[];
+        if (o.randomCrop) {
+          // random_crop_aug with margin = dist − patch // 2 (get_lbs_for_random_crop)
+          lo = inSpatial.map((s, d) => {
+            const margin = dist[d] - floorDiv(P[d], 2);
+            const hi = s - P[d] - margin;
+            return hi > margin ? rng.randint(margin, hi) : floorDiv(s - P[d], 2);
+          });
+        } else lo = inSpatial.map((s, d) => floorDiv(s - P[d], 2)); // center_crop_aug
+        const n = prod(inSpatial);
+        for (let c = 0; c < C; c++) cropPadInto(batch.data, (b * C + c) * n, inSpatial, lo, P, 0, dataOut, (b * C + c) * m);
+        if (batch.seg && segOut)
+          for (let c = 0; c < S; c++) cropPadInto(batch.seg, (b * S + c) * n, inSpatial, lo, P, 0, segOut, (b * S + c) * m);
+      }
+    }
+    return {
+      ...batch,
+      data: dataOut,
+      dataShape: [B, C, ...P],
+      seg: segOut,
+      segShape: segOut ? [B, S, ...P] : null,
+    };
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Deterministic bookkeeping transforms of the nnU-Net pipeline: SegChannelSelectionTransform, RemoveLabelTransform
+ * (batchgenerators utility_transforms.py), MaskTransform, Convert3DTo2DTransform / Convert2DTo3DTransform
+ * (S1 training/data_augmentation/custom_transforms.py).
+ */
+import { prod } from '../util';
+import { AugBatch, Transform, requireSeg } from './base';
+
+/** Keep the listed seg channels (nnU-Net: [0]; cascade [0, 1]). */
+export class SegChannelSelectionTransform implements Transform {
+  readonly name = 'SegChannelSelectionTransform';
+  constructor(readonly channels: number[]) {}
+  apply(batch: AugBatch): AugBatch {
+    const { seg, segShape } = requireSeg(batch, this.name);
+    const [B, S] = segShape;
+    for (const c of this.channels)
+      if (c < 0 || c >= S) throw new Error(`SegChannelSelectionTransform: channel ${c} not in a seg with ${S} channels`);
+    const n = prod(segShape.slice(2));
+    const out = new Float32Array(B * this.channels.length * n);
+    for (let b = 0; b < B; b++)
+      this.channels.forEach((c, i) => out.set(seg.subarray((b * S + c) * n, (b * S + c + 1) * n), (b * this.channels.length + i) * n));
+    return { ...batch, seg: out, segShape: [B, this.channels.length, ...segShape.slice(2)] };
+  }
+}
+
+/** seg[seg == inputValue] = outputValue on all seg channels (nnU-Net: −1 → 0). */
+export class RemoveLabelTransform implements Transform {
+  readonly name = 'RemoveLabelTransform';
+  constructor(readonly removeLabel = -1, readonly replaceWith = 0) {}
+  apply(batch: AugBatch): AugBatch {
+    const { seg } = requireSeg(batch, this.name);
+    for (let i = 0; i < seg.length; i++) if (seg[i] === this.removeLabel) seg[i] = this.replaceWith;
+    return batch;
+  }
+}
+
+/** For channels normalised within the nonzero mask: image = setOutsideTo where seg[maskIdxInSeg] < 0. */
+export class MaskTransform implements Transform {
+  readonly name = 'MaskTransform';
+  constructor(readonly maskWasUsedForNormalization: boolean[], readonly maskIdxInSeg = 1, readonly setOutsideTo = 0) {}
+  apply(batch: AugBatch): AugBatch {
+    const { seg, segShape } = requireSeg(batch, this.name);
+    const [B, C] = batch.dataShape;
+    const S = segShape[1];
+    if (segShape[1] < this.maskIdxInSeg) throw new Error('MaskTransform: mask_idx_in_seg is not a seg channel');
+    const n = prod(batch.dataShape.slice(2));
+    for (let b = 0; b < B; b++) {
+      const mOff = (b * S + this.maskIdxInSeg) * n;
+      for (let c = 0; c < C; c++) {
+        if (!this.maskWasUsedForNormalization[c]) continue;
+        const off = (b * C + c) * n;
+        for (let i = 0; i < n; i++) if (seg[mOff + i] < 0) batch.data[off + i] = this.setOutsideTo;
+      }
+    }
+    return batch;
+  }
+}
+
+/** Dummy-2D: (B, C, Z, Y, X) → (B, C·Z, Y, X) for data and seg (a reshape; C-order memory is unchanged). */
+export class Convert3DTo2DTransform implements Transform {
+  readonly name = 'Convert3DTo2DTransform';
+  apply(batch: AugBatch): AugBatch {
+    const d = batch.dataShape;
+    if (d.length !== 5) throw new Error(`Convert3DTo2DTransform: expected 3D data (B, C, Z, Y, X), got [${d}]`);
+    const out: AugBatch = { ...batch, origShapeData: d.slice(), dataShape: [d[0], d[1] * d[2], d[3], d[4]] };
+    if (batch.segShape) {
+      const s = batch.segShape;
+      out.origShapeSeg = s.slice();
+      out.segShape = [s[0], s[1] * s[2], s[3], s[4]];
+    }
+    return out;
+  }
+}
+
+/** Undo Convert3DTo2DTransform with the (possibly new) in-plane size. */
+export class Convert2DTo3DTransform implements Transform {
+  readonly name = 'Convert2DTo3DTransform';
+  apply(batch: AugBatch): AugBatch {
+    if (!batch.origShapeData) throw new Error('Convert2DTo3DTransform: batch was not converted to 2D');
+    const o = batch.origShapeData;
+    const cur = batch.dataShape;
+    const out: AugBatch = { ...batch, dataShape: [o[0], o[1], o[2], cur[cur.length - 2], cur[cur.length - 1]] };
+    delete out.origShapeData;
+    if (batch.segShape && batch.origShapeSeg) {
+      const s = batch.origShapeSeg;
+      const cs = batch.segShape;
+      out.segShape = [s[0], s[1], s[2], cs[cs.length - 2], cs[cs.length - 1]];
+    }
+    delete out.origShapeSeg;
+    return out;
+  }
+}
