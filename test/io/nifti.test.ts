@@ -1,0 +1,410 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as crypto from 'crypto';
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as zlib from 'zlib';
+import { readNifti, readNiftiFile, readNiftiChannels, writeNifti, decodeNifti, encodeNifti, NiftiDtype } from '../../sdk/io/nifti';
+import { makeVolume, Volume, VoxelArray } from '../../sdk/io/volume';
+import { readNpy } from '../../sdk/io/npy';
+import { ensureSynthLung } from '../helpers/synthlung';
+
+const FIX = path.resolve(__dirname, '../../../shared/fixtures/official');
+const DATA = path.resolve(__dirname, '../../../shared/data');
+const HIPPO = path.join(DATA, 'Task04_Hippocampus');
+const PYTHON = process.env.NNUNET_REFERENCE_PYTHON ?? '/usr/bin/python3';
+
+function tmpDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-ts-nifti-'));
+}
+
+function dtypeName(a: VoxelArray): string {
+  return a.constructor.name.replace('Array', '').toLowerCase(); // Float32Array -> float32
+}
+
+function sha256(a: VoxelArray): string {
+  return crypto.createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+}
+
+function uniq(a: VoxelArray): number[] {
+  return [...new Set(Array.from(a))].sort((x, y) => x - y);
+}
+
+interface CaseRow {
+  original_size_of_raw_data: number[];
+  original_spacing: number[];
+  seg_unique_after_preprocessing: number[];
+  image_dtype_on_disk: string;
+  label_dtype_on_disk: string;
+}
+
+test('all 200 hippocampus cases: shape, spacing, on-disk dtype and label values match the official v1 case table', async () => {
+  const table = JSON.parse(fs.readFileSync(path.join(FIX, 'hippocampus_v1_case_table.json'), 'utf8')).cases as Record<string, CaseRow>;
+  const ids = Object.keys(table).sort();
+  assert.equal(ids.length, 200);
+  const dtypes = { image: new Map<string, number>(), label: new Map<string, number>() };
+  for (const id of ids) {
+    const row = table[id];
+    const img = await readNiftiFile(path.join(HIPPO, 'imagesTr', `${id}.nii.gz`));
+    const lab = await readNiftiFile(path.join(HIPPO, 'labelsTr', `${id}.nii.gz`));
+    for (const [f, what] of [
+      [img, 'image'],
+      [lab, 'label'],
+    ] as const) {
+      assert.equal(f.volumes.length, 1);
+      const v = f.volumes[0];
+      assert.deepEqual(v.shape, row.original_size_of_raw_data, `${id} ${what} shape`);
+      assert.deepEqual(v.spacing, row.original_spacing, `${id} ${what} spacing`);
+      assert.equal(dtypeName(v.data), f.dtype, `${id} ${what}: no rescale, voxels keep the on-disk type`);
+      dtypes[what].set(f.dtype, (dtypes[what].get(f.dtype) ?? 0) + 1);
+    }
+    assert.equal(img.dtype, row.image_dtype_on_disk, `${id} image dtype`);
+    assert.equal(lab.dtype, row.label_dtype_on_disk, `${id} label dtype`);
+    // the preprocessed seg is the raw label with -1 where background lies outside the nonzero mask
+    assert.deepEqual(uniq(lab.volumes[0].data), row.seg_unique_after_preprocessing.filter((x) => x !== -1), `${id} label values`);
+  }
+  // README: 154 float32 + 46 uint8 images; 198 uint8 + 2 float32 labels
+  assert.deepEqual(Object.fromEntries(dtypes.image), { float32: 154, uint8: 46 });
+  assert.deepEqual(Object.fromEntries(dtypes.label), { uint8: 198, float32: 2 });
+});
+
+test('hippocampus fixture cases: ITK origin/spacing/direction and voxel order match the official properties and arrays', async () => {
+  for (const id of ['hippocampus_001', 'hippocampus_003', 'hippocampus_004']) {
+    const props = JSON.parse(fs.readFileSync(path.join(FIX, 'hippocampus_cases', `${id}_properties.json`), 'utf8'));
+    const img = await readNifti(path.join(HIPPO, 'imagesTr', `${id}.nii.gz`));
+    const lab = await readNifti(path.join(HIPPO, 'labelsTr', `${id}.nii.gz`));
+    for (const v of [img, lab]) {
+      assert.deepEqual(v.origin, props.itk_origin, `${id} origin`);
+      assert.deepEqual(v.direction, props.itk_direction, `${id} direction`);
+      assert.deepEqual([...v.spacing].reverse(), props.itk_spacing, `${id} itk spacing (x,y,z)`);
+      assert.deepEqual(v.shape, props.original_size_of_raw_data);
+    }
+    // official preprocessed data = per-case z-score of the raw image (no crop, no resampling for these cases):
+    // recomputing it from our voxels checks the (z, y, x) order voxel by voxel (README tolerance 1e-5)
+    const data = readNpy(path.join(FIX, 'hippocampus_cases', `${id}_data.npy`));
+    const seg = readNpy(path.join(FIX, 'hippocampus_cases', `${id}_seg.npy`));
+    assert.deepEqual(data.shape, [1, ...img.shape]);
+    let mean = 0;
+    for (let i = 0; i < img.data.length; i++) mean += Math.fround(img.data[i]);
+    mean /= img.data.length;
+    let varsum = 0;
+    for (let i = 0; i < img.data.length; i++) varsum += (Math.fround(img.data[i]) - mean) ** 2;
+    const std = Math.sqrt(varsum / img.data.length);
+    let maxErr = 0;
+    for (let i = 0; i < img.data.length; i++) {
+      maxErr = Math.max(maxErr, Math.abs((Math.fround(img.data[i]) - mean) / (std + 1e-8) - data.data[i]));
+    }
+    assert.ok(maxErr < 1e-5, `${id}: z-score differs by ${maxErr}`);
+    let segMismatch = 0;
+    for (let i = 0; i < lab.data.length; i++) if (seg.data[i] !== -1 && seg.data[i] !== lab.data[i]) segMismatch++;
+    assert.equal(segMismatch, 0, `${id}: label voxels differ from the official seg`);
+  }
+});
+
+test('synthetic lung (int16 CT, anisotropic): shapes, spacings, voxel sha256 and ITK geometry match the official files', async () => {
+  const task = ensureSynthLung();
+  const hashes = JSON.parse(fs.readFileSync(path.join(FIX, 'synthlung/inputs/input_hashes.json'), 'utf8')).files as Record<
+    string,
+    { dtype: string; shape_zyx: number[]; pixdim_xyz: number[]; sha256_voxels_zyx_C_order: string }
+  >;
+  const cropped = JSON.parse(fs.readFileSync(path.join(FIX, 'synthlung/v1/cropped_case_properties.json'), 'utf8'));
+  assert.ok(Object.keys(hashes).length >= 17);
+  for (const [rel, h] of Object.entries(hashes)) {
+    const f = await readNiftiFile(path.join(task, rel));
+    const v = f.volumes[0];
+    assert.equal(f.dtype, h.dtype, rel);
+    assert.deepEqual(v.shape, h.shape_zyx, rel);
+    assert.deepEqual(v.spacing, [...h.pixdim_xyz].reverse(), rel);
+    assert.equal(sha256(v.data), h.sha256_voxels_zyx_C_order, `${rel}: voxel bytes in z,y,x C order`);
+    const id = path.basename(rel, '.nii.gz');
+    const props = cropped[id];
+    if (props) {
+      assert.deepEqual(v.origin, props.itk_origin, `${rel} origin`);
+      assert.deepEqual(v.direction, props.itk_direction, `${rel} direction`);
+      assert.deepEqual([...v.spacing].reverse(), props.itk_spacing, `${rel} spacing`);
+      assert.deepEqual(v.shape, props.original_size_of_raw_data, `${rel} size`);
+    }
+  }
+});
+
+test('ct-sample (qform_code 0, sform_code 2): int16 CT and uint8 labels with the sform geometry', async () => {
+  const ct = await readNiftiFile(path.join(DATA, 'ct-sample/ct.nii.gz'));
+  const seg = await readNiftiFile(path.join(DATA, 'ct-sample/seg.nii.gz'));
+  assert.equal(ct.transform, 'sform');
+  assert.ok(ct.volumes[0].data instanceof Int16Array);
+  assert.ok(seg.volumes[0].data instanceof Uint8Array);
+  for (const v of [ct.volumes[0], seg.volumes[0]]) {
+    assert.deepEqual(v.shape, [30, 101, 122]);
+    assert.deepEqual(v.spacing, [3, 3, 3]);
+    // header srow_x/y/z translations (-177.95633, 11.319, 94.30176 as float32), RAS -> LPS
+    assert.deepEqual(v.origin, [Math.fround(177.95633), Math.fround(-11.319), Math.fround(94.30176)]);
+    assert.deepEqual(v.direction, [-1, 0, 0, 0, -1, 0, 0, 0, 1]);
+  }
+  // sha256 of nibabel's array transposed to z,y,x, and its value range (independent reference reader)
+  assert.equal(sha256(ct.volumes[0].data), 'd46fabdda64cab23afd3eee9d16f527d0531ce53b377d7de040603b9e991c77b');
+  assert.equal(sha256(seg.volumes[0].data), 'f266b56668d97b06817a7ae88814321eb3ce32d0cc50229ad56504f2b2f4fa36');
+  const vals = uniq(seg.volumes[0].data);
+  assert.equal(vals.length, 42);
+  assert.equal(vals[vals.length - 1], 117);
+});
+
+const ALL_DTYPES: NiftiDtype[] = ['uint8', 'int8', 'int16', 'uint16', 'int32', 'uint32', 'float32', 'float64'];
+const CTORS = {
+  uint8: Uint8Array,
+  int8: Int8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  float32: Float32Array,
+  float64: Float64Array,
+};
+
+function testVolume(dtype: NiftiDtype, direction: number[]): Volume {
+  const shape: [number, number, number] = [5, 7, 3];
+  const n = 5 * 7 * 3;
+  const data = new CTORS[dtype](n);
+  for (let i = 0; i < n; i++) data[i] = dtype.startsWith('float') ? (i - 40) * 0.37 + 1e-3 * (i % 7) : (i * 7) % 100;
+  return makeVolume(data, shape, {
+    spacing: [Math.fround(2.5), Math.fround(0.7812), Math.fround(0.7812)],
+    origin: [Math.fround(-120.4), Math.fround(88.25), Math.fround(-301.7)],
+    direction: direction as Volume['direction'],
+  });
+}
+
+function assertSameVolume(a: Volume, b: Volume, msg: string): void {
+  assert.equal(a.data.constructor, b.data.constructor, `${msg}: type`);
+  assert.deepEqual(Array.from(a.data), Array.from(b.data), `${msg}: voxels`);
+  assert.deepEqual(a.shape, b.shape, `${msg}: shape`);
+  assert.deepEqual(a.spacing, b.spacing, `${msg}: spacing`);
+  assert.deepEqual(a.origin, b.origin, `${msg}: origin`);
+  assert.deepEqual(a.direction, b.direction, `${msg}: direction`);
+}
+
+test('read(write(v)) == v exactly for every dtype, .nii and .nii.gz, identity / flipped / permuted directions', async () => {
+  const dir = tmpDir();
+  const directions = [
+    [1, 0, 0, 0, 1, 0, 0, 0, 1],
+    [-1, 0, 0, 0, -1, 0, 0, 0, 1],
+    [0, 0, 1, 1, 0, 0, 0, -1, 0], // a permutation with a flip (sagittal-like acquisition)
+  ];
+  for (const dtype of ALL_DTYPES) {
+    for (const [k, d] of directions.entries()) {
+      for (const ext of ['.nii', '.nii.gz']) {
+        const v = testVolume(dtype, d);
+        const f = path.join(dir, `v_${dtype}_${k}${ext}`);
+        await writeNifti(f, v);
+        const r = await readNiftiFile(f);
+        assert.equal(r.dtype, dtype);
+        assert.equal(r.transform, 'sform');
+        assertSameVolume(r.volumes[0], v, `${dtype} dir${k} ${ext}`);
+      }
+    }
+  }
+  // no temp files left behind by the atomic writes
+  assert.ok(fs.readdirSync(dir).every((f) => !f.includes('.tmp-')));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('writeNifti: chosen on-disk dtype, oblique directions to float precision and stable on a second round trip', async () => {
+  const dir = tmpDir();
+  const v = testVolume('float64', [1, 0, 0, 0, 1, 0, 0, 0, 1]);
+  for (let i = 0; i < v.data.length; i++) v.data[i] = Math.round(v.data[i]) + 0; // +0: no -0 in the comparison
+  await writeNifti(path.join(dir, 'a.nii.gz'), v, { dtype: 'int16' });
+  const r = await readNiftiFile(path.join(dir, 'a.nii.gz'));
+  assert.equal(r.dtype, 'int16');
+  assert.deepEqual(Array.from(r.volumes[0].data), Array.from(v.data));
+  await assert.rejects(writeNifti(path.join(dir, 'b.nii.gz'), makeVolume(new Float32Array([300]), [1, 1, 1]), { dtype: 'uint8' }), /b\.nii\.gz.*does not fit uint8/);
+
+  const c = Math.cos(0.4),
+    s = Math.sin(0.4);
+  const ob = testVolume('float32', [c, -s, 0, s, c, 0, 0, 0, 1]);
+  await writeNifti(path.join(dir, 'ob.nii.gz'), ob);
+  const r1 = await readNifti(path.join(dir, 'ob.nii.gz'));
+  r1.direction.forEach((x, i) => assert.ok(Math.abs(x - ob.direction[i]) < 1e-6, `direction ${i}`));
+  assert.deepEqual(r1.origin, ob.origin);
+  await writeNifti(path.join(dir, 'ob2.nii.gz'), r1);
+  assertSameVolume(await readNifti(path.join(dir, 'ob2.nii.gz')), r1, 'second round trip');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('written header: nibabel (reference reader) sees the same RAS qform and sform, pixdim, codes and voxels', async () => {
+  const dir = tmpDir();
+  const v = testVolume('int16', [0, 0, 1, 1, 0, 0, 0, -1, 0]);
+  const f = path.join(dir, 'x.nii.gz');
+  await writeNifti(f, v);
+  const py = [
+    'import sys, json, nibabel as nib, numpy as np',
+    'i = nib.load(sys.argv[1]); h = i.header; a = np.asanyarray(i.dataobj)',
+    'print(json.dumps({"q": i.get_qform().tolist(), "s": i.get_sform().tolist(), "qc": int(h["qform_code"]), "sc": int(h["sform_code"]),',
+    ' "pixdim": h["pixdim"].tolist(), "dtype": str(a.dtype), "zyx": np.ascontiguousarray(a.transpose(2, 1, 0)).ravel().tolist()}))',
+  ].join('\n');
+  const out = JSON.parse(execFileSync(PYTHON, ['-c', py, f], { encoding: 'utf8' }));
+  // expected RAS affine: columns = LPS direction columns with x,y negated, times spacing; translation = RAS origin
+  const sp = [v.spacing[2], v.spacing[1], v.spacing[0]];
+  const expected = [0, 1, 2].map((i) => [
+    ...[0, 1, 2].map((j) => Math.fround((i < 2 ? -1 : 1) * v.direction[i * 3 + j] * sp[j]) + 0),
+    Math.fround((i < 2 ? -1 : 1) * v.origin[i]),
+  ]);
+  expected.push([0, 0, 0, 1]);
+  for (const m of [out.q, out.s]) {
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) assert.ok(Math.abs(m[i][j] - expected[i][j]) < 1e-5, `affine[${i}][${j}]`);
+  }
+  assert.equal(out.qc, 1);
+  assert.equal(out.sc, 1);
+  assert.deepEqual(out.pixdim.slice(1, 4), sp);
+  assert.equal(out.dtype, 'int16');
+  assert.deepEqual(out.zyx, Array.from(v.data));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('4D: a two-channel file becomes one Volume per channel; readNifti refuses it naming the file', async () => {
+  const dir = tmpDir();
+  const a = testVolume('float32', [-1, 0, 0, 0, -1, 0, 0, 0, 1]);
+  const b = { ...a, data: a.data.map((x) => x * 2 + 1) };
+  const f = path.join(dir, 'mm.nii.gz');
+  await writeNifti(f, [a, b]);
+  const ch = await readNiftiChannels(f);
+  assert.equal(ch.length, 2);
+  assertSameVolume(ch[0], a, 'channel 0');
+  assertSameVolume(ch[1], b as Volume, 'channel 1');
+  await assert.rejects(readNifti(f), new RegExp(`${path.basename(f)}.*2 channels`));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// ---- hand-built headers: the qform/sform rule, scl_slope, endianness
+
+interface RawOpts {
+  dims: number[]; // nx, ny, nz[, nt]
+  datatype: number;
+  bitpix: number;
+  pixdim: number[]; // [qfac, dx, dy, dz]
+  qformCode?: number;
+  sformCode?: number;
+  quatern?: number[];
+  qoffset?: number[];
+  srow?: number[][];
+  slope?: number;
+  inter?: number;
+  le?: boolean;
+  voxels: Uint8Array; // already in file byte order
+}
+
+function rawNifti(o: RawOpts): Uint8Array {
+  const le = o.le ?? true;
+  const out = new Uint8Array(352 + o.voxels.length);
+  const v = new DataView(out.buffer);
+  v.setInt32(0, 348, le);
+  v.setInt16(40, o.dims.length, le);
+  o.dims.forEach((d, i) => v.setInt16(42 + 2 * i, d, le));
+  for (let i = o.dims.length + 1; i < 8; i++) v.setInt16(40 + 2 * i, 1, le);
+  v.setInt16(70, o.datatype, le);
+  v.setInt16(72, o.bitpix, le);
+  o.pixdim.forEach((p, i) => v.setFloat32(76 + 4 * i, p, le));
+  v.setFloat32(108, 352, le);
+  v.setFloat32(112, o.slope ?? 1, le);
+  v.setFloat32(116, o.inter ?? 0, le);
+  out[123] = 10;
+  v.setInt16(252, o.qformCode ?? 0, le);
+  v.setInt16(254, o.sformCode ?? 0, le);
+  (o.quatern ?? [0, 0, 0]).forEach((q, i) => v.setFloat32(256 + 4 * i, q, le));
+  (o.qoffset ?? [0, 0, 0]).forEach((q, i) => v.setFloat32(268 + 4 * i, q, le));
+  (o.srow ?? [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]).forEach((r, i) => r.forEach((x, j) => v.setFloat32(280 + (i * 4 + j) * 4, x, le)));
+  out.set([0x6e, 0x2b, 0x31, 0], 344);
+  out.set(o.voxels, 352);
+  return out;
+}
+
+const u8 = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => i);
+
+test('qform only: quaternion, qoffset and qfac give the ITK LPS geometry', async () => {
+  // quaternion (b,c,d) = (0,0,1): 180 degrees about z, R = diag(-1,-1,1); RAS -> LPS makes it the identity
+  const base = { dims: [2, 3, 4], datatype: 2, bitpix: 8, voxels: u8(24), qformCode: 1, quatern: [0, 0, 1], qoffset: [10, 20, 30] };
+  const r = await decodeNifti(rawNifti({ ...base, pixdim: [1, 2, 3, 4] }), 'q.nii');
+  assert.equal(r.transform, 'qform');
+  const v = r.volumes[0];
+  assert.deepEqual(v.shape, [4, 3, 2]);
+  assert.deepEqual(v.spacing, [4, 3, 2]);
+  assert.deepEqual(v.origin, [-10, -20, 30]);
+  assert.deepEqual(v.direction, [1, 0, 0, 0, 1, 0, 0, 0, 1]);
+  // qfac = -1 (pixdim[0] < 0) flips the third axis
+  const r2 = await decodeNifti(rawNifti({ ...base, pixdim: [-1, 2, 3, 4] }), 'q2.nii');
+  assert.deepEqual(r2.volumes[0].direction, [1, 0, 0, 0, 1, 0, 0, 0, -1]);
+  // neither code: origin 0, identity, spacing from pixdim
+  const r3 = await decodeNifti(rawNifti({ ...base, qformCode: 0, pixdim: [1, 2, 3, 4] }), 'none.nii');
+  assert.equal(r3.transform, 'none');
+  assert.deepEqual(r3.volumes[0].origin, [0, 0, 0]);
+  assert.deepEqual(r3.volumes[0].direction, [1, 0, 0, 0, 1, 0, 0, 0, 1]);
+});
+
+test('qform vs sform precedence follows ITK 5: SCANNER_ANAT sform wins, a differing ALIGNED sform or a skewed sform loses', async () => {
+  const base = { dims: [2, 3, 4], datatype: 2, bitpix: 8, voxels: u8(24), pixdim: [1, 2, 3, 4], qformCode: 1, quatern: [0, 0, 0], qoffset: [1, 2, 3] };
+  const sformDiff = [
+    [-2, 0, 0, 50],
+    [0, -3, 0, 60],
+    [0, 0, 4, 70],
+  ];
+  const scanner = await decodeNifti(rawNifti({ ...base, sformCode: 1, srow: sformDiff }), 's1.nii');
+  assert.equal(scanner.transform, 'sform');
+  assert.deepEqual(scanner.volumes[0].origin, [-50, -60, 70]);
+  assert.deepEqual(scanner.volumes[0].direction, [1, 0, 0, 0, 1, 0, 0, 0, 1]);
+  const aligned = await decodeNifti(rawNifti({ ...base, sformCode: 2, srow: sformDiff }), 's2.nii');
+  assert.equal(aligned.transform, 'qform', 'ALIGNED_ANAT sform that differs from a valid qform: ITK keeps the qform');
+  assert.deepEqual(aligned.volumes[0].origin, [-1, -2, 3]);
+  assert.deepEqual(aligned.volumes[0].direction, [-1, 0, 0, 0, -1, 0, 0, 0, 1]);
+  const skew = [
+    [2, 1, 0, 5],
+    [0, 3, 0, 6],
+    [0, 0, 4, 7],
+  ];
+  const skewed = await decodeNifti(rawNifti({ ...base, sformCode: 1, srow: skew }), 'skew.nii');
+  assert.equal(skewed.transform, 'qform', 'a non-orthonormal sform is not used');
+  // skewed sform and no qform: ITK refuses the file
+  await assert.rejects(decodeNifti(rawNifti({ ...base, qformCode: 0, sformCode: 1, srow: skew }), 'bad.nii'), /bad\.nii: .*orthonormal/);
+  // sform only (ALIGNED) is used, like ct-sample
+  const only = await decodeNifti(rawNifti({ ...base, qformCode: 0, sformCode: 2, srow: sformDiff }), 'sonly.nii');
+  assert.equal(only.transform, 'sform');
+});
+
+test('scl_slope / scl_inter: integers promoted to float32 and rescaled; slope 0 means no scaling', async () => {
+  const vox = new Int16Array([-3, 0, 5, 1000, -32768, 32767]);
+  const raw = { dims: [6, 1, 1], datatype: 4, bitpix: 16, pixdim: [1, 1, 1, 1], voxels: new Uint8Array(vox.buffer) };
+  const r = await decodeNifti(rawNifti({ ...raw, slope: 0.5, inter: -1 }), 'scl.nii');
+  assert.equal(r.dtype, 'int16');
+  assert.ok(r.volumes[0].data instanceof Float32Array);
+  assert.deepEqual(Array.from(r.volumes[0].data), Array.from(vox).map((x) => Math.fround(x * 0.5 - 1)));
+  const r0 = await decodeNifti(rawNifti({ ...raw, slope: 0, inter: 0 }), 'scl0.nii');
+  assert.ok(r0.volumes[0].data instanceof Int16Array);
+  assert.deepEqual(Array.from(r0.volumes[0].data), Array.from(vox));
+});
+
+test('big-endian files are byte-swapped; gzip detection does not depend on the file name', async () => {
+  const vals = [1.5, -2.25, 1e6, 0, -0.125, 3];
+  const be = new Uint8Array(24);
+  const dv = new DataView(be.buffer);
+  vals.forEach((x, i) => dv.setFloat32(4 * i, x, false));
+  const bytes = rawNifti({ dims: [3, 2, 1], datatype: 16, bitpix: 32, pixdim: [1, 1, 1, 1], voxels: be, le: false, qformCode: 1, qoffset: [0, 0, 0] });
+  const r = await decodeNifti(zlib.gzipSync(bytes), 'be.nii');
+  assert.deepEqual(Array.from(r.volumes[0].data), vals);
+  assert.deepEqual(r.volumes[0].shape, [1, 2, 3]);
+});
+
+test('bad input: errors name the file and the problem', async () => {
+  const dir = tmpDir();
+  const good = await encodeNifti(testVolume('int16', [1, 0, 0, 0, 1, 0, 0, 0, 1]));
+  fs.writeFileSync(path.join(dir, 'trunc.nii'), good.subarray(0, good.length - 10));
+  await assert.rejects(readNifti(path.join(dir, 'trunc.nii')), /trunc\.nii: truncated NIfTI/);
+  fs.writeFileSync(path.join(dir, 'junk.nii.gz'), Buffer.from('not a nifti at all'));
+  await assert.rejects(readNifti(path.join(dir, 'junk.nii.gz')), /junk\.nii\.gz: not a NIfTI file/);
+  fs.writeFileSync(path.join(dir, 'badgz.nii.gz'), Buffer.from([0x1f, 0x8b, 1, 2, 3, 4]));
+  await assert.rejects(readNifti(path.join(dir, 'badgz.nii.gz')), /badgz\.nii\.gz: corrupt gzip/);
+  await assert.rejects(readNifti(path.join(dir, 'nope.nii.gz')), /nope\.nii\.gz: cannot read \(file does not exist\)/);
+  const rgb = rawNifti({ dims: [1, 1, 1], datatype: 128, bitpix: 24, pixdim: [1, 1, 1, 1], voxels: new Uint8Array(3) });
+  await assert.rejects(decodeNifti(rgb, 'rgb.nii'), /rgb\.nii: NIfTI datatype rgb24 is not supported/);
+  await assert.rejects(writeNifti(path.join(dir, 'x.nrrd'), testVolume('uint8', [1, 0, 0, 0, 1, 0, 0, 0, 1])), /x\.nrrd: NIfTI file names end with/);
+  const badShape = { ...testVolume('uint8', [1, 0, 0, 0, 1, 0, 0, 0, 1]), shape: [2, 2, 2] as [number, number, number] };
+  await assert.rejects(writeNifti(path.join(dir, 'y.nii.gz'), badShape), /y\.nii\.gz: cannot write NIfTI: .*105 voxels but shape 2x2x2/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
