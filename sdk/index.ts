@@ -6,3 +6,4 @@ export * from './io/volume';
 export * from './io/npy';
 export * from './io/atomic';
 export * from './util/random';
+export * from './planning';

@@ -5,7 +5,7 @@
  */
 import type { DatasetFingerprintJSON } from '../fingerprint/fingerprint_types';
 import { roundHalfEven } from './numpy_compat';
-import { planExperiment2DV21, planExperiment3DV21, transpose, V1_PLANNER, type V1Plans, type V1StagePlan } from './planner_v21';
+import { planExperiment2DV21, planExperiment3DV21, V1_PLANNER, type V1Plans, type V1StagePlan } from './planner_v21';
 import { planExperimentV2 } from './planner_v2';
 import {
   applyOverrides,
@@ -127,4 +127,3 @@ export function planExperiment(fp: PlanningFingerprint, opts: PlanOptions = {}):
   return new Plans(json);
 }
 
-export { transpose };

@@ -1,0 +1,62 @@
+/**
+ * Public API of fingerprint, planning and folds (explicit list: helpers like roundHalfEven exist in several
+ * modules and stay internal).
+ */
+export * from './plans_types';
+export {
+  Plans,
+  savePlans,
+  savePlansSync,
+  loadPlans,
+  applyOverrides,
+  resolveConfiguration,
+  validateConfiguration,
+  defaultResampling,
+  V1_TO_V2_NORMALIZATION,
+  CONFIGURATION_FIELDS,
+  type ConfigurationOverrides,
+  type NetworkSummary,
+} from './plans';
+export { planExperiment, plansV21, configurationFromV1Stage, type PlanOptions, type PlansPreset, type PlanningFingerprint } from './plan_experiment';
+export {
+  planExperiment3DV21,
+  planExperiment2DV21,
+  getPropertiesForStage3DV21,
+  getPropertiesForStage2DV21,
+  getTargetSpacingV21,
+  getTargetSpacingMedian,
+  transposeFromSpacing,
+  determineNormalizationSchemeV1,
+  determineUseMaskForNormV1,
+  V1_PLANNER,
+  type V1Plans,
+  type V1StagePlan,
+  type V1PlanResult,
+  type ShrinkStep,
+} from './planner_v21';
+export { planExperimentV2, getPoolAndConvPropsV2, plainConvUNetFeatureMapSize, V2_PLANNER } from './planner_v2';
+export { getPoolAndConvProps, padShape, getShapeMustBeDivisibleBy, type PoolAndConvProps } from './pool_and_conv_props';
+export { computeApproxVramConsumption, GENERIC_UNET } from './vram';
+export { generateSplits, kfoldTestIndices, saveSplits, saveSplitsSync, loadSplits, SPLIT_SEED, type Split } from './splits';
+export {
+  Fingerprint,
+  computeFingerprint,
+  fingerprintCaseFromFiles,
+  fingerprintCaseFromVolumes,
+  fingerprintInputs,
+  fingerprintMeta,
+  assembleFingerprint,
+  computeIntensityStats,
+  toV2IntensityProperties,
+  saveFingerprint,
+  saveFingerprintSync,
+  loadFingerprint,
+  FOREGROUND_SAMPLE_STEP,
+  type FingerprintCaseInput,
+  type CaseFingerprintResult,
+  type FingerprintMeta,
+  type FingerprintDocument,
+  type ComputeFingerprintOptions,
+  type IntensityHistogram,
+} from '../fingerprint/fingerprint';
+export * from '../fingerprint/fingerprint_types';
