@@ -71,8 +71,8 @@ export function encodeNifti(volume: Volume<VoxelArray>, opts: { gzip?: boolean }
   const o = volume.origin;
   // RAS = diag(-1, -1, 1) * LPS
   const flip = [-1, -1, 1];
-  const rot = [0, 1, 2].map((i) => [0, 1, 2].map((j) => flip[i] * D[i * 3 + j]));
-  const originRas = [0, 1, 2].map((i) => flip[i] * o[i]);
+  const rot = [0, 1, 2].map((i) => [0, 1, 2].map((j) => flip[i] * D[i * 3 + j] + 0)); // + 0: no -0 in the header
+  const originRas = [0, 1, 2].map((i) => flip[i] * o[i] + 0);
   const det =
     rot[0][0] * (rot[1][1] * rot[2][2] - rot[1][2] * rot[2][1]) -
     rot[0][1] * (rot[1][0] * rot[2][2] - rot[1][2] * rot[2][0]) +

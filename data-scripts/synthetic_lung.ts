@@ -60,7 +60,7 @@ const TISSUE_SIGMA_VOXELS = 4;
 const LPS_OF_RAS_DIAG: ItkDirection = [-1, 0, 0, 0, -1, 0, 0, 0, 1];
 
 export interface GenerateCaseOptions {
-  /** override the drawn (z, y, x) shape (the random stream still draws it, so later draws keep their place) */
+  /** override the drawn (z, y, x) shape (the stream still draws one, so the spacing and earlier cases are unchanged) */
   shape?: [number, number, number];
   /** override the drawn (z, y, x) spacing in mm */
   spacing?: [number, number, number];
@@ -75,6 +75,8 @@ export interface GenerateCaseOptions {
 export interface SynthLungCase {
   image: Volume<Int16Array>;
   label: Volume<Uint8Array>;
+  /** the two lung ellipsoids (1 = lung; tumours lie inside), (z, y, x) C order: ground truth for tests and plots */
+  lungMask: Uint8Array;
 }
 
 const f32 = Math.fround;
@@ -325,6 +327,7 @@ export class SynthLungStream {
               const i = (z * ny + y) * nx + x;
               img[i] = 0;
               seg[i] = 0;
+              lungMask[i] = 0; // the mask follows the image
             }
           }
         }
@@ -341,7 +344,7 @@ export class SynthLungStream {
       direction: [...LPS_OF_RAS_DIAG] as ItkDirection,
     };
     const shape: Shape3 = [nz, ny, nx];
-    return { image: makeVolume(Int16Array.from(img), shape, geometry), label: makeVolume(seg, shape, geometry) };
+    return { image: makeVolume(Int16Array.from(img), shape, geometry), label: makeVolume(seg, shape, geometry), lungMask };
   }
 }
 
