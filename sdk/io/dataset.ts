@@ -401,6 +401,8 @@ function loadV2(
 export interface ConvertMsdOptions {
   /** target dataset id (default: the number of the MSD folder name TaskXX_Name) */
   datasetId?: number;
+  /** files converted concurrently (default 8) */
+  concurrency?: number;
 }
 
 export interface ConvertMsdResult {
@@ -460,11 +462,19 @@ export async function convertMsdToV2(msdDir: string, outDir: string, opts: Conve
       await writeNifti(path.join(outFolder, `${base}_${String(c).padStart(4, '0')}.nii.gz`), vols[c]);
     }
   };
-  for (const f of niftiFiles(path.join(src, 'imagesTr'))) await split(path.join(src, 'imagesTr', f), tImagesTr);
-  for (const f of niftiFiles(path.join(src, 'imagesTs'))) await split(path.join(src, 'imagesTs', f), tImagesTs);
-  for (const f of niftiFiles(path.join(src, 'labelsTr'))) {
-    await writeFileAtomic(path.join(tLabelsTr, f), await fs.promises.readFile(path.join(src, 'labelsTr', f)));
-  }
+  const jobs: (() => Promise<void>)[] = [
+    ...niftiFiles(path.join(src, 'imagesTr')).map((f) => () => split(path.join(src, 'imagesTr', f), tImagesTr)),
+    ...niftiFiles(path.join(src, 'imagesTs')).map((f) => () => split(path.join(src, 'imagesTs', f), tImagesTs)),
+    ...niftiFiles(path.join(src, 'labelsTr')).map(
+      (f) => async () => writeFileAtomic(path.join(tLabelsTr, f), await fs.promises.readFile(path.join(src, 'labelsTr', f))),
+    ),
+  ];
+  // a few files in flight at once: the fsync of each atomic write dominates for small files
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < jobs.length) await jobs[next++]();
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 8, jobs.length) }, worker));
 
   // dataset.json: same key order as the official converter (labels replaced in place, then file_ending, channel_names)
   const out: Record<string, unknown> = {};
