@@ -74,19 +74,30 @@ export function pairwiseSumF32(a: Float32Array, off = 0, n = a.length - off): nu
   return f32(pairwiseSumF32(a, off, n2) + pairwiseSumF32(a, off + n2, n - n2));
 }
 
+/**
+ * numpy's float32 add.reduce of a contiguous vector: the buffered reduction iterator hands the loop blocks of at most
+ * 8192 elements (NPY_BUFSIZE); each block is summed pairwise and added to the running float32 total.
+ */
+export function reduceSumF32(a: Float32Array): number {
+  const BUF = 8192;
+  let res = 0;
+  for (let off = 0; off < a.length; off += BUF) res = f32(res + pairwiseSumF32(a, off, Math.min(BUF, a.length - off)));
+  return res;
+}
+
 /** numpy float32 `x.mean()` and `x.std()` (ddof 0) of a contiguous float32 vector. */
 export function meanStdF32(x: Float32Array): { mean: number; std: number } {
   const n = x.length;
   if (n === 0) return { mean: NaN, std: NaN };
   // np.mean: float32 sum, then ret.dtype.type(ret / n)
-  const mean = f32(pairwiseSumF32(x) / n);
+  const mean = f32(reduceSumF32(x) / n);
   // np._var: arrmean = sum / n (float32), x = (arr - arrmean) ** 2 in float32, sum, / n, sqrt
   const sq = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const d = f32(x[i] - mean);
     sq[i] = d * d;
   }
-  const v = f32(pairwiseSumF32(sq) / n);
+  const v = f32(reduceSumF32(sq) / n);
   return { mean, std: f32(Math.sqrt(v)) };
 }
 
