@@ -268,7 +268,7 @@ export async function extractTar(archive: string, destDir: string | null, opts: 
       if (skip || !staging) {
         if (skip) result.skipped.push(safeName);
         if (!skip && type === 'symlink') checkSymlinkTarget(path.resolve('/tar-root'), safeName, linkname);
-        if (!skip && type === 'hardlink') safeEntryName(linkname);
+        if (!skip && type === 'hardlink') hardlinkSource(path.resolve('/tar-root'), safeName, linkname);
         const got = await reader.pipe(dataBlocks, () => undefined);
         if (got < dataBlocks) throw new TarError(`truncated tar: data of '${safeName}' at byte ${at} is cut short`);
         offset += dataBlocks;
@@ -306,9 +306,9 @@ export async function extractTar(archive: string, destDir: string | null, opts: 
         checkSymlinkTarget(staging, safeName, linkname);
         fs.symlinkSync(linkname, target);
       } else {
-        const src = path.join(staging, ...safeEntryName(linkname).split('/'));
+        const src = hardlinkSource(staging, safeName, linkname);
         if (!fs.existsSync(src) || !inside(fs.realpathSync(staging), fs.realpathSync(src))) {
-          throw new TarError(`refusing tar entry '${name}': hard link to '${linkname}' which is not an earlier member inside the archive`);
+          throw new TarError(`refusing hard link '${safeName}' -> '${linkname}': not an earlier member inside the archive`);
         }
         fs.linkSync(src, target);
       }
@@ -344,4 +344,15 @@ function checkSymlinkTarget(root: string, name: string, linkname: string): void 
   const base = path.resolve(root);
   const resolved = path.resolve(base, path.dirname(name), linkname);
   if (!inside(base, resolved)) throw new TarError(`refusing symlink '${name}' -> '${linkname}': target points outside the destination`);
+}
+
+/** A hard link's target is an archive member name (relative to the archive root), never outside it. */
+function hardlinkSource(root: string, name: string, linkname: string): string {
+  let rel: string;
+  try {
+    rel = safeEntryName(linkname);
+  } catch (e) {
+    throw new TarError(`refusing hard link '${name}' -> '${linkname}': target outside the destination (${(e as Error).message.replace(/^refusing tar entry '[^']*': /, '')})`);
+  }
+  return path.join(root, ...rel.split('/'));
 }
