@@ -1,0 +1,172 @@
+/**
+ * BatchGenerator: the MultiThreadedAugmenter of our training loop. The loader (cheap cropping, one seeded RandomState,
+ * sequential so runs are reproducible) runs on the main thread; the augmentation pipeline (expensive interpolation)
+ * runs ahead of the consumer in persistent worker threads, `prefetch` batches deep. Each batch gets its own seed drawn
+ * from the generator's RandomState, so results do not depend on the number of threads or on timing.
+ * `stats` reports how long the consumer waited for batches (time the training loop was starved).
+ */
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+import { RandomState } from '../util/random';
+import { LoaderBatch } from './data_loader';
+import { MoreDAParams } from './patch_size';
+import { AugmentJob, augmentBatch } from './pipeline';
+import { AugBatch } from './transforms/base';
+
+export interface BatchSource {
+  generateTrainBatch(): Promise<LoaderBatch>;
+}
+
+export interface BatchGeneratorOptions {
+  params: MoreDAParams;
+  /** Validation pipeline (no augmentation) instead of the training one. */
+  validation?: boolean;
+  /** Worker threads; 0 runs the pipeline inline on this thread (tests, debugging). Default 2. */
+  threads?: number;
+  /** Batches kept in flight ahead of the consumer. Default 2 × threads (at least 1). */
+  prefetch?: number;
+  /** Seed of the per-batch augmentation seeds. */
+  seed?: number;
+}
+
+export interface BatchGeneratorStats {
+  batches: number;
+  /** Total ms next() waited for a batch that was not ready yet. */
+  waitMsTotal: number;
+  waitMsLast: number;
+  /** Mean ms the pipeline took per batch (measured where it ran). */
+  augmentMsMean: number;
+}
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('worker_threads');
+if (workerData.modulePath.endsWith('.ts')) require('ts-node').register({ transpileOnly: true });
+const { augmentBatch } = require(workerData.modulePath);
+parentPort.on('message', (msg) => {
+  try {
+    const t0 = Date.now();
+    const out = augmentBatch(msg.job);
+    const ms = Date.now() - t0;
+    const tr = [out.data.buffer, ...(out.target || []).map((t) => t.buffer)];
+    if (out.seg) tr.push(out.seg.buffer);
+    parentPort.postMessage({ id: msg.id, out, ms }, Array.from(new Set(tr)));
+  } catch (e) {
+    parentPort.postMessage({ id: msg.id, error: String((e && e.stack) || e) });
+  }
+});
+`;
+
+interface Pending {
+  resolve: (b: AugBatch) => void;
+  reject: (e: Error) => void;
+}
+
+export class BatchGenerator {
+  readonly threads: number;
+  readonly prefetch: number;
+  private readonly rng: RandomState;
+  private workers: Worker[] = [];
+  private pending = new Map<number, Pending>();
+  private queue: Promise<AugBatch>[] = [];
+  private loaderChain: Promise<unknown> = Promise.resolve();
+  private nextId = 0;
+  private rr = 0;
+  private closed = false;
+  private augmentMsSum = 0;
+  private augmentCount = 0;
+  readonly stats: BatchGeneratorStats = { batches: 0, waitMsTotal: 0, waitMsLast: 0, augmentMsMean: 0 };
+
+  constructor(private readonly source: BatchSource, private readonly o: BatchGeneratorOptions) {
+    this.threads = Math.max(0, o.threads ?? 2);
+    this.prefetch = Math.max(1, o.prefetch ?? 2 * Math.max(1, this.threads));
+    this.rng = new RandomState(o.seed ?? 0);
+    const modulePath = require.resolve('./pipeline');
+    for (let i = 0; i < this.threads; i++) {
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { modulePath: path.resolve(modulePath) } });
+      w.on('message', (m: { id: number; out?: AugBatch; ms?: number; error?: string }) => {
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        if (m.error) p.reject(new Error(`BatchGenerator: augmentation of batch ${m.id} failed in a worker: ${m.error}`));
+        else {
+          this.noteAugmentMs(m.ms ?? 0);
+          p.resolve(m.out!);
+        }
+      });
+      w.on('error', (e) => {
+        for (const p of this.pending.values()) p.reject(new Error(`BatchGenerator: worker died: ${e.message}`));
+        this.pending.clear();
+      });
+      w.unref();
+      this.workers.push(w);
+    }
+  }
+
+  private noteAugmentMs(ms: number): void {
+    this.augmentMsSum += ms;
+    this.augmentCount++;
+    this.stats.augmentMsMean = this.augmentMsSum / this.augmentCount;
+  }
+
+  private schedule(): void {
+    while (!this.closed && this.queue.length < this.prefetch) {
+      const id = this.nextId++;
+      const seed = this.rng.randint(0, 2 ** 31 - 1);
+      // loader calls are chained so its RandomState is consumed in batch order
+      const loaded = this.loaderChain.then(() => this.source.generateTrainBatch());
+      this.loaderChain = loaded.catch(() => undefined);
+      const job = loaded.then((batch) => {
+        const augJob: AugmentJob = {
+          batch: { data: batch.data, dataShape: batch.dataShape, seg: batch.seg, segShape: batch.segShape, keys: batch.keys },
+          params: this.o.params,
+          seed,
+          validation: this.o.validation,
+        };
+        if (this.threads === 0) {
+          const t0 = Date.now();
+          const out = augmentBatch(augJob);
+          this.noteAugmentMs(Date.now() - t0);
+          return out;
+        }
+        const w = this.workers[this.rr++ % this.workers.length];
+        return new Promise<AugBatch>((resolve, reject) => {
+          this.pending.set(id, { resolve, reject });
+          const tr = [batch.data.buffer as ArrayBuffer, batch.seg.buffer as ArrayBuffer];
+          w.postMessage({ id, job: augJob }, Array.from(new Set(tr)));
+        });
+      });
+      job.catch(() => undefined); // surfaced by next()
+      this.queue.push(job);
+    }
+  }
+
+  /** Start filling the prefetch queue without taking a batch. */
+  warmUp(): void {
+    this.schedule();
+  }
+
+  /** The next augmented batch, in order. */
+  async next(): Promise<AugBatch> {
+    if (this.closed) throw new Error('BatchGenerator: closed');
+    this.schedule();
+    const head = this.queue.shift()!;
+    const t0 = process.hrtime.bigint();
+    const out = await head;
+    const waited = Number(process.hrtime.bigint() - t0) / 1e6;
+    this.stats.batches++;
+    this.stats.waitMsLast = waited;
+    this.stats.waitMsTotal += waited;
+    this.schedule();
+    return out;
+  }
+
+  /** Stop the workers; pending batches are rejected. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const p of this.pending.values()) p.reject(new Error('BatchGenerator: closed'));
+    this.pending.clear();
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.workers = [];
+    this.queue = [];
+  }
+}
