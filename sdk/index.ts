@@ -7,3 +7,4 @@ export * from './io/npy';
 export * from './io/atomic';
 export * from './util/random';
 export * from './planning';
+export * from './io/raw';
