@@ -8,3 +8,5 @@ export * from './io/atomic';
 export * from './util/random';
 export * from './planning';
 export * from './io/raw';
+export * from './inference';
+export * from './evaluation';

@@ -1,0 +1,23 @@
+/** Evaluation: v1 metrics and summary.json, Summary view, largest-component postprocessing, model selection. */
+export * from './metrics';
+export {
+  evaluateCase,
+  aggregateScores,
+  aggregateScoresLazy,
+  addForegroundMean,
+  foregroundMeanDice,
+  makeSummaryJson,
+  readSummaryJson,
+  writeSummaryJson,
+  nanmean,
+  stringifyPythonJson,
+  parsePythonJson,
+  readPythonJsonSync,
+  writePythonJson,
+  writePythonJsonSync,
+} from './evaluator';
+export type { CaseScores, EvaluationResults, SummaryJson, EvaluationCase, EvaluateOptions } from './evaluator';
+export { Summary, caseIdFromPath } from './summary';
+export type { SummaryRow } from './summary';
+export * from './connected_components';
+export * from './model_selection';

@@ -1,0 +1,23 @@
+/** Inference building blocks: sliding window, Gaussian map, export, probability files, ensembling. */
+export {
+  computeSlidingWindowSteps,
+  mirrorCombinations,
+  predictSlidingWindow,
+  predictEnsemble,
+  argmaxClasses,
+  softmaxInPlace,
+} from './sliding_window';
+export type { PatchPredictor, SlidingWindowOptions, ClassProbabilities } from './sliding_window';
+export { getGaussian, getGaussianV2, roundToFloat16 } from './gaussian';
+export {
+  probabilitiesToCroppedGeometry,
+  segmentationFromProbabilities,
+  segmentationFromCroppedProbabilities,
+  exportPrediction,
+  saveProbabilities,
+  loadProbabilities,
+  encodeFloat16Npy,
+  averageProbabilities,
+  ensembleProbabilityFiles,
+} from './export';
+export type { ExportPredictionOptions, ExportFiles } from './export';
