@@ -20,6 +20,7 @@ import * as http from 'http';
 import * as https from 'https';
 import * as path from 'path';
 import { writeJsonAtomic } from '../sdk/io/atomic';
+import { convertMsdToV2 } from '../sdk/io/dataset';
 import { progress } from '../sdk/util/progress';
 import { extractTar } from './tar';
 
@@ -188,7 +189,12 @@ export async function downloadFile(url: string, dest: string, opts: DownloadFile
       continue;
     } else {
       res.resume();
-      throw new Error(`${url}: HTTP ${code} ${res.statusMessage ?? ''}`.trim());
+      const err = new Error(`${url}: HTTP ${code} ${res.statusMessage ?? ''}`.trim());
+      if (code >= 500) {
+        lastError = err; // server trouble: worth another try
+        continue;
+      }
+      throw err;
     }
     // write the body, appending after `start`
     const fd = fs.openSync(part, start === 0 ? 'w' : 'r+');
@@ -242,20 +248,6 @@ export async function downloadFile(url: string, dest: string, opts: DownloadFile
   fs.renameSync(part, dest);
   bar.done(`${((total ?? 0) / 1e6).toFixed(1)} MB`);
   return { file: dest, bytes: total ?? fs.statSync(dest).size, md5: got, requests, resumed };
-}
-
-/** The MSD -> v2 converter of sdk/io/dataset.ts (loaded lazily: the data scripts must not pull in the SDK's I/O otherwise). */
-type ConvertMsdToV2 = (msdDir: string, outDir: string, opts?: { datasetId?: number }) => Promise<{ dir: string }>;
-function loadConvertMsdToV2(): ConvertMsdToV2 {
-  let mod: { convertMsdToV2?: ConvertMsdToV2 };
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    mod = require('../sdk/io/dataset');
-  } catch (e) {
-    throw new Error(`--v2: sdk/io/dataset.ts (convertMsdToV2) cannot be loaded: ${(e as Error).message}`);
-  }
-  if (typeof mod.convertMsdToV2 !== 'function') throw new Error('--v2: sdk/io/dataset.ts does not export convertMsdToV2');
-  return mod.convertMsdToV2;
 }
 
 export interface DownloadMsdOptions {
@@ -328,8 +320,10 @@ export async function downloadMsd(opts: DownloadMsdOptions): Promise<DownloadMsd
   }
   const result: DownloadMsdResult = { taskDir, archive, md5: sum, download };
   if (opts.v2) {
-    const convert = loadConvertMsdToV2();
-    result.v2Dir = (await convert(taskDir, path.resolve(opts.v2OutDir ?? out))).dir;
+    // DatasetXXX_Name, as convertMsdToV2 names it; an existing conversion is kept (the converter refuses to overwrite)
+    const [taskPart, namePart] = task.split('_');
+    const v2Dir = path.join(path.resolve(opts.v2OutDir ?? out), `Dataset${taskPart.slice(4).padStart(3, '0')}_${namePart}`);
+    result.v2Dir = fs.existsSync(path.join(v2Dir, 'dataset.json')) ? v2Dir : (await convertMsdToV2(taskDir, path.resolve(opts.v2OutDir ?? out))).dir;
   }
   return result;
 }

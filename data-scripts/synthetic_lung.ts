@@ -22,12 +22,12 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeFileAtomic, writeJsonAtomic } from '../sdk/io/atomic';
+import { writeFileAtomic } from '../sdk/io/atomic';
+import { encodeNifti } from '../sdk/io/nifti';
 import { ItkDirection, ItkVec3, Shape3, Spacing3, Volume, makeVolume } from '../sdk/io/volume';
 import { RandomState } from '../sdk/util/random';
 import { progress } from '../sdk/util/progress';
 import { gaussianFilterFloat32 } from './gaussian_filter';
-import { encodeNifti } from './nifti_writer';
 
 export type SynthLungSize = 'small' | 'default';
 
@@ -406,7 +406,7 @@ interface Summary {
 }
 
 /** Bumped whenever the voxels or the file encoding of a given (seed, size, case) change. */
-const GENERATOR_ID = 'nnunet-ts data-scripts/synthetic_lung.ts v1';
+const GENERATOR_ID = 'nnunet-ts data-scripts/synthetic_lung.ts v1 (sdk/io/nifti.ts writer)';
 
 function sha256(bytes: Uint8Array): string {
   return crypto.createHash('sha256').update(bytes).digest('hex');
@@ -481,11 +481,11 @@ export async function generateTask(outDir: string, opts: GenerateTaskOptions = {
     }
     const { image, label } = stream.next();
     const files: Record<string, string> = {};
-    const imgBytes = encodeNifti(image, { gzip: true });
+    const imgBytes = await encodeNifti(image, { gzip: true });
     await writeIfChanged(path.join(root, rels[0]), imgBytes);
     files[rels[0]] = sha256(imgBytes);
     if (isTrain) {
-      const segBytes = encodeNifti(label, { gzip: true });
+      const segBytes = await encodeNifti(label, { gzip: true });
       await writeIfChanged(path.join(root, rels[1]), segBytes);
       files[rels[1]] = sha256(segBytes);
     }
@@ -518,6 +518,6 @@ export async function generateTask(outDir: string, opts: GenerateTaskOptions = {
   };
   await writeIfChanged(path.join(root, 'dataset.json'), Buffer.from(JSON.stringify(dataset, null, 4) + '\n', 'utf8'));
   const summary: Summary = { generator: GENERATOR_ID, seed, size, cases };
-  await writeJsonAtomic(summaryFile, summary);
+  await writeIfChanged(summaryFile, Buffer.from(JSON.stringify(summary, null, 1) + '\n', 'utf8'));
   return root;
 }

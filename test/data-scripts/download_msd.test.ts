@@ -13,6 +13,8 @@ import { after, before, test } from 'node:test';
 import * as zlib from 'zlib';
 import { downloadMsd, downloadFile, parseArgs, MSD_MD5, msdDefaultUrl } from '../../data-scripts/download_msd';
 import { extractTar, safeEntryName } from '../../data-scripts/tar';
+import { generateCase } from '../../data-scripts/synthetic_lung';
+import { encodeNifti, readNifti } from '../../sdk/io/nifti';
 
 process.env.NNUNET_PROGRESS = '0';
 
@@ -140,7 +142,27 @@ const files: Record<string, { body: Buffer; ranges: boolean }> = {
   ...Object.fromEntries(Object.entries(MALICIOUS).map(([k, v]) => [`/${k}.tar`, { body: v.tar, ranges: true }])),
 };
 
+// a real (tiny) MSD task for the --v2 conversion: Task98_Mini with NIfTI files from the synthetic generator
+let MINI: Buffer = Buffer.alloc(0);
+async function makeMiniMsd(): Promise<Buffer> {
+  const a = generateCase(1, { size: 'small', shape: [8, 16, 16] });
+  const b = generateCase(2, { size: 'small', shape: [8, 16, 16] });
+  const ds = {
+    name: 'Mini', modality: { '0': 'CT' }, labels: { '0': 'background', '1': 'cancer' }, numTraining: 1, numTest: 1,
+    training: [{ image: './imagesTr/mini_001.nii.gz', label: './labelsTr/mini_001.nii.gz' }], test: ['./imagesTs/mini_002.nii.gz'],
+  };
+  return makeTar([
+    { name: 'Task98_Mini/dataset.json', body: Buffer.from(JSON.stringify(ds)) },
+    { name: 'Task98_Mini/imagesTr/mini_001.nii.gz', body: Buffer.from(await encodeNifti(a.image, { gzip: true })) },
+    { name: 'Task98_Mini/imagesTr/._mini_001.nii.gz', body: Buffer.from('appledouble') },
+    { name: 'Task98_Mini/labelsTr/mini_001.nii.gz', body: Buffer.from(await encodeNifti(a.label, { gzip: true })) },
+    { name: 'Task98_Mini/imagesTs/mini_002.nii.gz', body: Buffer.from(await encodeNifti(b.image, { gzip: true })) },
+  ]);
+}
+
 before(async () => {
+  MINI = await makeMiniMsd();
+  files['/mini.tar'] = { body: MINI, ranges: true };
   server = http.createServer((req, res) => {
     const url = req.url ?? '';
     hits.push({ url, range: req.headers.range });
@@ -312,6 +334,31 @@ for (const [kind, { tar, error }] of Object.entries(MALICIOUS)) {
     }
   });
 }
+
+test('--v2: the extracted MSD task is converted to DatasetXXX_Name (sdk/io/dataset.ts), once', async () => {
+  const out = tmpOut();
+  try {
+    const r = await downloadMsd({ task: 'Task98_Mini', outDir: out, url: `${base}/mini.tar`, md5: md5(MINI), v2: true, v2OutDir: path.join(out, 'nnUNet_raw') });
+    assert.equal(r.v2Dir, path.join(out, 'nnUNet_raw', 'Dataset098_Mini'));
+    const ds = JSON.parse(fs.readFileSync(path.join(r.v2Dir!, 'dataset.json'), 'utf8'));
+    assert.deepEqual(ds.channel_names, { '0': 'CT' });
+    assert.deepEqual(ds.labels, { background: 0, cancer: 1 });
+    assert.equal(ds.file_ending, '.nii.gz');
+    assert.deepEqual(fs.readdirSync(path.join(r.v2Dir!, 'imagesTr')), ['mini_001_0000.nii.gz']);
+    assert.deepEqual(fs.readdirSync(path.join(r.v2Dir!, 'imagesTs')), ['mini_002_0000.nii.gz']);
+    const img = await readNifti(path.join(r.v2Dir!, 'imagesTr', 'mini_001_0000.nii.gz'));
+    const ref = generateCase(1, { size: 'small', shape: [8, 16, 16] }).image;
+    assert.deepEqual(img.shape, [8, 16, 16]);
+    assert.deepEqual(Array.from(img.data), Array.from(ref.data));
+    // rerun: neither downloaded nor converted again
+    const h = hits.length;
+    const again = await downloadMsd({ task: 'Task98_Mini', outDir: out, url: `${base}/mini.tar`, md5: md5(MINI), v2: true, v2OutDir: path.join(out, 'nnUNet_raw') });
+    assert.equal(again.v2Dir, r.v2Dir);
+    assert.equal(hits.length, h);
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
 
 test('tar reader: name normalization, listing without extracting, truncated and corrupt archives', async () => {
   assert.equal(safeEntryName('./Task06_Lung//imagesTr/x.nii.gz'), 'Task06_Lung/imagesTr/x.nii.gz');
