@@ -10,3 +10,4 @@ export * from './planning';
 export * from './io/raw';
 export * from './inference';
 export * from './evaluation';
+export * from './viz';

@@ -21,3 +21,5 @@ export {
   ensembleProbabilityFiles,
 } from './export';
 export type { ExportPredictionOptions, ExportFiles } from './export';
+export { tfjsPatchPredictor } from './tfjs_predictor';
+export type { TfjsPredictorOptions } from './tfjs_predictor';

@@ -1,0 +1,17 @@
+/**
+ * sdk/viz: Plotly figures as plain specs, inline display in tslab, headless PNG/HTML export, tables.
+ * Loads nothing heavy at import: plotly.js is read on first display/export, tslab on first show(),
+ * playwright-core when a browser is launched.
+ */
+export type { PlotlyTrace, PlotlyLayout, PlotlyFrame, Figure, ChartOptions, ChartSeries, ChartSample, ChartMatrix } from './figure';
+export { COLORWAY, toPlain, barChart, lineChart, boxPlot, histogramChart, heatmapChart, figureProblems, assertValidFigure } from './figure';
+export type { SliceVolume, OverlayStyle, SliceViewerOptions } from './slice_viewer';
+export { sliceViewer, CLASS_COLORS } from './slice_viewer';
+export type { TrainingCurveEntry, DicePerClassRow } from './training_curves';
+export { trainingCurves, dicePerClass } from './training_curves';
+export type { ArqueroTableLike, TableHTMLOptions } from './table';
+export { tableHTML } from './table';
+export type { DisplayLike, ShowOptions } from './display';
+export { show, showTable, showPNG, loadPlotly } from './display';
+export type { FigureRenderOptions } from './render';
+export { FigureRenderer, toPNG, toHTML, renderPNG, closeRenderer, validateInBrowser } from './render';
