@@ -20,6 +20,11 @@ interface InputHash {
 }
 const HASHES = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'synthlung/inputs/input_hashes.json'), 'utf8')).files as Record<string, InputHash>;
 
+const CROPPED = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'synthlung/v1/cropped_case_properties.json'), 'utf8')) as Record<
+  string,
+  { itk_origin: number[]; itk_direction: number[]; itk_spacing: number[] }
+>;
+
 function sha256(a: ArrayBufferView): string {
   return crypto.createHash('sha256').update(Buffer.from(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
 }
@@ -39,7 +44,7 @@ test('gaussian kernel: exact exp and numpy pairwise sum', () => {
   assert.equal(numpyPairwiseSum(a), 6.282663880299504);
 });
 
-test('default profile, seed 1234 reproduces the official fixture voxels (all 9 cases, images and labels)', () => {
+test('default profile, seed 1234 reproduces the official fixture voxels and geometry (all 9 cases, images and labels)', () => {
   const stream = new SynthLungStream(1234, 'default');
   for (let i = 1; i <= 9; i++) {
     const cid = `lung_${String(i).padStart(3, '0')}`;
@@ -50,6 +55,14 @@ test('default profile, seed 1234 reproduces the official fixture voxels (all 9 c
     assert.equal(sha256(c.image.data), img.sha256_voxels_zyx_C_order, `${cid} image voxels`);
     const lab = HASHES[`labelsTr/${cid}.nii.gz`];
     if (lab) assert.equal(sha256(c.label.data), lab.sha256_voxels_zyx_C_order, `${cid} label voxels`);
+    // geometry as the official v1 cropping read it with SimpleITK semantics (training cases only)
+    const p = CROPPED[cid];
+    assert.equal(Boolean(p), i <= 8, cid);
+    if (p) {
+      assert.deepEqual(c.image.origin, p.itk_origin, `${cid} origin`);
+      assert.deepEqual(c.image.direction, p.itk_direction, `${cid} direction`);
+      assert.deepEqual([...c.image.spacing].reverse(), p.itk_spacing, `${cid} spacing`);
+    }
   }
 });
 
