@@ -11,3 +11,4 @@ export * from './io/raw';
 export * from './inference';
 export * from './evaluation';
 export * from './viz';
+export * from './preprocessing';

@@ -26,7 +26,7 @@ export interface CroppedProperties {
   classes: number[];
 }
 
-export interface CroppedCase {
+export interface CroppedCaseInput {
   /** image channels, C order over size_after_cropping (un-transposed) */
   data: ArrayLike<number>[];
   /** cropped label with -1 outside the nonzero mask; null at inference */
@@ -105,7 +105,7 @@ export function targetSpacingFor(settings: PreprocessSettings, originalSpacingTr
 }
 
 /** Preprocess one cropped case (see the module comment). Does not modify the input arrays. */
-export function preprocessCase(c: CroppedCase, settings: PreprocessSettings, caseId = '<case>'): PreprocessedCase {
+export function preprocessCase(c: CroppedCaseInput, settings: PreprocessSettings, caseId = '<case>'): PreprocessedCase {
   const p = c.properties;
   const shape = p.size_after_cropping as Shape3;
   const nVox = shape[0] * shape[1] * shape[2];

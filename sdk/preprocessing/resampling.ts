@@ -468,6 +468,40 @@ export function uniqueValues(a: ArrayLike<number>): number[] {
   return [...seen].sort((x, y) => x - y);
 }
 
+/** Sorted unique labels and, per voxel, the rank of its label (integer labels use a lookup table). */
+function labelRanks(seg: ArrayLike<number>): { labels: number[]; rank: Int32Array } {
+  const n = seg.length;
+  let lo = Infinity;
+  let hi = -Infinity;
+  let ints = true;
+  for (let i = 0; i < n; i++) {
+    const v = seg[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+    if (ints && !Number.isInteger(v)) ints = false;
+  }
+  const rank = new Int32Array(n);
+  if (ints && n > 0 && hi - lo < 1 << 16) {
+    const present = new Uint8Array(hi - lo + 1);
+    for (let i = 0; i < n; i++) present[seg[i] - lo] = 1;
+    const lut = new Int32Array(hi - lo + 1).fill(-1);
+    const labels: number[] = [];
+    for (let j = 0; j < present.length; j++) {
+      if (present[j]) {
+        lut[j] = labels.length;
+        labels.push(j + lo);
+      }
+    }
+    for (let i = 0; i < n; i++) rank[i] = lut[seg[i] - lo];
+    return { labels, rank };
+  }
+  const labels = uniqueValues(seg);
+  const map = new Map<number, number>();
+  labels.forEach((v, i) => map.set(v, i));
+  for (let i = 0; i < n; i++) rank[i] = map.get(seg[i]) as number;
+  return { labels, rank };
+}
+
 /**
  * batchgenerators `resize_segmentation(seg, newShape, order=1)` for 2D or 3D: for each label in ascending order
  * linearly resample its binary mask (skimage resize, mode edge) and assign the label where the result >= 0.5.
@@ -500,13 +534,8 @@ export function resizeSegmentation<T extends NumericArray>(
     dst.set(cur as never);
     return dst;
   }
-  const labels = uniqueValues(seg);
+  const { labels, rank } = labelRanks(seg);
   const L = labels.length;
-  // label -> rank in ascending order, via a lookup for small integer labels
-  const lut = new Map<number, number>();
-  labels.forEach((v, i) => lut.set(v, i));
-  const rank = new Int32Array(seg.length);
-  for (let i = 0; i < seg.length; i++) rank[i] = lut.get(seg[i]) as number;
   const acc = new Float64Array(L);
   const sh = nd === 3 ? shape : [1, ...shape];
   const ns = nd === 3 ? newShape : [1, ...newShape];
@@ -528,6 +557,21 @@ export function resizeSegmentation<T extends NumericArray>(
         const xi1 = px.i1[kx];
         const xw0 = px.w0[kx];
         const xw1 = px.w1[kx];
+        // fast path: all taps carry the same label -> its weights sum to ~1 >= 0.5 and no other label has any
+        const r0 = rank[zi[0] * Y * X + yi[0] * X + xi0];
+        if (
+          rank[zi[0] * Y * X + yi[0] * X + xi1] === r0 &&
+          rank[zi[0] * Y * X + yi[1] * X + xi0] === r0 &&
+          rank[zi[0] * Y * X + yi[1] * X + xi1] === r0 &&
+          (!is3d ||
+            (rank[zi[1] * Y * X + yi[0] * X + xi0] === r0 &&
+              rank[zi[1] * Y * X + yi[0] * X + xi1] === r0 &&
+              rank[zi[1] * Y * X + yi[1] * X + xi0] === r0 &&
+              rank[zi[1] * Y * X + yi[1] * X + xi1] === r0))
+        ) {
+          dst[o] = labels[r0];
+          continue;
+        }
         acc.fill(0);
         // taps in C order (z, y, x; x fastest); coefficient multiplied by w_z, w_y, w_x in that order
         const nz = is3d ? 2 : 1;
