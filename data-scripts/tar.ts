@@ -1,6 +1,6 @@
 /**
  * A small streaming tar reader and safe extractor (ustar, pax and GNU long names; optional gzip), for the MSD
- * archives (Task06_Lung.tar is ~8.5 GB, so nothing is held in memory beyond one chunk).
+ * archives (several GB each, so nothing is held in memory beyond one chunk).
  *
  * Safety rules (an archive is untrusted input):
  *  - entry names are made relative and checked: absolute paths (`/x`, `C:\x`, `\\host`), `..` segments, NUL bytes and
