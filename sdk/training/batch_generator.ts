@@ -66,6 +66,8 @@ export class BatchGenerator {
   readonly prefetch: number;
   private readonly rng: RandomState;
   private workers: Worker[] = [];
+  /** Jobs in flight per worker: a busy worker keeps the process alive, an idle one does not (no hang without close). */
+  private busy: number[] = [];
   private pending = new Map<number, Pending>();
   private queue: Promise<AugBatch>[] = [];
   private loaderChain: Promise<unknown> = Promise.resolve();
@@ -83,7 +85,9 @@ export class BatchGenerator {
     const modulePath = require.resolve('./pipeline');
     for (let i = 0; i < this.threads; i++) {
       const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { modulePath: path.resolve(modulePath) } });
+      const wi = i;
       w.on('message', (m: { id: number; out?: AugBatch; ms?: number; error?: string }) => {
+        if (--this.busy[wi] === 0) w.unref();
         const p = this.pending.get(m.id);
         if (!p) return;
         this.pending.delete(m.id);
@@ -99,6 +103,7 @@ export class BatchGenerator {
       });
       w.unref();
       this.workers.push(w);
+      this.busy.push(0);
     }
   }
 
@@ -128,9 +133,11 @@ export class BatchGenerator {
           this.noteAugmentMs(Date.now() - t0);
           return out;
         }
-        const w = this.workers[this.rr++ % this.workers.length];
+        const wi = this.rr++ % this.workers.length;
+        const w = this.workers[wi];
         return new Promise<AugBatch>((resolve, reject) => {
           this.pending.set(id, { resolve, reject });
+          if (this.busy[wi]++ === 0) w.ref();
           const tr = [batch.data.buffer as ArrayBuffer, batch.seg.buffer as ArrayBuffer];
           w.postMessage({ id, job: augJob }, Array.from(new Set(tr)));
         });
@@ -165,7 +172,8 @@ export class BatchGenerator {
     this.closed = true;
     for (const p of this.pending.values()) p.reject(new Error('BatchGenerator: closed'));
     this.pending.clear();
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    // ref first: terminate() resolves on 'exit', which an unref'd worker would let the event loop skip
+    await Promise.all(this.workers.map((w) => (w.ref(), w.terminate())));
     this.workers = [];
     this.queue = [];
   }
