@@ -8,6 +8,9 @@
  *   sepz: (2.5, 0.7, 0.7)  anisotropy 3.57 > 3 -> separate-z path (in-plane cubic per slice, nearest along z)
  *   3d:   (1.5, 0.7, 0.7)  anisotropy 2.14     -> one 3D cubic resize
  * With comparison on, the python output is read back and the max abs difference is reported relative to the range.
+ *   case: the whole per-case pipeline (crop, transpose, resample data + label, CT normalization, class locations) on
+ *         a (300, 512, 512) int16 CT with a label at (2.5, 0.7, 0.7); reports seconds and the peak RSS growth
+ *         (memory bound of a Lung-sized case). No python row (nnU-Net does this inside its preprocessor).
  */
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -15,6 +18,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { readNpy, writeNpySync } from '../sdk/io/npy';
 import { resamplePatient, computeNewShape, decideSeparateZ } from '../sdk/preprocessing/resampling';
+import { cropCase } from '../sdk/preprocessing/cropping';
+import { preprocessCase } from '../sdk/preprocessing/preprocessing';
+import { makeVolume } from '../sdk/io/volume';
 
 const PYTHON = process.env.NNUNET_REFERENCE_PYTHON ?? '/usr/bin/python3';
 const TARGET = [1.24, 0.79, 0.79]; // Lung 3d_fullres spacing (reference doc section 12.2), (z, y, x)
@@ -67,7 +73,7 @@ function arg(args: string[], name: string): string | undefined {
 
 export async function main(args: string[]): Promise<void> {
   const shape = (arg(args, '--shape') ?? '250,512,512').split(',').map(Number) as [number, number, number];
-  const cases = (arg(args, '--cases') ?? 'sepz,3d').split(',');
+  const cases = (arg(args, '--cases') ?? 'sepz,3d,case').split(',');
   const usePython = !args.includes('--no-python') && hasPython();
   const compare = !args.includes('--no-compare');
   const spacings: Record<string, number[]> = { sepz: [2.5, 0.7, 0.7], '3d': [1.5, 0.7, 0.7] };
@@ -82,6 +88,10 @@ export async function main(args: string[]): Promise<void> {
   const rows: string[][] = [];
   try {
     for (const name of cases) {
+      if (name === 'case') {
+        rows.push(fullCaseRow(arg(args, '--case-shape')));
+        continue;
+      }
       const sp = spacings[name];
       if (!sp) throw new Error(`unknown case '${name}' (sepz, 3d)`);
       const newShape = computeNewShape(shape, sp, TARGET);
@@ -138,4 +148,44 @@ export async function main(args: string[]): Promise<void> {
   console.log(line(head));
   console.log('|' + w.map((x) => '-'.repeat(x + 2)).join('|') + '|');
   for (const r of rows) console.log(line(r));
+}
+
+/** The whole per-case pipeline on a Lung-sized CT; peak RSS growth measured with process.resourceUsage().maxRSS. */
+function fullCaseRow(shapeArg: string | undefined): string[] {
+  const shape = (shapeArg ?? '300,512,512').split(',').map(Number) as [number, number, number];
+  const sp: [number, number, number] = [2.5, 0.7, 0.7];
+  const f = syntheticCT(...shape);
+  const img = new Int16Array(f.length);
+  const lab = new Uint8Array(f.length);
+  for (let i = 0; i < f.length; i++) {
+    img[i] = Math.round(f[i]);
+    lab[i] = f[i] > 0 && f[i] < 45 ? 1 : 0; // soft tissue of the body as a big "class 1"
+  }
+  const image = makeVolume(img, shape, { spacing: sp });
+  const label = makeVolume(lab, shape, { spacing: sp });
+  const rss0 = process.resourceUsage().maxRSS;
+  const t = process.hrtime.bigint();
+  const cropped = cropCase([image], label, 'bench');
+  const r = preprocessCase(cropped, {
+    spacing: TARGET,
+    is2D: false,
+    transposeForward: [0, 1, 2],
+    normalizationSchemes: ['CT'],
+    useMaskForNorm: [false],
+    intensityProperties: [{ mean: -100, sd: 250, percentile_00_5: -950, percentile_99_5: 300 }],
+    foregroundClasses: [1],
+  });
+  const sec = Number(process.hrtime.bigint() - t) / 1e9;
+  const grow = (process.resourceUsage().maxRSS - rss0) / 1024;
+  const inMB = (img.byteLength + lab.byteLength) / 2 ** 20;
+  return [
+    'case',
+    sp.join('x'),
+    r.dataShape.slice(1).join('x'),
+    r.properties.separate_z.do_separate_z ? `yes (axis ${r.properties.separate_z.axis})` : 'no',
+    `${sec.toFixed(2)} (peak RSS +${grow.toFixed(0)} MB, input ${inMB.toFixed(0)} MB)`,
+    '- (no reference)',
+    '-',
+    '-',
+  ];
 }

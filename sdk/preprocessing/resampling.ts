@@ -469,7 +469,7 @@ export function uniqueValues(a: ArrayLike<number>): number[] {
 }
 
 /** Sorted unique labels and, per voxel, the rank of its label (integer labels use a lookup table). */
-function labelRanks(seg: ArrayLike<number>): { labels: number[]; rank: Int32Array } {
+function labelRanks(seg: ArrayLike<number>): { labels: number[]; rank: Uint8Array | Int32Array } {
   const n = seg.length;
   let lo = Infinity;
   let hi = -Infinity;
@@ -480,7 +480,7 @@ function labelRanks(seg: ArrayLike<number>): { labels: number[]; rank: Int32Arra
     if (v > hi) hi = v;
     if (ints && !Number.isInteger(v)) ints = false;
   }
-  const rank = new Int32Array(n);
+  // one byte per voxel for up to 256 labels (a Lung-size volume is 78M voxels)
   if (ints && n > 0 && hi - lo < 1 << 16) {
     const present = new Uint8Array(hi - lo + 1);
     for (let i = 0; i < n; i++) present[seg[i] - lo] = 1;
@@ -492,10 +492,12 @@ function labelRanks(seg: ArrayLike<number>): { labels: number[]; rank: Int32Arra
         labels.push(j + lo);
       }
     }
+    const rank = labels.length <= 256 ? new Uint8Array(n) : new Int32Array(n);
     for (let i = 0; i < n; i++) rank[i] = lut[seg[i] - lo];
     return { labels, rank };
   }
   const labels = uniqueValues(seg);
+  const rank = labels.length <= 256 ? new Uint8Array(n) : new Int32Array(n);
   const map = new Map<number, number>();
   labels.forEach((v, i) => map.set(v, i));
   for (let i = 0; i < n; i++) rank[i] = map.get(seg[i]) as number;
