@@ -3,7 +3,7 @@
  *
  * Wall time for fingerprinting the 200-case MSD Task04_Hippocampus (read NIfTI, crop to non-zero with hole filling,
  * sizes/spacings/classes, every 10th foreground voxel, dataset statistics) with sdk/fingerprint, inline and over
- * worker threads. The fixtures README gives no official timing for this step, so the anchor on this machine is a
+ * worker threads, with and without v2's random intensity sample (10e7 draws). The fixtures README gives no official timing for this step, so the anchor on this machine is a
  * numpy/scipy/nibabel script (written to a temp file and run with /usr/bin/python3) that follows the official v1
  * recipe (ImageCropper.crop + DatasetAnalyzer statistics) in a single process, the way nnU-Net runs per case.
  */
@@ -62,12 +62,15 @@ export async function main(args: string[]): Promise<void> {
   console.log(`fingerprint bench: ${DATA}`);
   console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version} (shared machine: expect +-40 %)`);
   const ds = loadDataset(DATA);
-  for (const threads of threadsList) {
+  const runs: [number, boolean][] = [[1, false], ...threadsList.map((t): [number, boolean] => [t, true])];
+  for (const [threads, v2] of runs) {
     for (let r = 0; r < repeat; r++) {
       const t0 = process.hrtime.bigint();
-      const fp = await computeFingerprint(ds, { threads });
+      const fp = await computeFingerprint(ds, { threads, v2Intensities: v2 });
       const s = Number(process.hrtime.bigint() - t0) / 1e9;
-      rows.push([`nnunet-ts computeFingerprint, ${threads} thread${threads > 1 ? 's' : ''}`, s.toFixed(2), ((s / fp.numCases) * 1000).toFixed(1), threads > 1 ? `${fp.numCases} cases, incl. worker start-up (ts-node)` : `${fp.numCases} cases, inline`]);
+      const what = `nnunet-ts, ${threads} thread${threads > 1 ? 's' : ''}, ${v2 ? 'v1 + v2 statistics' : 'v1 statistics only'}`;
+      const note = `${fp.numCases} cases${threads > 1 ? ', incl. worker start-up (ts-node)' : ', inline'}${v2 ? ', 10e7 v2 draws' : ''}`;
+      rows.push([what, s.toFixed(2), ((s / fp.numCases) * 1000).toFixed(1), note]);
     }
   }
   if (!args.includes('--no-python') && pythonAvailable()) {

@@ -17,6 +17,7 @@ import { median as medianOf, percentileSorted, prod } from '../planning/numpy_co
 import type { PlotlyFigure } from '../planning/plans';
 import type { IntensityProperties } from '../planning/plans_types';
 import { cropCase } from '../preprocessing/cropping';
+import { RandomState } from '../util/random';
 import type { CaseFingerprint, DatasetFingerprintJSON, V1ChannelIntensityProperties, V1IntensityStats } from './fingerprint_types';
 
 export * from './fingerprint_types';
@@ -66,15 +67,136 @@ export function toV2IntensityProperties(s: V1IntensityStats): IntensityPropertie
   };
 }
 
+/** v2 DatasetFingerprintExtractor: 10e7 foreground voxels in total, spread evenly over the cases. */
+export const V2_NUM_FOREGROUND_VOXELS_FOR_INTENSITYSTATS = 10e7;
+/** v2 collect_foreground_intensities seed (a fresh RandomState per case). */
+export const V2_INTENSITY_SEED = 1234;
+
+/** v2 samples per case: int(10e7 // num_cases). */
+export function v2SamplesPerCase(numCases: number): number {
+  return Math.floor(V2_NUM_FOREGROUND_VOXELS_FOR_INTENSITYSTATS / numCases);
+}
+
+/**
+ * The v2 sample of one channel, stored compactly: `rs.choice(foreground_pixels, n, replace=True)` is
+ * foreground_pixels[randint(0, num_fg, n)], kept as the foreground values (C order) and how often each was drawn.
+ */
+export interface V2ChannelSample {
+  values: Float32Array;
+  counts: Uint32Array;
+}
+
 /** Result of one case: its fingerprint plus the foreground samples (transferred, not kept in the JSON). */
 export interface CaseFingerprintResult {
   case: CaseFingerprint;
   /** per channel, every 10th foreground voxel in C order (float32) */
   foreground_samples: Float32Array[];
+  /** per channel, the v2 random sample (when requested) */
+  v2_samples?: V2ChannelSample[];
+}
+
+/**
+ * v2 collect_foreground_intensities: one RandomState(1234) per case, channels drawn in order, each
+ * `choice(fg, n, replace=True)` = randint(0, num_fg, n) (legacy masked rejection on 32-bit draws).
+ */
+export function sampleForegroundV2(channels: readonly Float32Array[], seg: Float32Array, numSamples: number): V2ChannelSample[] {
+  const fgIdx: number[] = [];
+  for (let i = 0; i < seg.length; i++) if (seg[i] > 0) fgIdx.push(i);
+  const rs = new RandomState(V2_INTENSITY_SEED);
+  return channels.map((ch) => {
+    const values = Float32Array.from(fgIdx, (i) => ch[i]);
+    const counts = new Uint32Array(values.length);
+    const max = values.length - 1;
+    if (max === 0) counts[0] = numSamples; // numpy draws nothing when the range is a single value
+    else if (max > 0) {
+      // rs.randint(0, n) inlined (same masked rejection as RandomState.interval), hoisting the mask
+      let mask = max;
+      mask |= mask >>> 1;
+      mask |= mask >>> 2;
+      mask |= mask >>> 4;
+      mask |= mask >>> 8;
+      mask |= mask >>> 16;
+      for (let k = 0; k < numSamples; k++) {
+        let v: number;
+        do v = rs.nextUint32() & mask;
+        while (v > max);
+        counts[v]++;
+      }
+    }
+    return { values, counts };
+  });
+}
+
+/**
+ * numpy statistics (v2 names) of a sample given as (value, count) pairs: mean, std (ddof 0), min, max and the
+ * linear-interpolation percentiles 0.5 / 50 / 99.5 over the expanded sample.
+ */
+export function weightedIntensityProperties(parts: readonly V2ChannelSample[]): IntensityProperties {
+  let total = 0;
+  let m = 0;
+  for (const p of parts) for (let i = 0; i < p.values.length; i++) if (p.counts[i]) m++;
+  const vals = new Float64Array(m);
+  const cnts = new Float64Array(m);
+  let k = 0;
+  for (const p of parts) {
+    for (let i = 0; i < p.values.length; i++) {
+      if (p.counts[i]) {
+        vals[k] = p.values[i];
+        cnts[k++] = p.counts[i];
+        total += p.counts[i];
+      }
+    }
+  }
+  if (total === 0) return { max: NaN, mean: NaN, median: NaN, min: NaN, percentile_00_5: NaN, percentile_99_5: NaN, std: NaN };
+  const order = Array.from({ length: m }, (_, i) => i).sort((a, b) => vals[a] - vals[b]);
+  const sv = Float64Array.from(order, (i) => vals[i]);
+  const sc = Float64Array.from(order, (i) => cnts[i]);
+  let sum = 0;
+  for (let i = 0; i < m; i++) sum += sv[i] * sc[i];
+  const mean = sum / total;
+  let ss = 0;
+  for (let i = 0; i < m; i++) ss += sc[i] * (sv[i] - mean) * (sv[i] - mean);
+  // value at rank r of the expanded sorted sample
+  const cum = new Float64Array(m);
+  let c = 0;
+  for (let i = 0; i < m; i++) cum[i] = c += sc[i];
+  const at = (r: number) => {
+    let lo = 0;
+    let hi = m - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cum[mid] > r) hi = mid;
+      else lo = mid + 1;
+    }
+    return sv[lo];
+  };
+  const pct = (q: number) => {
+    const idx = ((total - 1) * q) / 100;
+    const lo = Math.floor(idx);
+    const t = idx - lo;
+    const a = at(lo);
+    const b = at(Math.min(lo + 1, total - 1));
+    const d = b - a;
+    return t >= 0.5 ? b - d * (1 - t) : a + d * t;
+  };
+  return {
+    max: sv[m - 1],
+    mean: Math.fround(mean),
+    median: pct(50),
+    min: sv[0],
+    percentile_00_5: pct(0.5),
+    percentile_99_5: pct(99.5),
+    std: Math.fround(Math.sqrt(ss / total)),
+  };
 }
 
 /** Fingerprint of one loaded case (pure: volumes in, plain data out). */
-export function fingerprintCaseFromVolumes(caseId: string, images: readonly Volume[], label: Volume | null): CaseFingerprintResult {
+export function fingerprintCaseFromVolumes(
+  caseId: string,
+  images: readonly Volume[],
+  label: Volume | null,
+  v2SamplesPerCase?: number,
+): CaseFingerprintResult {
   const cropped = cropCase(images, label, caseId);
   const p = cropped.properties;
   const seg = cropped.seg;
@@ -108,6 +230,7 @@ export function fingerprintCaseFromVolumes(caseId: string, images: readonly Volu
       intensity_stats: samples.map((s) => computeIntensityStats(s)),
     },
     foreground_samples: samples,
+    ...(v2SamplesPerCase !== undefined ? { v2_samples: sampleForegroundV2(cropped.data, seg, v2SamplesPerCase) } : {}),
   };
 }
 
@@ -117,6 +240,8 @@ export interface FingerprintCaseInput {
   /** one entry per channel: a 3D file, or volume `index` of a 4D file */
   channels: { file: string; index?: number }[];
   labelFile?: string;
+  /** draw the v2 random intensity sample of this size (v2SamplesPerCase(numCases)) */
+  v2SamplesPerCase?: number;
 }
 
 /** Load one case from its files and fingerprint it (the function mapInWorkers runs). */
@@ -139,7 +264,7 @@ export async function fingerprintCaseFromFiles(input: FingerprintCaseInput): Pro
     label = l[0];
   }
   try {
-    return fingerprintCaseFromVolumes(input.caseId, images, label);
+    return fingerprintCaseFromVolumes(input.caseId, images, label, input.v2SamplesPerCase);
   } catch (e) {
     const files = [...input.channels.map((c) => c.file), ...(input.labelFile ? [input.labelFile] : [])].join(', ');
     throw new Error(`fingerprint of case ${input.caseId} (${files}): ${(e as Error).message}`);
@@ -178,6 +303,11 @@ function histogram(samples: Float32Array[]): IntensityHistogram {
 }
 
 export type FingerprintDocument = DatasetFingerprintJSON & {
+  /**
+   * v2's own statistics (random sample of 10e7 / n foreground voxels per case, RandomState(1234) per case), used by
+   * the nnUNetPlans preset so v2 CTNormalization gets the official numbers.
+   */
+  v2_foreground_intensity_properties_per_channel?: Record<string, IntensityProperties>;
   /** per channel, histogram of the foreground samples (for .plot()) */
   foreground_intensity_histogram_per_channel?: Record<string, IntensityHistogram>;
 };
@@ -195,6 +325,8 @@ export function assembleFingerprint(results: CaseFingerprintResult[], meta: Fing
   const cases = results.map((r) => r.case);
   const isCT = Object.values(meta.modalities).some((m) => m === 'CT' || m === 'ct');
   const fgProps: Record<string, IntensityProperties> = {};
+  const v2Props: Record<string, IntensityProperties> = {};
+  const haveV2 = results.every((r) => r.v2_samples !== undefined);
   const v1Props: Record<string, V1ChannelIntensityProperties> = {};
   const hist: Record<string, IntensityHistogram> = {};
   keys.forEach((k, c) => {
@@ -212,6 +344,7 @@ export function assembleFingerprint(results: CaseFingerprintResult[], meta: Fing
     for (const cs of cases) local[cs.case_identifier] = cs.intensity_stats[c];
     v1Props[k] = { local_props: local, ...stats };
     hist[k] = histogram(parts);
+    if (haveV2) v2Props[k] = weightedIntensityProperties(results.map((r) => r.v2_samples![c]));
   });
   const sizeReductions: Record<string, number> = {};
   for (const c of cases) sizeReductions[c.case_identifier] = c.size_reduction;
@@ -229,6 +362,7 @@ export function assembleFingerprint(results: CaseFingerprintResult[], meta: Fing
     intensityproperties: isCT ? v1Props : null,
     cases,
     foreground_intensity_histogram_per_channel: hist,
+    ...(haveV2 ? { v2_foreground_intensity_properties_per_channel: v2Props } : {}),
   };
   return new Fingerprint(doc);
 }
@@ -238,14 +372,18 @@ export interface ComputeFingerprintOptions {
   threads?: number;
   /** progress label; default 'fingerprint' */
   label?: string;
+  /** also draw v2's random intensity sample (default true; costs 10e7 random draws in total) */
+  v2Intensities?: boolean;
 }
 
 /** Fingerprint inputs for every training case of a dataset (sorted by case id, as nnU-Net lists them). */
-export function fingerprintInputs(dataset: Dataset): FingerprintCaseInput[] {
+export function fingerprintInputs(dataset: Dataset, opts: { v2Intensities?: boolean } = {}): FingerprintCaseInput[] {
+  const n = dataset.cases.length;
   return dataset.cases.map((c) => ({
     caseId: c.id,
     channels: c.channels.map((ch) => (ch.index === undefined ? { file: ch.file } : { file: ch.file, index: ch.index })),
     labelFile: c.labelFile,
+    ...(opts.v2Intensities === false || n === 0 ? {} : { v2SamplesPerCase: v2SamplesPerCase(n) }),
   }));
 }
 
@@ -259,7 +397,7 @@ export function fingerprintMeta(dataset: Dataset): FingerprintMeta {
 
 /** Fingerprint a whole dataset, one case per worker task (sdk/util/pool.ts mapInWorkers). */
 export async function computeFingerprint(dataset: Dataset, opts: ComputeFingerprintOptions = {}): Promise<Fingerprint> {
-  const inputs = fingerprintInputs(dataset);
+  const inputs = fingerprintInputs(dataset, { v2Intensities: opts.v2Intensities });
   const missing = inputs.find((i) => !i.labelFile);
   if (missing) throw new Error(`${dataset.dir}: training case ${missing.caseId} has no label file; the fingerprint needs labels`);
   let results: CaseFingerprintResult[];

@@ -31,7 +31,10 @@ export type PlanningFingerprint = Pick<
   DatasetFingerprintJSON,
   'spacings' | 'shapes_after_crop' | 'modalities' | 'all_classes' | 'size_reductions' | 'case_identifiers' | 'foreground_intensity_properties_per_channel'
 > &
-  Partial<Pick<DatasetFingerprintJSON, 'dataset_name' | 'median_relative_size_after_cropping'>>;
+  Partial<Pick<DatasetFingerprintJSON, 'dataset_name' | 'median_relative_size_after_cropping'>> & {
+    /** v2's sampled statistics (see fingerprint.ts); the nnUNetPlans preset prefers them */
+    v2_foreground_intensity_properties_per_channel?: DatasetFingerprintJSON['foreground_intensity_properties_per_channel'];
+  };
 
 function channelKeys(modalities: Record<string, string>): string[] {
   return Object.keys(modalities).sort((a, b) => Number(a) - Number(b));

@@ -283,6 +283,9 @@ export function planExperimentV2(fp: PlanningFingerprint, datasetName: string): 
     configurations,
     experiment_planner_used: 'ExperimentPlanner',
     label_manager: 'LabelManager',
-    foreground_intensity_properties_per_channel: Object.fromEntries(keys.map((k) => [k, { ...fp.foreground_intensity_properties_per_channel[k] }])),
+    // v2 statistics when the fingerprint has them (v2 CTNormalization reads these), else the deterministic v1 ones
+    foreground_intensity_properties_per_channel: Object.fromEntries(
+      keys.map((k) => [k, { ...(fp.v2_foreground_intensity_properties_per_channel ?? fp.foreground_intensity_properties_per_channel)[k] }]),
+    ),
   };
 }

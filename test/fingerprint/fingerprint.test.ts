@@ -63,6 +63,23 @@ test('hippocampus fingerprint equals the official v1 dataset_properties and crop
   assert.ok(p.min >= 0 && p.max <= 486420.25 && Math.abs(p.percentile_00_5 - 28) < 1);
 });
 
+/** v2's sampled statistics: the sample is bit-exact (RandomState(1234) per case), so order statistics match exactly;
+ * mean and std differ only by numpy's float32 pairwise summation over the 10e7 samples. */
+function assertV2Intensities(ours: Record<string, number>, official: Record<string, number>) {
+  for (const k of ['max', 'min', 'median', 'percentile_00_5', 'percentile_99_5']) assert.equal(ours[k], official[k], k);
+  assertClose(ours.mean, official.mean, 1e-5, 'mean');
+  assertClose(ours.std, official.std, 1e-5, 'std');
+}
+
+test('hippocampus: v2 foreground intensity statistics reproduce the official v2 fingerprint', async () => {
+  const fp = (await hippocampus()).toJSON();
+  const ref = read('hippocampus_v2_fingerprint.json');
+  assertV2Intensities(fp.v2_foreground_intensity_properties_per_channel!['0'] as never, ref.foreground_intensity_properties_per_channel['0']);
+  assert.deepEqual(fp.shapes_after_crop, ref.shapes_after_crop);
+  assert.deepEqual(fp.spacings, ref.spacings);
+  assert.equal(fp.median_relative_size_after_cropping, ref.median_relative_size_after_cropping);
+});
+
 test('hippocampus: cropped labels equal the official seg arrays (-1 outside the filled nonzero mask)', async () => {
   const { cropCase } = await import('../../sdk/preprocessing/cropping');
   const ds = loadDataset(HIPPOCAMPUS_DIR);
@@ -131,6 +148,13 @@ test('synthlung: plans from our fingerprint equal the official v1 3D/2D plans (C
     std: ip.sd,
   });
   assert.deepEqual(plans.configuration('3d_fullres').normalization_schemes, ['CTNormalization']);
+  // v2 preset: its own sampled CT statistics, as the official v2 fingerprint
+  const refV2 = read('synthlung/v2/dataset_fingerprint.json');
+  assertV2Intensities(
+    planExperiment(fp, { preset: 'nnUNetPlans' }).foregroundIntensityProperties['0'] as never,
+    refV2.foreground_intensity_properties_per_channel['0'],
+  );
+  assert.equal(fp.median_relative_size_after_cropping, refV2.median_relative_size_after_cropping);
 });
 
 test('dataset_fingerprint.json round-trips; table and plot; the per-case function runs in worker threads', async () => {
