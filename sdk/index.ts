@@ -12,3 +12,4 @@ export * from './inference';
 export * from './evaluation';
 export * from './viz';
 export * from './preprocessing';
+export * from './training';

@@ -52,9 +52,10 @@ export class InMemoryCaseProvider implements CaseProvider {
 }
 
 /**
- * Reads a preprocessed folder. Accepted layouts per case id:
- *  - `<id>.npy` with shape (C+1, Z, Y, X), image channels then the seg channel (v1 unpacked .npz layout), or
- *  - `<id>_data.npy` (C, Z, Y, X) plus `<id>_seg.npy` (1, Z, Y, X);
+ * Reads a preprocessed folder (the one boundary to sdk/preprocessing's files). Accepted layouts per case id:
+ *  - `<id>.npy` (C, Z, Y, X) float32 plus `<id>_seg.npy` (1, Z, Y, X) int8 (sdk/preprocessing/preprocessed_dataset.ts),
+ *  - `<id>_data.npy` plus `<id>_seg.npy` (the official fixture dumps), or
+ *  - `<id>.npy` alone with shape (C+1, Z, Y, X), image channels then the seg channel (v1 unpacked .npz layout);
  * and properties `<id>.json` (or `<id>_properties.json`) holding `class_locations` (or `classLocations`):
  * { "<label>": [[z, y, x], ...] }. Optionally `<id>_segFromPrevStage.npy` for the cascade.
  * Loaded cases are cached (the training set of one fold fits in memory for the datasets we target).
@@ -80,9 +81,23 @@ export class NpyFolderCaseProvider implements CaseProvider {
     if (hit) return hit;
     const f = (s: string) => path.join(this.folder, id + s);
     let data: Float32Array;
-    let seg: Float32Array;
+    let seg: Float32Array | Int8Array;
     let shape: [number, number, number, number];
-    if (fs.existsSync(f('.npy'))) {
+    if (fs.existsSync(f('_seg.npy'))) {
+      // sdk/preprocessing layout: <id>.npy (or <id>_data.npy) image channels, <id>_seg.npy (1, Z, Y, X) int8
+      const dataFile = fs.existsSync(f('.npy')) ? f('.npy') : f('_data.npy');
+      if (!fs.existsSync(dataFile)) throw new Error(`NpyFolderCaseProvider: ${f('_seg.npy')} exists but ${f('.npy')} does not`);
+      const d = readNpy(dataFile);
+      const s = readNpy(f('_seg.npy'));
+      if (d.shape.length !== 4) throw new Error(`${dataFile}: expected (C, Z, Y, X), got shape [${d.shape}]`);
+      const sShape = s.shape.length === 4 ? s.shape.slice(1) : s.shape;
+      if ((s.shape.length === 4 && s.shape[0] !== 1) || sShape.join() !== d.shape.slice(1).join())
+        throw new Error(`${f('_seg.npy')}: shape [${s.shape}] does not match data [${d.shape}] (expected (1, Z, Y, X))`);
+      shape = d.shape as [number, number, number, number];
+      data = d.data instanceof Float32Array ? d.data : Float32Array.from(d.data as ArrayLike<number>);
+      seg = s.data instanceof Int8Array || s.data instanceof Float32Array ? s.data : Float32Array.from(s.data as ArrayLike<number>);
+    } else if (fs.existsSync(f('.npy'))) {
+      // v1 unpacked .npz layout: one array, image channels then the seg channel
       const a = readNpy(f('.npy'));
       if (a.shape.length !== 4 || a.shape[0] < 2)
         throw new Error(`${f('.npy')}: expected (C+1, Z, Y, X) with image channels then seg, got shape [${a.shape}]`);
@@ -91,16 +106,6 @@ export class NpyFolderCaseProvider implements CaseProvider {
       shape = [a.shape[0] - 1, a.shape[1], a.shape[2], a.shape[3]];
       data = all.subarray(0, shape[0] * n);
       seg = all.subarray(shape[0] * n);
-    } else if (fs.existsSync(f('_data.npy'))) {
-      const d = readNpy(f('_data.npy'));
-      const s = readNpy(f('_seg.npy'));
-      if (d.shape.length !== 4) throw new Error(`${f('_data.npy')}: expected (C, Z, Y, X), got shape [${d.shape}]`);
-      const sShape = s.shape.length === 4 ? s.shape.slice(1) : s.shape;
-      if (sShape.join() !== d.shape.slice(1).join())
-        throw new Error(`${f('_seg.npy')}: shape [${s.shape}] does not match data [${d.shape}]`);
-      shape = d.shape as [number, number, number, number];
-      data = Float32Array.from(d.data as ArrayLike<number>);
-      seg = Float32Array.from(s.data as ArrayLike<number>);
     } else {
       throw new Error(`NpyFolderCaseProvider: no ${id}.npy or ${id}_data.npy in ${this.folder}`);
     }

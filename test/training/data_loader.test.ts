@@ -144,6 +144,18 @@ test('NpyFolderCaseProvider reads the v1 stacked layout and names missing files'
     assert.equal(c.seg[5], 1);
     assert.equal(c.data[23], 23);
     assert.throws(() => new NpyFolderCaseProvider(dir, ['nope']).load('nope'), /nope/);
+    // sdk/preprocessing layout: image channels in <id>.npy, int8 seg in <id>_seg.npy
+    writeNpySync(path.join(dir, 'case_1.npy'), all.subarray(0, 24), [1, 2, 3, 4]);
+    const seg = new Int8Array(24);
+    seg[7] = 2;
+    writeNpySync(path.join(dir, 'case_1_seg.npy'), seg, [1, 2, 3, 4]);
+    writeJsonAtomicSync(path.join(dir, 'case_1.json'), { class_locations: { '2': [[0, 1, 3]] } });
+    const p2 = new NpyFolderCaseProvider(dir);
+    assert.deepEqual(p2.caseIds, ['case_0', 'case_1']);
+    const c1 = p2.load('case_1');
+    assert.deepEqual(c1.shape, [1, 2, 3, 4]);
+    assert.equal(c1.seg[7], 2);
+    assert.equal(c1.data[23], 23);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
