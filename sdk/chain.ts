@@ -20,8 +20,10 @@ export class StepError extends Error {
   }
 }
 
-export class Step<T> implements PromiseLike<T> {
+export class Step<T> implements Promise<T> {
   private promise?: Promise<T>;
+  /** A step is a full Promise (assignable wherever one is expected). */
+  readonly [Symbol.toStringTag] = 'Step';
 
   constructor(
     /** Name of this step as the user wrote it, e.g. `plan()`. */

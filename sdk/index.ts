@@ -6,6 +6,8 @@ export * from './io/volume';
 export * from './io/npy';
 export * from './io/atomic';
 export * from './util/random';
+export * from './chain';
+export * from './task';
 export * from './planning';
 export * from './io/raw';
 export * from './inference';

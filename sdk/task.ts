@@ -1,0 +1,328 @@
+/**
+ * The fluent layer: `Task` and its lazy steps.
+ *
+ *   await Task.load(dir).fingerprint().plan().fold(0)          // no intermediate awaits
+ *   const task = await Task.load(dir);                          // the inspectable Task
+ *   const plans = await task.plan();  await plans.preprocess('3d_fullres');
+ *
+ * Thin on purpose: every step calls the pure functions of sdk/io, sdk/fingerprint, sdk/planning,
+ * sdk/preprocessing (and later training/inference) and caches their artifacts in nnU-Net's folders:
+ *   <nnUNet_preprocessed>/<dataset folder>/dataset_fingerprint.json, <plans_name>.json, splits_final.json,
+ *   <data_identifier>/...  and  <nnUNet_results>/<dataset folder>/...
+ * Steps resolve to plain result objects (Dataset-backed Task, Fingerprint, Plans, Preprocessed, Fold); the
+ * chain methods are also available on those resolved objects, so both styles work.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as aq from 'arquero';
+import { Step, child } from './chain';
+import { loadDataset, type Dataset } from './io/dataset';
+import { verifyDatasetIntegrity, type IntegrityReport } from './io/integrity';
+import { computeFingerprint, loadFingerprint, saveFingerprint, Fingerprint } from './fingerprint/fingerprint';
+import { planExperiment, type PlanOptions } from './planning/plan_experiment';
+import { Plans, loadPlans, savePlans } from './planning/plans';
+import { generateSplits, loadSplits, saveSplits, type Split } from './planning/splits';
+import { preprocessConfiguration, Preprocessed, type PreprocessConfigurationOptions } from './preprocessing/preprocessed_dataset';
+
+export interface TaskOptions {
+  /** Base folder for the nnU-Net roots when they are not given (default $NNUNET_WORK or ./nnunet_work). */
+  workDir?: string;
+  /** nnUNet_preprocessed root (default $nnUNet_preprocessed or <workDir>/nnUNet_preprocessed). */
+  preprocessedRoot?: string;
+  /** nnUNet_results root (default $nnUNet_results or <workDir>/nnUNet_results). */
+  resultsRoot?: string;
+  /** Worker threads for per-case work (default: cores available). */
+  threads?: number;
+  /** Run the integrity check when loading (nnU-Net's --verify_dataset_integrity); default false. */
+  verify?: boolean;
+}
+
+export interface FingerprintStepOptions {
+  /** recompute even if dataset_fingerprint.json exists */
+  force?: boolean;
+  threads?: number;
+}
+
+export interface PlanStepOptions extends PlanOptions {
+  /** recompute the fingerprint too */
+  forceFingerprint?: boolean;
+}
+
+/** Where a task's artifacts live (nnU-Net v2's three roots). */
+export interface TaskPaths {
+  raw: string;
+  /** <nnUNet_preprocessed>/<dataset folder> */
+  preprocessed: string;
+  /** <nnUNet_results>/<dataset folder> */
+  results: string;
+  preprocessedRoot: string;
+  resultsRoot: string;
+}
+
+export function resolveTaskPaths(datasetDir: string, opts: TaskOptions = {}): TaskPaths {
+  const work = path.resolve(opts.workDir ?? process.env.NNUNET_WORK ?? 'nnunet_work');
+  const preprocessedRoot = path.resolve(opts.preprocessedRoot ?? process.env.nnUNet_preprocessed ?? path.join(work, 'nnUNet_preprocessed'));
+  const resultsRoot = path.resolve(opts.resultsRoot ?? process.env.nnUNet_results ?? path.join(work, 'nnUNet_results'));
+  const folder = path.basename(path.resolve(datasetDir));
+  return {
+    raw: path.resolve(datasetDir),
+    preprocessed: path.join(preprocessedRoot, folder),
+    results: path.join(resultsRoot, folder),
+    preprocessedRoot,
+    resultsRoot,
+  };
+}
+
+/** The task a resolved Fingerprint / Plans belongs to (so they keep chaining). */
+const owner = new WeakMap<object, Task>();
+
+function taskOf(obj: object, what: string): Task {
+  const t = owner.get(obj);
+  if (!t) throw new Error(`${what} is not attached to a Task: create it through Task.load(dir)...`);
+  return t;
+}
+
+/** One fold of the 5-fold cross-validation of a planned task. */
+export class Fold {
+  constructor(
+    readonly task: Task,
+    readonly plans: Plans,
+    /** 0..4 (nnU-Net also knows 'all': train on every case) */
+    readonly fold: number | 'all',
+    readonly train: string[],
+    readonly val: string[],
+  ) {}
+
+  summary(): string {
+    return `fold ${this.fold} of ${this.task.name}: ${this.train.length} training cases, ${this.val.length} validation cases`;
+  }
+
+  toString(): string {
+    return this.summary();
+  }
+
+  table(): aq.ColumnTable {
+    return aq.table({
+      case: [...this.train, ...this.val],
+      subset: [...this.train.map(() => 'train'), ...this.val.map(() => 'val')],
+    });
+  }
+}
+
+export class Task {
+  readonly paths: TaskPaths;
+
+  constructor(
+    readonly dataset: Dataset,
+    readonly options: TaskOptions = {},
+  ) {
+    this.paths = resolveTaskPaths(dataset.dir, options);
+  }
+
+  /** Lazily load a raw task folder (MSD/v1 or v2 layout). Nothing is read until awaited. */
+  static load(dir: string, options: TaskOptions = {}): TaskStep {
+    return new TaskStep(`Task.load(${JSON.stringify(dir)})`, async () => {
+      if (!fs.existsSync(dir)) throw new Error(`${dir}: no such task folder`);
+      const task = new Task(loadDataset(dir), options);
+      if (options.verify) await task.verify({ throwOnError: true });
+      return task;
+    });
+  }
+
+  get name(): string {
+    return this.dataset.name;
+  }
+  get dir(): string {
+    return this.dataset.dir;
+  }
+  get channels(): string[] {
+    return [...this.dataset.channelNames];
+  }
+  get labels(): Record<string, number> {
+    return { ...this.dataset.labels };
+  }
+  get caseIds(): string[] {
+    return this.dataset.cases.map((c) => c.id);
+  }
+
+  summary(): string {
+    return [
+      this.dataset.summary(),
+      `  nnUNet_preprocessed: ${this.paths.preprocessed}`,
+      `  nnUNet_results: ${this.paths.results}`,
+    ].join('\n');
+  }
+
+  toString(): string {
+    return this.summary();
+  }
+
+  /** One row per training case: id, image files, label file. */
+  table(): aq.ColumnTable {
+    const rel = (f?: string) => (f ? path.relative(this.dir, f) : '');
+    return aq.table({
+      case: this.dataset.cases.map((c) => c.id),
+      images: this.dataset.cases.map((c) => c.imageFiles.map(rel).join(', ')),
+      label: this.dataset.cases.map((c) => rel(c.labelFile)),
+    });
+  }
+
+  /** nnU-Net's --verify_dataset_integrity; every problem names its case and file. */
+  verify(opts: { throwOnError?: boolean } = {}): Promise<IntegrityReport> {
+    return verifyDatasetIntegrity(this.dataset, opts);
+  }
+
+  get fingerprintFile(): string {
+    return path.join(this.paths.preprocessed, 'dataset_fingerprint.json');
+  }
+
+  /** dataset_fingerprint.json: computed over worker threads, or reused when it covers the same cases. */
+  fingerprint(opts: FingerprintStepOptions = {}): FingerprintStep {
+    return new FingerprintStep('fingerprint()', async () => {
+      let fp: Fingerprint | null = null;
+      if (!opts.force && fs.existsSync(this.fingerprintFile)) {
+        const cached = loadFingerprint(this.fingerprintFile);
+        const same = JSON.stringify(cached.json.case_identifiers) === JSON.stringify(this.caseIds);
+        if (same) fp = cached;
+      }
+      if (!fp) {
+        fp = await computeFingerprint(this.dataset, { threads: opts.threads ?? this.options.threads });
+        await saveFingerprint(fp, this.fingerprintFile);
+      }
+      owner.set(fp, this);
+      return fp;
+    });
+  }
+
+  /** Fingerprint (cached) then plan. */
+  plan(opts: PlanStepOptions = {}): PlansStep {
+    return this.fingerprint({ force: opts.forceFingerprint }).plan(opts);
+  }
+
+  /** Plans from a fingerprint; planning is pure and fast, so it always runs and the file is rewritten only if it changed. */
+  async planFrom(fp: Fingerprint, opts: PlanOptions = {}): Promise<Plans> {
+    const plans = planExperiment(fp.json, { datasetName: path.basename(this.dir), ...opts });
+    const file = path.join(this.paths.preprocessed, `${plans.plansName}.json`);
+    const text = JSON.stringify(plans.toJSON());
+    const old = fs.existsSync(file) ? JSON.stringify(loadPlans(file).toJSON()) : null;
+    if (old !== text) await savePlans(plans, file);
+    owner.set(plans, this);
+    return plans;
+  }
+
+  get splitsFile(): string {
+    return path.join(this.paths.preprocessed, 'splits_final.json');
+  }
+
+  /** splits_final.json: reused when it exists (as nnU-Net does), else the official 5-fold KFold split. */
+  async splits(): Promise<Split[]> {
+    if (fs.existsSync(this.splitsFile)) {
+      const s = loadSplits(this.splitsFile);
+      const known = new Set(this.caseIds);
+      const unknown = s.flatMap((f) => [...f.train, ...f.val]).find((id) => !known.has(id));
+      if (unknown) throw new Error(`${this.splitsFile}: case '${unknown}' is not in ${this.dir}; delete the file to regenerate the split`);
+      return s;
+    }
+    const s = generateSplits(this.caseIds);
+    await saveSplits(s, this.splitsFile);
+    return s;
+  }
+
+  async foldOf(plans: Plans, k: number | 'all'): Promise<Fold> {
+    if (k === 'all') return new Fold(this, plans, 'all', this.caseIds, this.caseIds);
+    const s = await this.splits();
+    if (!Number.isInteger(k) || k < 0 || k >= s.length) {
+      throw new Error(`fold ${k} does not exist: ${this.splitsFile} has folds 0..${s.length - 1} (or use 'all')`);
+    }
+    return new Fold(this, plans, k, [...s[k].train], [...s[k].val]);
+  }
+
+  /** Preprocess one configuration into <nnUNet_preprocessed>/<dataset>/<data_identifier>/ (resumable). */
+  preprocessWith(plans: Plans, configuration: string, opts: PreprocessConfigurationOptions = {}): Promise<Preprocessed> {
+    return preprocessConfiguration(this.dataset, plans, configuration, {
+      threads: this.options.threads,
+      outDir: this.paths.preprocessedRoot,
+      datasetFolder: path.basename(this.paths.preprocessed),
+      ...opts,
+    });
+  }
+}
+
+// ---- lazy steps ------------------------------------------------------------------------------------------
+
+export class TaskStep extends Step<Task> {
+  fingerprint(opts: FingerprintStepOptions = {}): FingerprintStep {
+    return child(this, 'fingerprint()', FingerprintStep, (t) => t.fingerprint(opts));
+  }
+  plan(opts: PlanStepOptions = {}): PlansStep {
+    return this.fingerprint({ force: opts.forceFingerprint }).plan(opts);
+  }
+  verify(opts: { throwOnError?: boolean } = {}): Step<IntegrityReport> {
+    return child(this, 'verify()', Step as new (n: string, c: () => Promise<IntegrityReport>, p?: Step<unknown>) => Step<IntegrityReport>, (t) =>
+      t.verify(opts),
+    );
+  }
+}
+
+export class FingerprintStep extends Step<Fingerprint> {
+  plan(opts: PlanOptions = {}): PlansStep {
+    return child(this, 'plan()', PlansStep, (fp) => taskOf(fp, 'Fingerprint').planFrom(fp, opts));
+  }
+}
+
+export class PlansStep extends Step<Plans> {
+  preprocess(configuration: string, opts: PreprocessConfigurationOptions = {}): PreprocessedStep {
+    return child(this, `preprocess(${JSON.stringify(configuration)})`, PreprocessedStep, (p) =>
+      taskOf(p, 'Plans').preprocessWith(p, configuration, opts),
+    );
+  }
+  fold(k: number | 'all'): FoldStep {
+    return child(this, `fold(${JSON.stringify(k)})`, FoldStep, (p) => taskOf(p, 'Plans').foldOf(p, k));
+  }
+  override(overrides: Parameters<Plans['override']>[0]): PlansStep {
+    return child(this, 'override()', PlansStep, (p) => {
+      const o = p.override(overrides);
+      owner.set(o, taskOf(p, 'Plans'));
+      return o;
+    });
+  }
+}
+
+export class PreprocessedStep extends Step<Preprocessed> {}
+
+export class FoldStep extends Step<Fold> {}
+
+// ---- the same chain methods on resolved objects -------------------------------------------------------------
+
+declare module './fingerprint/fingerprint' {
+  interface Fingerprint {
+    /** Plan from this fingerprint (needs a Fingerprint obtained through a Task). */
+    plan(opts?: PlanOptions): PlansStep;
+  }
+}
+declare module './planning/plans' {
+  interface Plans {
+    /** Preprocess one configuration (needs Plans obtained through a Task). */
+    preprocess(configuration: string, opts?: PreprocessConfigurationOptions): PreprocessedStep;
+    /** One cross-validation fold (needs Plans obtained through a Task). */
+    fold(k: number | 'all'): FoldStep;
+  }
+}
+
+Fingerprint.prototype.plan = function (this: Fingerprint, opts: PlanOptions = {}): PlansStep {
+  return new PlansStep('plan()', () => taskOf(this, 'Fingerprint').planFrom(this, opts));
+};
+Plans.prototype.preprocess = function (this: Plans, configuration: string, opts: PreprocessConfigurationOptions = {}) {
+  return new PreprocessedStep(`preprocess(${JSON.stringify(configuration)})`, () => taskOf(this, 'Plans').preprocessWith(this, configuration, opts));
+};
+Plans.prototype.fold = function (this: Plans, k: number | 'all') {
+  return new FoldStep(`fold(${JSON.stringify(k)})`, () => taskOf(this, 'Plans').foldOf(this, k));
+};
+// Overridden plans stay attached to the task they came from.
+const originalOverride = Plans.prototype.override;
+Plans.prototype.override = function (this: Plans, overrides) {
+  const o = originalOverride.call(this, overrides);
+  const t = owner.get(this);
+  if (t) owner.set(o, t);
+  return o;
+};

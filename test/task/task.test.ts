@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Task, StepError, Fingerprint, Plans } from '../../sdk';
+import { ensureSynthLung, FIXTURES } from '../helpers/synthlung';
+
+process.env.NNUNET_PROGRESS = '0';
+
+function tmpWork(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-task-'));
+}
+// One work folder for the tests that only read the fingerprint: it is computed once, then served from the cache.
+const shared = tmpWork();
+
+test('the whole chain runs with no intermediate awaits and leaves nnU-Net artifacts', async () => {
+  const work = tmpWork();
+  const dir = ensureSynthLung();
+  const fold = await Task.load(dir, { workDir: work, threads: 2 }).fingerprint().plan().fold(0);
+  const pre = path.join(work, 'nnUNet_preprocessed', 'Task06_SynthLung');
+  for (const f of ['dataset_fingerprint.json', 'nnUNetPlansv2.1.json', 'splits_final.json']) {
+    assert.ok(fs.existsSync(path.join(pre, f)), `${f} written`);
+  }
+  assert.equal(fold.train.length + fold.val.length, 8);
+  assert.equal(fold.val.length, 2);
+  // plans equal the official synthlung v1 3D plan (the planner's own tests check every field)
+  const official = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'synthlung/key_numbers.json'), 'utf8')).default.v1.plans_3D.stages[0];
+  assert.deepEqual(fold.plans.configuration('3d_fullres').patch_size, official.patch_size);
+  assert.equal(fold.plans.configuration('3d_fullres').batch_size, official.batch_size);
+});
+
+test('awaiting again reuses the cached fingerprint (no recomputation)', async () => {
+  const work = shared;
+  const dir = ensureSynthLung();
+  const fp1 = await Task.load(dir, { workDir: work, threads: 1 }).fingerprint();
+  const file = path.join(work, 'nnUNet_preprocessed', 'Task06_SynthLung', 'dataset_fingerprint.json');
+  const mtime = fs.statSync(file).mtimeMs;
+  const t0 = Date.now();
+  const fp2 = await Task.load(dir, { workDir: work }).fingerprint();
+  assert.ok(Date.now() - t0 < 2000, 'cached fingerprint loads fast');
+  assert.equal(fs.statSync(file).mtimeMs, mtime, 'file not rewritten');
+  assert.deepEqual(fp2.toJSON().shapes_after_crop, fp1.toJSON().shapes_after_crop);
+});
+
+test('resolved objects keep chaining: task -> fingerprint -> plan -> override -> fold', async () => {
+  const work = shared;
+  const task = await Task.load(ensureSynthLung(), { workDir: work, threads: 1 });
+  assert.match(task.summary(), /Task06_SynthLung|SynthLung/);
+  assert.equal(task.table().numRows(), 8);
+  const fp = await task.fingerprint();
+  assert.ok(fp instanceof Fingerprint);
+  const plans = await fp.plan();
+  assert.ok(plans instanceof Plans);
+  const small = plans.override({ '3d_fullres': { batch_size: 1 } });
+  assert.equal(small.configuration('3d_fullres').batch_size, 1);
+  const f = await small.fold(1);
+  assert.equal(f.plans.configuration('3d_fullres').batch_size, 1);
+  assert.equal(f.fold, 1);
+});
+
+test('errors surface at the await naming the failing step', async () => {
+  const work = tmpWork();
+  await assert.rejects(Task.load(path.join(work, 'nope'), { workDir: work }).fingerprint().plan(), (e: unknown) => {
+    assert.ok(e instanceof StepError);
+    assert.match(e.message, /step 'Task\.load\(.*nope.*\)' failed/);
+    assert.match(e.message, /no such task folder/);
+    return true;
+  });
+  await assert.rejects(Task.load(ensureSynthLung(), { workDir: shared }).plan().fold(7), /step 'fold\(7\)' failed.*fold 7 does not exist/);
+});
+
+test('a hand-edited splits_final.json is reused, one naming unknown cases is refused', async () => {
+  const work = tmpWork();
+  const task = await Task.load(ensureSynthLung(), { workDir: work });
+  const custom = [{ train: ['lung_001', 'lung_002'], val: ['lung_003'] }];
+  fs.mkdirSync(path.dirname(task.splitsFile), { recursive: true });
+  fs.writeFileSync(task.splitsFile, JSON.stringify(custom));
+  assert.deepEqual(await task.splits(), custom);
+  fs.writeFileSync(task.splitsFile, JSON.stringify([{ train: ['lung_999'], val: [] }]));
+  await assert.rejects(task.splits(), /lung_999.*not in/);
+});
