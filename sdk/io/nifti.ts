@@ -517,7 +517,10 @@ export async function readNiftiChannels(file: string): Promise<Volume[]> {
 export interface WriteNiftiOptions {
   /** on-disk voxel type; default: the type of the data. Values are converted (rounded for integer types). */
   dtype?: NiftiDtype;
-  /** gzip level 0-9 for .nii.gz (default 6, zlib's and ITK's default) */
+  /**
+   * gzip level 0-9 for .nii.gz. Default 1 (nibabel's default): on a 512x512x250 int16 CT it writes 2-5x faster than
+   * level 6 (ITK's) for a file ~6% larger (bench/io.bench.ts).
+   */
   compressionLevel?: number;
   /** gzip the bytes (default: from the file name, .gz) */
   gzip?: boolean;
@@ -705,7 +708,7 @@ export async function encodeNifti(vols: Volume | Volume[], opts: WriteNiftiOptio
     // little-endian host (x86/arm): typed-array bytes are the file bytes
     out.set(new Uint8Array(data.buffer, data.byteOffset, vox * bpv), 352 + c * vox * bpv);
   }
-  if (opts.gzip) return gzipAsync(out, { level: opts.compressionLevel ?? 6 });
+  if (opts.gzip) return gzipAsync(out, { level: opts.compressionLevel ?? 1 });
   return out;
 }
 
