@@ -57,11 +57,14 @@ function checkVolume(v: SliceVolume, what: string, shape?: readonly number[]): v
   }
 }
 
-/** 4 significant digits: enough for display, and the JSON of a slice shrinks ~3x. */
+/**
+ * 4 significant digits, but never fewer than the integer digits (integer data such as CT HU stays exact): enough
+ * for display, and the JSON of a float slice shrinks ~3x.
+ */
 function round4(v: number): number | null {
   if (!Number.isFinite(v)) return null;
-  if (v === 0) return 0;
-  const s = Math.pow(10, 3 - Math.floor(Math.log10(Math.abs(v))));
+  if (Number.isInteger(v)) return v;
+  const s = Math.pow(10, Math.max(0, 3 - Math.floor(Math.log10(Math.abs(v)))));
   return Math.round(v * s) / s;
 }
 

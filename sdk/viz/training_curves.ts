@@ -142,6 +142,7 @@ export function dicePerClass(rows: DicePerClassRow[], opts: { title?: string; wi
     const fig = boxPlot(samples, { title: opts.title, yTitle: 'Dice', xTitle: 'class', width: opts.width, height: opts.height });
     fig.data.forEach((t, i) => (t.text = rows.filter((r) => String(r.class) === classes[i] && Number.isFinite(r.dice)).map((r) => r.case ?? '')));
     (fig.layout.yaxis as PlotlyLayout).range = [0, 1.02];
+    (fig.layout.xaxis as PlotlyLayout).type = 'category'; // numeric class labels stay categories
     return fig;
   }
   // grouped: x holds the class of every value, one trace per group, boxmode 'group'
@@ -163,7 +164,8 @@ export function dicePerClass(rows: DicePerClassRow[], opts: { title?: string; wi
   const layout: PlotlyLayout = {
     boxmode: 'group',
     margin: { l: 60, r: 30, t: opts.title ? 50 : 20, b: 50 },
-    xaxis: { title: { text: 'class' }, categoryorder: 'array', categoryarray: classes.map(label) },
+    // category axis even for numeric class labels (else Plotly makes it linear and ignores the order)
+    xaxis: { title: { text: 'class' }, type: 'category', categoryorder: 'array', categoryarray: classes.map(label) },
     yaxis: { title: { text: 'Dice' }, range: [0, 1.02] },
   };
   if (opts.title) layout.title = { text: opts.title };
