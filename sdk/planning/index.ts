@@ -34,7 +34,15 @@ export {
   type V1PlanResult,
   type ShrinkStep,
 } from './planner_v21';
-export { planExperimentV2, getPoolAndConvPropsV2, plainConvUNetFeatureMapSize, V2_PLANNER } from './planner_v2';
+export {
+  planExperimentV2,
+  getPoolAndConvPropsV2,
+  plainConvUNetFeatureMapSize,
+  residualEncoderUNetFeatureMapSize,
+  V2_PLANNER,
+  V2_VARIANTS,
+  type V2PlannerVariant,
+} from './planner_v2';
 export { getPoolAndConvProps, padShape, getShapeMustBeDivisibleBy, type PoolAndConvProps } from './pool_and_conv_props';
 export { computeApproxVramConsumption, GENERIC_UNET } from './vram';
 export { generateSplits, kfoldTestIndices, saveSplits, saveSplitsSync, loadSplits, SPLIT_SEED, type Split } from './splits';

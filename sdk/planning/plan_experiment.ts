@@ -1,12 +1,13 @@
 /**
  * `planExperiment(fingerprint, {preset, overrides})`: fingerprint -> Plans (v2 plans.json schema).
- * Presets: 'nnUNetPlansv2.1' (default; v1 ExperimentPlanner3D_v21 + ExperimentPlanner2D_v21) and 'nnUNetPlans'
- * (v2 default ExperimentPlanner, see planner_v2.ts).
+ * Presets: 'nnUNetPlansv2.1' (default; v1 ExperimentPlanner3D_v21 + ExperimentPlanner2D_v21), 'nnUNetPlans'
+ * (v2 default ExperimentPlanner) and the v2 ResEnc presets 'nnUNetResEncUNetMPlans' / 'nnUNetResEncUNetLPlans'
+ * (see planner_v2.ts).
  */
 import type { DatasetFingerprintJSON } from '../fingerprint/fingerprint_types';
 import { roundHalfEven } from './numpy_compat';
 import { planExperiment2DV21, planExperiment3DV21, V1_PLANNER, type V1Plans, type V1StagePlan } from './planner_v21';
-import { planExperimentV2 } from './planner_v2';
+import { planExperimentV2, V2_VARIANTS } from './planner_v2';
 import {
   applyOverrides,
   defaultResampling,
@@ -17,7 +18,7 @@ import {
   type PlansJSON,
 } from './plans';
 
-export type PlansPreset = 'nnUNetPlansv2.1' | 'nnUNetPlans';
+export type PlansPreset = 'nnUNetPlansv2.1' | 'nnUNetPlans' | 'nnUNetResEncUNetMPlans' | 'nnUNetResEncUNetLPlans';
 
 export interface PlanOptions {
   preset?: PlansPreset;
@@ -124,8 +125,12 @@ export function planExperiment(fp: PlanningFingerprint, opts: PlanOptions = {}):
   const name = opts.datasetName ?? fp.dataset_name ?? 'unnamed_dataset';
   let json: PlansJSON;
   if (preset === 'nnUNetPlansv2.1') json = plansV21(fp, name);
-  else if (preset === 'nnUNetPlans') json = planExperimentV2(fp, name);
-  else throw new Error(`planExperiment: unknown preset '${String(preset)}' (use 'nnUNetPlansv2.1' or 'nnUNetPlans')`);
+  else if (preset in V2_VARIANTS) json = planExperimentV2(fp, name, V2_VARIANTS[preset as keyof typeof V2_VARIANTS]);
+  else {
+    throw new Error(
+      `planExperiment: unknown preset '${String(preset)}' (use 'nnUNetPlansv2.1', 'nnUNetPlans', 'nnUNetResEncUNetMPlans' or 'nnUNetResEncUNetLPlans')`,
+    );
+  }
   if (opts.overrides) json = applyOverrides(json, opts.overrides);
   return new Plans(json);
 }

@@ -13,21 +13,78 @@ import { getShapeMustBeDivisibleBy, padShape, type PoolAndConvProps } from './po
 /** ExperimentPlanner.__init__ constants (nnunetv2 default_experiment_planner.py). */
 export const V2_PLANNER = {
   UNet_base_num_features: 32,
-  UNet_reference_val_3d: 560000000,
-  UNet_reference_val_2d: 85000000,
-  UNet_reference_val_corresp_GB: 8,
   UNet_reference_val_corresp_bs_2d: 12,
   UNet_reference_val_corresp_bs_3d: 2,
   UNet_featuremap_min_edge_length: 4,
-  UNet_blocks_per_stage: 2,
   UNet_min_batch_size: 2,
   UNet_max_features_2d: 512,
   UNet_max_features_3d: 320,
-  max_dataset_covered: 0.05,
-  UNet_vram_target_GB: 8,
   lowres_creation_threshold: 0.25,
   spacing_increase_factor: 1.03,
 } as const;
+
+/** What differs between the v2 default planner and the ResEnc presets (residual_encoder_unet_planners.py). */
+export interface V2PlannerVariant {
+  plans_name: string;
+  experiment_planner_used: string;
+  UNet_class_name: 'PlainConvUNet' | 'ResidualEncoderUNet';
+  UNet_reference_val_3d: number;
+  UNet_reference_val_2d: number;
+  UNet_vram_target_GB: number;
+  UNet_reference_val_corresp_GB: number;
+  max_dataset_covered: number;
+  /** per stage (truncated to the number of stages) */
+  blocks_per_stage_encoder: number[];
+  blocks_per_stage_decoder: number[];
+  /** ExperimentPlanner shrinks while estimate / ref_bs * 2 > reference; ResEncUNetPlanner while estimate > reference */
+  shrink_rule: 'per_sample' | 'absolute';
+}
+
+const rep = (first: number[], fill: number, n = 14) => [...first, ...new Array(n - first.length).fill(fill)];
+
+export const V2_VARIANTS: Record<'nnUNetPlans' | 'nnUNetResEncUNetMPlans' | 'nnUNetResEncUNetLPlans', V2PlannerVariant> = {
+  nnUNetPlans: {
+    plans_name: 'nnUNetPlans',
+    experiment_planner_used: 'ExperimentPlanner',
+    UNet_class_name: 'PlainConvUNet',
+    UNet_reference_val_3d: 560000000,
+    UNet_reference_val_2d: 85000000,
+    UNet_vram_target_GB: 8,
+    UNet_reference_val_corresp_GB: 8,
+    max_dataset_covered: 0.05,
+    blocks_per_stage_encoder: rep([], 2),
+    blocks_per_stage_decoder: rep([], 2, 13),
+    shrink_rule: 'per_sample',
+  },
+  // nnUNetPlannerResEncM: 8 GB target, 680M / 135M, no 5 % batch cap
+  nnUNetResEncUNetMPlans: {
+    plans_name: 'nnUNetResEncUNetMPlans',
+    experiment_planner_used: 'nnUNetPlannerResEncM',
+    UNet_class_name: 'ResidualEncoderUNet',
+    UNet_reference_val_3d: 680000000,
+    UNet_reference_val_2d: 135000000,
+    UNet_vram_target_GB: 8,
+    UNet_reference_val_corresp_GB: 8,
+    max_dataset_covered: 1,
+    blocks_per_stage_encoder: rep([1, 3, 4, 6], 6, 13),
+    blocks_per_stage_decoder: rep([], 1, 12),
+    shrink_rule: 'absolute',
+  },
+  // nnUNetPlannerResEncL: 24 GB target, 2100M / 380M, no 5 % batch cap
+  nnUNetResEncUNetLPlans: {
+    plans_name: 'nnUNetResEncUNetLPlans',
+    experiment_planner_used: 'nnUNetPlannerResEncL',
+    UNet_class_name: 'ResidualEncoderUNet',
+    UNet_reference_val_3d: 2100000000,
+    UNet_reference_val_2d: 380000000,
+    UNet_vram_target_GB: 24,
+    UNet_reference_val_corresp_GB: 24,
+    max_dataset_covered: 1,
+    blocks_per_stage_encoder: rep([1, 3, 4, 6], 6, 13),
+    blocks_per_stage_decoder: rep([], 1, 12),
+    shrink_rule: 'absolute',
+  },
+};
 
 /**
  * v2 `get_pool_and_conv_props` (network_topology.py). `pool_op_kernel_sizes` here includes v2's leading stride-1
@@ -109,6 +166,45 @@ export function plainConvUNetFeatureMapSize(
   return out;
 }
 
+/**
+ * ResidualEncoderUNet.compute_conv_feature_map_size: stem conv (features[0], full size), per stage
+ * n_blocks BasicBlockD (two convs each, plus a 1x1 skip conv in the first block when channels or stride change),
+ * and the same UNetDecoder as PlainConvUNet.
+ */
+export function residualEncoderUNetFeatureMapSize(
+  patchSize: readonly number[],
+  strides: readonly (readonly number[])[],
+  featuresPerStage: readonly number[],
+  nBlocksEncoder: readonly number[],
+  nConvDecoder: readonly number[],
+  numClasses: number,
+): number {
+  const nStages = strides.length;
+  let out = featuresPerStage[0] * prod(patchSize); // stem
+  let size = [...patchSize];
+  let inCh = featuresPerStage[0];
+  const stageSizes: number[][] = [];
+  for (let s = 0; s < nStages; s++) {
+    const after = size.map((x, i) => Math.floor(x / strides[s][i]));
+    const p = prod(after);
+    const f = featuresPerStage[s];
+    const strided = after.some((x, i) => x !== size[i]);
+    out += 2 * f * p + (inCh !== f || strided ? f * p : 0); // first block
+    out += (nBlocksEncoder[s] - 1) * 2 * f * p;
+    stageSizes.push(after);
+    size = after;
+    inCh = f;
+  }
+  for (let s = 0; s < nStages - 1; s++) {
+    const e = nStages - 2 - s;
+    const p = prod(stageSizes[e]);
+    out += nConvDecoder[s] * p * featuresPerStage[e];
+    out += featuresPerStage[e] * p;
+    if (s === nStages - 2) out += numClasses * p;
+  }
+  return out;
+}
+
 function normalizationV2(channelName: string): { scheme: NormalizationScheme; maskOk: boolean } {
   // nnunetv2 map_channel_name_to_normalization (casefold lookup, default ZScore); maskOk =
   // leaves_pixels_outside_mask_at_zero_if_use_mask_for_norm_is_true
@@ -139,8 +235,10 @@ function planConfigurationV2(
   dataIdentifier: string,
   approxVoxelsDataset: number,
   ctx: V2Context,
+  variant: V2PlannerVariant,
 ): PlansConfiguration & { strides: number[][] } {
   const P = V2_PLANNER;
+  const V = variant;
   const dim = spacing.length;
   const maxFeatures = dim === 2 ? P.UNet_max_features_2d : P.UNet_max_features_3d;
   const tmp = spacing.map((s) => 1 / s);
@@ -154,19 +252,14 @@ function planConfigurationV2(
   const feats = (n: number) => Array.from({ length: n }, (_, i) => Math.min(maxFeatures, P.UNet_base_num_features * 2 ** i));
   const estimate = () => {
     const n = t.pool_op_kernel_sizes.length;
-    return plainConvUNetFeatureMapSize(
-      patch,
-      t.pool_op_kernel_sizes,
-      feats(n),
-      new Array(n).fill(P.UNet_blocks_per_stage),
-      new Array(n - 1).fill(P.UNet_blocks_per_stage),
-      ctx.numLabels,
-    );
+    const fn = V.UNet_class_name === 'PlainConvUNet' ? plainConvUNetFeatureMapSize : residualEncoderUNetFeatureMapSize;
+    return fn(patch, t.pool_op_kernel_sizes, feats(n), V.blocks_per_stage_encoder.slice(0, n), V.blocks_per_stage_decoder.slice(0, n - 1), ctx.numLabels);
   };
   let est = estimate();
-  const reference = (dim === 2 ? P.UNet_reference_val_2d : P.UNet_reference_val_3d) * (P.UNet_vram_target_GB / P.UNet_reference_val_corresp_GB);
+  const reference = (dim === 2 ? V.UNet_reference_val_2d : V.UNet_reference_val_3d) * (V.UNet_vram_target_GB / V.UNet_reference_val_corresp_GB);
   const refBs = dim === 2 ? P.UNet_reference_val_corresp_bs_2d : P.UNet_reference_val_corresp_bs_3d;
-  while ((est / refBs) * 2 > reference) {
+  const tooLarge = () => (V.shrink_rule === 'per_sample' ? (est / refBs) * 2 > reference : est > reference);
+  while (tooLarge()) {
     const ratios = patch.map((p, i) => p / medianShape[i]);
     let axis = 0;
     for (let i = 1; i < ratios.length; i++) if (ratios[i] >= ratios[axis]) axis = i; // np.argsort(...)[-1], stable
@@ -180,7 +273,7 @@ function planConfigurationV2(
     est = estimate();
   }
   let batch = roundHalfEven((reference / est) * refBs);
-  const cap = roundHalfEven((approxVoxelsDataset * P.max_dataset_covered) / prod(patch));
+  const cap = roundHalfEven((approxVoxelsDataset * V.max_dataset_covered) / prod(patch));
   batch = Math.max(Math.min(batch, cap), P.UNet_min_batch_size);
   const n = t.pool_op_kernel_sizes.length;
   return {
@@ -193,10 +286,11 @@ function planConfigurationV2(
     normalization_schemes: [...ctx.normalization],
     use_mask_for_norm: [...ctx.useMask],
     ...defaultResampling(),
-    UNet_class_name: 'PlainConvUNet',
+    UNet_class_name: V.UNet_class_name,
     UNet_base_num_features: P.UNet_base_num_features,
-    n_conv_per_stage_encoder: new Array(n).fill(P.UNet_blocks_per_stage),
-    n_conv_per_stage_decoder: new Array(n - 1).fill(P.UNet_blocks_per_stage),
+    // ResidualEncoderUNet: residual blocks per encoder stage (n_blocks_per_stage)
+    n_conv_per_stage_encoder: V.blocks_per_stage_encoder.slice(0, n),
+    n_conv_per_stage_decoder: V.blocks_per_stage_decoder.slice(0, n - 1),
     num_pool_per_axis: t.num_pool_per_axis,
     // v1 semantics in this schema: drop v2's leading stride-1 entry
     pool_op_kernel_sizes: t.pool_op_kernel_sizes.slice(1),
@@ -214,7 +308,7 @@ function computeNewShape(oldShape: number[], oldSpacing: number[], newSpacing: n
   return oldShape.map((s, i) => roundHalfEven((oldSpacing[i] / newSpacing[i]) * s));
 }
 
-export function planExperimentV2(fp: PlanningFingerprint, datasetName: string): PlansJSON {
+export function planExperimentV2(fp: PlanningFingerprint, datasetName: string, variant: V2PlannerVariant = V2_VARIANTS.nnUNetPlans): PlansJSON {
   const P = V2_PLANNER;
   const keys = Object.keys(fp.modalities).sort((a, b) => Number(a) - Number(b));
   const norms = keys.map((k) => normalizationV2(fp.modalities[k]));
@@ -233,7 +327,8 @@ export function planExperimentV2(fp: PlanningFingerprint, datasetName: string): 
   const medianT = transpose(medianAxis0(newShapes), forward);
   const numTraining = fp.spacings.length;
   const approx = prod(medianT) * numTraining;
-  const id = (c: string) => `nnUNetPlans_${c}`;
+  // ResEnc planners reuse nnUNetPlans' 2d / 3d_fullres data (generate_data_identifier)
+  const id = (c: string) => (c === '3d_lowres' ? `${variant.plans_name}_${c}` : `nnUNetPlans_${c}`);
   const strip = (c: PlansConfiguration & { strides?: number[][] }): PlansConfiguration => {
     const { strides: _s, ...rest } = c;
     return rest;
@@ -242,7 +337,7 @@ export function planExperimentV2(fp: PlanningFingerprint, datasetName: string): 
   let fullres: PlansConfiguration | null = null;
   let lowres: PlansConfiguration | null = null;
   if (medianT[0] !== 1) {
-    fullres = strip(planConfigurationV2(spacingT, medianT, id('3d_fullres'), approx, ctx));
+    fullres = strip(planConfigurationV2(spacingT, medianT, id('3d_fullres'), approx, ctx, variant));
     let medianNumVoxels = prod(medianT);
     let patchVoxels = prod(fullres.patch_size);
     const lowresSpacing = [...fullres.spacing];
@@ -254,7 +349,7 @@ export function planExperimentV2(fp: PlanningFingerprint, datasetName: string): 
       const shapeF = fullres.spacing.map((s, i) => (s / lowresSpacing[i]) * medianT[i]);
       medianNumVoxels = prod(shapeF);
       lowres = strip(
-        planConfigurationV2([...lowresSpacing], shapeF.map((x) => roundHalfEven(x)), id('3d_lowres'), medianNumVoxels * numTraining, ctx),
+        planConfigurationV2([...lowresSpacing], shapeF.map((x) => roundHalfEven(x)), id('3d_lowres'), medianNumVoxels * numTraining, ctx, variant),
       );
       patchVoxels = prod(lowres.patch_size);
     }
@@ -262,7 +357,7 @@ export function planExperimentV2(fp: PlanningFingerprint, datasetName: string): 
     fullres.batch_dice = lowres !== null;
     if (lowres) lowres.batch_dice = false;
   }
-  const plan2d = strip(planConfigurationV2(spacingT.slice(1), medianT.slice(1), id('2d'), approx, ctx));
+  const plan2d = strip(planConfigurationV2(spacingT.slice(1), medianT.slice(1), id('2d'), approx, ctx, variant));
   plan2d.batch_dice = true;
   configurations['2d'] = plan2d;
   if (lowres) configurations['3d_lowres'] = { ...lowres, ...(fullres ? { next_stage: '3d_cascade_fullres' } : {}) };
@@ -274,14 +369,14 @@ export function planExperimentV2(fp: PlanningFingerprint, datasetName: string): 
   const medShape = transpose(medianAxis0(fp.shapes_after_crop), forward).map((x) => roundHalfEven(x));
   return {
     dataset_name: datasetName,
-    plans_name: 'nnUNetPlans',
+    plans_name: variant.plans_name,
     original_median_spacing_after_transp: medSpacing,
     original_median_shape_after_transp: medShape,
     image_reader_writer: 'SimpleITKIO',
     transpose_forward: forward,
     transpose_backward: backward,
     configurations,
-    experiment_planner_used: 'ExperimentPlanner',
+    experiment_planner_used: variant.experiment_planner_used,
     label_manager: 'LabelManager',
     // v2 statistics when the fingerprint has them (v2 CTNormalization reads these), else the deterministic v1 ones
     foreground_intensity_properties_per_channel: Object.fromEntries(

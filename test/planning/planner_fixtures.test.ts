@@ -43,7 +43,9 @@ function assertV2Config(ours: PlansJSON, official: PlansJSON & { configurations:
     const dim = m.patch_size!.length;
     assert.deepEqual([new Array(dim).fill(1), ...m.pool_op_kernel_sizes!], o.architecture.arch_kwargs.strides, `${name} strides`);
     assert.deepEqual(m.conv_kernel_sizes, o.architecture.arch_kwargs.kernel_sizes, `${name} kernel_sizes`);
-    assert.deepEqual(m.n_conv_per_stage_encoder, o.architecture.arch_kwargs.n_conv_per_stage, `${name} n_conv_per_stage`);
+    const ak = o.architecture.arch_kwargs;
+    assert.deepEqual(m.n_conv_per_stage_encoder, ak.n_conv_per_stage ?? ak.n_blocks_per_stage, `${name} n_conv/n_blocks per stage`);
+    assert.equal(`dynamic_network_architectures.architectures.unet.${m.UNet_class_name}`, o.architecture.network_class_name);
     assert.deepEqual(m.n_conv_per_stage_decoder, o.architecture.arch_kwargs.n_conv_per_stage_decoder, `${name} decoder convs`);
     assert.deepEqual(
       Array.from({ length: m.conv_kernel_sizes!.length }, (_, i) => Math.min(m.unet_max_num_features!, m.UNet_base_num_features! * 2 ** i)),
@@ -63,10 +65,15 @@ function assertV2Config(ours: PlansJSON, official: PlansJSON & { configurations:
 const V2_CASES: [string, string, string, Record<string, string>, number[]][] = [
   ['hippocampus', 'hippocampus_v2_fingerprint.json', 'hippocampus_v2_plans.json', { '0': 'MRI' }, [1, 2]],
   ['synthlung', 'synthlung/v2/dataset_fingerprint.json', 'synthlung/v2/nnUNetPlans.json', { '0': 'CT' }, [1]],
+  // ResEnc presets: no 5 % batch cap, so the batch size checks the ResidualEncoderUNet VRAM estimate directly
+  ['hippocampus', 'hippocampus_v2_fingerprint.json', 'hippocampus_v2_plans_ResEncM.json', { '0': 'MRI' }, [1, 2]],
+  ['hippocampus', 'hippocampus_v2_fingerprint.json', 'hippocampus_v2_plans_ResEncL.json', { '0': 'MRI' }, [1, 2]],
+  ['synthlung', 'synthlung/v2/dataset_fingerprint.json', 'synthlung/v2/nnUNetResEncUNetMPlans.json', { '0': 'CT' }, [1]],
+  ['synthlung', 'synthlung/v2/dataset_fingerprint.json', 'synthlung/v2/nnUNetResEncUNetLPlans.json', { '0': 'CT' }, [1]],
 ];
 
 for (const [name, fpFile, plansFile, modalities, classes] of V2_CASES) {
-  test(`v2 nnUNetPlans preset: ${name} equals the official ${path.basename(plansFile)}`, () => {
+  test(`v2 preset: ${name} equals the official ${path.basename(plansFile)}`, () => {
     const v2fp = read(fpFile);
     const official = read(plansFile);
     const fp = {
@@ -76,7 +83,7 @@ for (const [name, fpFile, plansFile, modalities, classes] of V2_CASES) {
       size_reductions: {},
       case_identifiers: v2fp.spacings.map((_: unknown, i: number) => String(i)),
     };
-    const ours = planExperiment(fp, { preset: 'nnUNetPlans', datasetName: official.dataset_name }).toJSON();
+    const ours = planExperiment(fp, { preset: official.plans_name, datasetName: official.dataset_name }).toJSON();
     assertV2Config(ours, official);
     assert.deepEqual(ours.foreground_intensity_properties_per_channel, official.foreground_intensity_properties_per_channel);
   });
