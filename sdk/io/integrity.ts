@@ -14,6 +14,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { decodeNifti } from './nifti';
+import { progress } from '../util/progress';
 import type { Dataset, DatasetCase, DatasetProblem } from './dataset';
 import type { Volume } from './volume';
 
@@ -22,8 +23,10 @@ export interface IntegrityOptions {
   throwOnError?: boolean;
   /** also check the test cases (default true) */
   checkTestCases?: boolean;
-  /** files read concurrently (gunzip runs on libuv's thread pool); default 4 */
+  /** cases read concurrently (gunzip runs on libuv's thread pool); default 2 (bounds memory on large CTs) */
   concurrency?: number;
+  /** report progress through sdk/util/progress (default true) */
+  progress?: boolean;
 }
 
 export interface IntegrityReport {
@@ -201,12 +204,21 @@ export async function verifyDatasetIntegrity(dataset: Dataset, opts: IntegrityOp
     }
   };
 
-  await pool(dataset.cases, opts.concurrency ?? 4, (c) => checkCase(c, true));
-  let casesChecked = dataset.cases.length;
-  if (opts.checkTestCases ?? true) {
-    await pool(dataset.testCases, opts.concurrency ?? 4, (c) => checkCase(c, false));
-    casesChecked += dataset.testCases.length;
+  const withTest = opts.checkTestCases ?? true;
+  const casesChecked = dataset.cases.length + (withTest ? dataset.testCases.length : 0);
+  const bar = opts.progress === false ? undefined : progress(`verify ${dataset.name}`, casesChecked);
+  const concurrency = opts.concurrency ?? 2;
+  await pool(dataset.cases, concurrency, async (c) => {
+    await checkCase(c, true);
+    bar?.tick(1, c.id);
+  });
+  if (withTest) {
+    await pool(dataset.testCases, concurrency, async (c) => {
+      await checkCase(c, false);
+      bar?.tick(1, c.id);
+    });
   }
+  bar?.done();
 
   // MSD: files on disk that no dataset.json entry lists (v1 "stragglers")
   if (dataset.layout === 'msd') {

@@ -314,7 +314,9 @@ export async function decodeNifti(bytes: Uint8Array, name = '<buffer>'): Promise
     }
   }
   if (raw.length < 348) throw new Error(`${name}: not a NIfTI file (only ${raw.length} bytes, a header needs 348)`);
-  const ab = raw.buffer.slice(raw.byteOffset, raw.byteOffset + Math.min(raw.length, 352 + 16)) as ArrayBuffer;
+  // only the 348-byte header goes to nifti-reader-js: header extensions are skipped (as nifti_clib does with ones it
+  // cannot use), so a malformed extension never makes a file unreadable
+  const ab = raw.buffer.slice(raw.byteOffset, raw.byteOffset + 348) as ArrayBuffer;
   const nr = await niftiReader();
   if (nr.isNIFTI2(ab)) throw new Error(`${name}: NIfTI-2 files are not supported (ITK 5.4 does not read them either)`);
   if (!nr.isNIFTI1(ab)) throw new Error(`${name}: not a NIfTI-1 file (bad sizeof_hdr or magic)`);

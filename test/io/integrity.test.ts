@@ -11,6 +11,7 @@ import { makeVolume, Volume } from '../../sdk/io/volume';
 import { ensureSynthLung } from '../helpers/synthlung';
 
 const HIPPO = path.resolve(__dirname, '../../../shared/data/Task04_Hippocampus');
+process.env.NNUNET_PROGRESS = '0'; // no progress lines in the test log
 
 function tmpDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-ts-integrity-'));

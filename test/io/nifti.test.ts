@@ -380,6 +380,20 @@ test('scl_slope / scl_inter: integers promoted to float32 and rescaled; slope 0 
   assert.deepEqual(Array.from(r0.volumes[0].data), Array.from(vox));
 });
 
+test('header extensions (vox_offset > 352) are skipped, even malformed ones', async () => {
+  const vox = u8(6);
+  const base = rawNifti({ dims: [3, 2, 1], datatype: 2, bitpix: 8, pixdim: [1, 1, 1, 1], voxels: new Uint8Array(0) });
+  const withExt = new Uint8Array(352 + 32 + 6);
+  withExt.set(base.subarray(0, 352));
+  const dv = new DataView(withExt.buffer);
+  dv.setFloat32(108, 384, true); // vox_offset
+  withExt[348] = 1; // extension flag
+  dv.setInt32(352, 999999, true); // esize far beyond the file: malformed
+  withExt.set(vox, 384);
+  const r = await decodeNifti(withExt, 'ext.nii');
+  assert.deepEqual(Array.from(r.volumes[0].data), Array.from(vox));
+});
+
 test('big-endian files are byte-swapped; gzip detection does not depend on the file name', async () => {
   const vals = [1.5, -2.25, 1e6, 0, -0.125, 3];
   const be = new Uint8Array(24);
