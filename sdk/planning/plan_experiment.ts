@@ -120,7 +120,12 @@ export function plansV21(fp: PlanningFingerprint, datasetName: string): PlansJSO
   };
 }
 
-export function planExperiment(fp: PlanningFingerprint, opts: PlanOptions = {}): Plans {
+/**
+ * Plan from a fingerprint (the dataset_fingerprint.json document, or a Fingerprint object holding it in `.json`).
+ * Overrides are applied last and validated (`plans.override(...)` does the same on existing plans).
+ */
+export function planExperiment(fingerprint: PlanningFingerprint | { json: PlanningFingerprint }, opts: PlanOptions = {}): Plans {
+  const fp: PlanningFingerprint = 'json' in fingerprint && fingerprint.json && !('spacings' in fingerprint) ? fingerprint.json : (fingerprint as PlanningFingerprint);
   const preset = opts.preset ?? 'nnUNetPlansv2.1';
   const name = opts.datasetName ?? fp.dataset_name ?? 'unnamed_dataset';
   let json: PlansJSON;
