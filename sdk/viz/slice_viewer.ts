@@ -126,10 +126,30 @@ export function frameIndices(n: number, index: number, maxFrames: number): numbe
   return [...picks].sort((a, b) => a - b);
 }
 
-function maxLabel(v: SliceVolume): number {
-  let m = 0;
-  for (let i = 0; i < v.data.length; i++) if (v.data[i] > m) m = v.data[i];
-  return Math.round(m);
+/** The non-zero classes present in a label volume, ascending. */
+export function presentClasses(v: SliceVolume): number[] {
+  const seen = new Set<number>();
+  for (let i = 0; i < v.data.length; i++) if (v.data[i] !== 0) seen.add(Math.round(v.data[i]));
+  return [...seen].filter((c) => c !== 0).sort((a, b) => a - b);
+}
+
+/** Most classes drawn as smooth per-class contour lines; above this a one-trace outline heatmap is used. */
+export const MAX_CONTOUR_CLASSES = 8;
+/** Most classes listed in the legend. */
+const MAX_LEGEND_CLASSES = 20;
+
+/** Keeps a pixel's class only where a 4-neighbour has another class: the label's outlines, one pixel wide. */
+function outline(z: (number | null)[][]): (number | null)[][] {
+  const R = z.length;
+  const C = R ? z[0].length : 0;
+  return z.map((row, r) =>
+    row.map((v, c) => {
+      if (!v) return 0;
+      const differs =
+        (r > 0 && z[r - 1][c] !== v) || (r + 1 < R && z[r + 1][c] !== v) || (c > 0 && row[c - 1] !== v) || (c + 1 < C && row[c + 1] !== v);
+      return differs ? v : 0;
+    }),
+  );
 }
 
 /** The slice along `axis` with most non-zero label voxels (first one on ties); -1 if the label is empty. */
@@ -186,45 +206,43 @@ interface Layer {
   trace: PlotlyTrace;
   v: SliceVolume;
   map: (x: number) => number | null;
+  post?: (z: (number | null)[][]) => (number | null)[][];
 }
 
 /**
  * Overlay layers. 'fill': one heatmap of class values (background transparent). 'contour': one contour trace per
- * class c over the mask (label == c), so a boundary is drawn in the colour of the class it encloses; a single
- * contour trace over the label values would draw the 0|2 boundary with both the 0.5 and the 1.5 level.
+ * present class c over the mask (label == c), so a boundary is drawn in the colour of the class it encloses (a
+ * single contour trace over the label values would draw a 0|2 boundary with both the 0.5 and the 1.5 level); with
+ * more than MAX_CONTOUR_CLASSES classes (multi-organ maps) one heatmap of the 1-pixel outlines instead.
  */
 function overlayLayers(
   v: SliceVolume,
   style: OverlayStyle,
   k: number,
+  present: number[],
   opacity: number,
   name: string,
   dx: number,
   dy: number,
-  classNames: string[] | undefined,
 ): Layer[] {
   const geo = { dx, dy, x0: 0, y0: 0, hoverinfo: 'skip' };
-  if (style === 'fill') {
-    return [{ trace: { type: 'heatmap', name, ...geo, showscale: false, zmin: -0.5, zmax: k + 0.5, colorscale: classColorscale(k), opacity }, v, map: Math.round }];
-  }
-  const layers: Layer[] = [];
-  // class K first, class 1 last (on top): where class 1 borders class 2 the line shows class 1's colour
-  for (let c = k; c >= 1; c--) {
-    layers.push({
-      trace: {
-        type: 'contour',
-        name: `${name}: ${classNames?.[c - 1] ?? `class ${c}`}`,
-        ...geo,
-        autocontour: false,
-        contours: { coloring: 'none', start: 0.5, end: 0.5, size: 1, showlabels: false },
-        line: { color: CLASS_COLORS[(c - 1) % CLASS_COLORS.length], width: 2 },
-        showlegend: false,
-      },
-      v,
-      map: (x) => (Math.round(x) === c ? 1 : 0),
-    });
-  }
-  return layers;
+  const heat = { type: 'heatmap', name, ...geo, showscale: false, zmin: -0.5, zmax: k + 0.5, colorscale: classColorscale(k) };
+  if (style === 'fill') return [{ trace: { ...heat, opacity }, v, map: Math.round }];
+  if (present.length > MAX_CONTOUR_CLASSES) return [{ trace: heat, v, map: Math.round, post: outline }];
+  // class with the highest value first, lowest last (on top): where class 1 borders class 2 the line is class 1's
+  return [...present].reverse().map((c) => ({
+    trace: {
+      type: 'contour',
+      name: `${name} ${c}`,
+      ...geo,
+      autocontour: false,
+      contours: { coloring: 'none', start: 0.5, end: 0.5, size: 1, showlabels: false },
+      line: { color: CLASS_COLORS[(c - 1) % CLASS_COLORS.length], width: 2 },
+      showlegend: false,
+    },
+    v,
+    map: (x: number) => (Math.round(x) === c ? 1 : 0),
+  }));
 }
 
 /**
@@ -252,10 +270,15 @@ export function sliceViewer(volume: SliceVolume, opts: SliceViewerOptions = {}):
   const spacing = volume.spacing ?? [1, 1, 1];
   const dy = spacing[plane.rowAxis] * plane.stride;
   const dx = spacing[plane.colAxis] * plane.stride;
-  // classes 1..k drawn (at least 1 so an empty label still gets its layer)
-  const k = Math.max(opts.label ? maxLabel(opts.label) : 0, opts.prediction ? maxLabel(opts.prediction) : 0, 1);
-  const layersOf = (style: OverlayStyle) => (style === 'fill' ? 1 : k);
-  const nTraces = 1 + (opts.label ? layersOf(opts.labelStyle ?? 'fill') : 0) + (opts.prediction ? layersOf(opts.predictionStyle ?? 'contour') : 0);
+  const labelClasses = opts.label ? presentClasses(opts.label) : [];
+  const predClasses = opts.prediction ? presentClasses(opts.prediction) : [];
+  const allClasses = [...new Set([...labelClasses, ...predClasses])].sort((a, b) => a - b);
+  // colours cover classes 1..k (at least 1 so an empty label still gets a valid colorscale)
+  const k = Math.max(1, ...allClasses);
+  const layersOf = (style: OverlayStyle, present: number[]) => (style === 'fill' || present.length > MAX_CONTOUR_CLASSES ? 1 : present.length);
+  const labelStyle = opts.labelStyle ?? 'fill';
+  const predictionStyle = opts.predictionStyle ?? 'contour';
+  const nTraces = 1 + (opts.label ? layersOf(labelStyle, labelClasses) : 0) + (opts.prediction ? layersOf(predictionStyle, predClasses) : 0);
   const byBudget = Math.floor((opts.maxValues ?? 1e6) / (plane.rows * plane.cols * nTraces));
   const slices = frameIndices(n, index, Math.max(1, Math.min(opts.maxFrames ?? 64, byBudget)));
   const [lo, hi] = opts.window ?? windowOf(volume.data, 0.5, 99.5);
@@ -285,16 +308,18 @@ export function sliceViewer(volume: SliceVolume, opts: SliceViewerOptions = {}):
   ];
   const overlays: { name: string; style: OverlayStyle }[] = [];
   if (opts.label) {
-    const style = opts.labelStyle ?? 'fill';
-    overlays.push({ name: 'label', style });
-    layers.push(...overlayLayers(opts.label, style, k, opacity, 'label', dx, dy, opts.classNames));
+    overlays.push({ name: 'label', style: labelStyle });
+    layers.push(...overlayLayers(opts.label, labelStyle, k, labelClasses, opacity, 'label', dx, dy));
   }
   if (opts.prediction) {
-    const style = opts.predictionStyle ?? 'contour';
-    overlays.push({ name: 'prediction', style });
-    layers.push(...overlayLayers(opts.prediction, style, k, opacity, 'prediction', dx, dy, opts.classNames));
+    overlays.push({ name: 'prediction', style: predictionStyle });
+    layers.push(...overlayLayers(opts.prediction, predictionStyle, k, predClasses, opacity, 'prediction', dx, dy));
   }
-  const zOf = (s: number): (number | null)[][][] => layers.map((l) => extractSlice(l.v, axis, s, plane, l.map));
+  const zOf = (s: number): (number | null)[][][] =>
+    layers.map((l) => {
+      const z = extractSlice(l.v, axis, s, plane, l.map);
+      return l.post ? l.post(z) : z;
+    });
 
   const traceIdx = layers.map((_, i) => i);
   const frames: PlotlyFrame[] = slices.map((s) => ({
@@ -305,9 +330,9 @@ export function sliceViewer(volume: SliceVolume, opts: SliceViewerOptions = {}):
   const initial = zOf(index);
   const data: PlotlyTrace[] = layers.map((l, i) => ({ ...l.trace, z: initial[i] }));
 
-  // legend: one marker per class and overlay style (heatmaps have no legend entries of their own)
-  const used = overlays.length ? k : 0;
-  for (let c = 1; c <= used; c++) {
+  // legend: one marker per present class (heatmaps and contours have no useful entries of their own)
+  const legendClasses = allClasses.length <= MAX_LEGEND_CLASSES ? allClasses : [];
+  for (const c of legendClasses) {
     const name = opts.classNames?.[c - 1] ?? `class ${c}`;
     data.push({
       type: 'scatter',
@@ -330,7 +355,7 @@ export function sliceViewer(volume: SliceVolume, opts: SliceViewerOptions = {}):
     margin: { l: 60, r: 20, t: 80, b: 40 },
     xaxis: { title: { text: `${colName} (mm)` }, constrain: 'domain', showgrid: false, zeroline: false },
     yaxis: { title: { text: `${rowName} (mm)` }, autorange: 'reversed', scaleanchor: 'x', scaleratio: 1, constrain: 'domain', showgrid: false, zeroline: false },
-    showlegend: used > 0,
+    showlegend: legendClasses.length > 0,
     legend: { orientation: 'h', x: 1, xanchor: 'right', y: 1.01, yanchor: 'bottom' },
     plot_bgcolor: '#000000',
     sliders: [

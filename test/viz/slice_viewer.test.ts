@@ -92,10 +92,10 @@ test('label fill and per-class prediction contours; default index = slice with m
   const f = sliceViewer({ data: img, shape }, { label: { data: lab, shape }, prediction: { data: pred, shape }, classNames: ['a', 'b'] });
   assert.deepEqual(figureProblems(f), []);
   assert.equal((f.layout.sliders as { active: number }[])[0].active, 4);
-  // image, label fill, prediction contours for class 2 then class 1, then 2 legend markers
+  // image, label fill, a prediction contour for each class present in the prediction (only 2), legend of classes 1, 2
   assert.deepEqual(
     f.data.map((t) => t.type),
-    ['heatmap', 'heatmap', 'contour', 'contour', 'scatter', 'scatter'],
+    ['heatmap', 'heatmap', 'contour', 'scatter', 'scatter'],
   );
   assert.deepEqual(f.data[1].z, [
     [0, 0, 0, 0],
@@ -104,14 +104,47 @@ test('label fill and per-class prediction contours; default index = slice with m
     [0, 0, 0, 0],
   ]);
   assert.deepEqual((f.data[2].z as number[][])[1], [0, 1, 0, 0]); // mask of class 2
-  assert.deepEqual((f.data[3].z as number[][])[1], [0, 0, 0, 0]); // class 1: none predicted
   assert.deepEqual(
-    f.data.slice(4).map((t) => t.name),
+    f.data.slice(3).map((t) => t.name),
     ['a', 'b'],
   );
-  assert.deepEqual(f.frames![0].traces, [0, 1, 2, 3]);
+  assert.deepEqual(f.frames![0].traces, [0, 1, 2]);
   const c = sliceViewer({ data: img, shape }, { label: { data: lab, shape }, labelStyle: 'contour', index: 0 });
-  assert.equal(c.data[1].type, 'contour');
+  assert.deepEqual(
+    c.data.map((t) => t.type),
+    ['heatmap', 'contour', 'contour', 'scatter', 'scatter'],
+  );
+  assert.deepEqual(
+    c.data.slice(1, 3).map((t) => t.name),
+    ['label 2', 'label 1'],
+    'class 1 drawn last, on top',
+  );
+});
+
+test('many classes (multi-organ maps): contours become one outline heatmap, no legend', () => {
+  const shape: Shape3 = [1, 5, 5];
+  const lab = new Uint8Array(25);
+  for (let y = 1; y <= 3; y++) for (let x = 1; x <= 3; x++) lab[y * 5 + x] = 1; // a 3x3 square of class 1
+  for (let x = 0; x < 5; x++) lab[4 * 5 + x] = 10 + x; // 5 one-pixel classes in the last row
+  for (let y = 0; y < 4; y++) lab[y * 5 + 4] = 20 + y; // 4 in the last column: 10 classes > MAX_CONTOUR_CLASSES
+  const f = sliceViewer({ data: new Float32Array(25), shape }, { prediction: { data: lab, shape } });
+  assert.deepEqual(figureProblems(f), []);
+  assert.deepEqual(
+    f.data.filter((t) => t.type !== 'scatter').map((t) => t.type),
+    ['heatmap', 'heatmap'],
+  );
+  assert.equal(f.data.filter((t) => t.type === 'scatter').length, 10, 'one legend marker per class');
+  const z = f.data[1].z as number[][];
+  assert.equal(z[2][2], 0, 'the square interior is not an outline');
+  assert.deepEqual(z[1].slice(0, 4), [0, 1, 1, 1]);
+  assert.deepEqual(z[2].slice(0, 4), [0, 1, 0, 1]);
+  assert.equal(z[4][0], 10);
+  assert.equal(f.data[1].zmax, 23.5);
+  assert.equal(f.layout.showlegend, true, '10 classes still fit the legend');
+  const many = new Uint8Array(25).map((_, i) => i + 1);
+  const g = sliceViewer({ data: new Float32Array(25), shape }, { label: { data: many, shape } });
+  assert.equal(g.layout.showlegend, false, '25 classes: no legend');
+  assert.equal(g.data.length, 2);
 });
 
 test('bad input names the problem', () => {
