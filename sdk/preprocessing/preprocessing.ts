@@ -136,8 +136,8 @@ export function preprocessCase(c: CroppedCaseInput, settings: PreprocessSettings
     for (let i = 0; i < r.length; i++) {
       let v = r[i];
       if (v < -1) v = 0; // S1: seg[seg < -1] = 0 ("hippocampus 243 has one voxel with -2")
-      if (v > 127 || !Number.isInteger(v)) throw new Error(`preprocess ${caseId}: label value ${v} does not fit the int8 segmentation`);
       seg[i] = v;
+      if (seg[i] !== v) throw new Error(`preprocess ${caseId}: label value ${v} does not fit the int8 segmentation`);
     }
   }
   const nOut = newShape[0] * newShape[1] * newShape[2];
@@ -145,7 +145,8 @@ export function preprocessCase(c: CroppedCaseInput, settings: PreprocessSettings
   for (let ch = 0; ch < C; ch++) {
     const src = c.data[ch];
     // float32 copy (official: .astype(np.float32)), transposed, NaN -> 0
-    let x = Float32Array.from(src);
+    // typed-array constructor copy (Float32Array.from iterates and is ~10x slower)
+    let x = ArrayBuffer.isView(src) ? new Float32Array(src as unknown as ArrayLike<number>) : Float32Array.from(src);
     x = transpose3(x, shape, tf);
     for (let i = 0; i < x.length; i++) if (x[i] !== x[i]) x[i] = 0;
     const r = resampleChannel(x, shapeT, newShape, { isSeg: false, order: 3, doSeparateZ: decision.doSeparateZ, axis: decision.axis }) as Float32Array;

@@ -629,7 +629,7 @@ export function resampleChannel<T extends NumericArray>(
   o: ResampleOptions,
 ): T | Float32Array {
   const same = shape.every((s, i) => s === newShape[i]);
-  if (same) return o.isSeg ? (src.slice() as T) : Float32Array.from(src as ArrayLike<number>);
+  if (same) return o.isSeg ? (src.slice() as T) : new Float32Array(src as unknown as ArrayLike<number>);
   const [Z, Y, X] = shape;
   const [Zn, Yn, Xn] = newShape;
   if (!o.doSeparateZ) {
