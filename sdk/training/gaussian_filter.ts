@@ -3,7 +3,7 @@
  * int(truncate·σ + 0.5), truncate 4.0; mode 'reflect' (d c b a | a b c d, used by GaussianBlurTransform) or
  * 'constant' with cval 0 (used by elastic deformation). Each axis pass is computed in float64.
  */
-import { prod, stridesOf } from './util';
+import { prod, stridesOf, toFloat64 } from './util';
 
 export function gaussianKernel1d(sigma: number, truncate = 4.0): Float64Array {
   const radius = Math.trunc(truncate * sigma + 0.5);
@@ -31,7 +31,7 @@ export function gaussianFilter(
   mode: 'reflect' | 'constant' = 'reflect',
   truncate = 4.0,
 ): Float64Array {
-  let cur = Float64Array.from(input as ArrayLike<number>);
+  let cur = toFloat64(input);
   const st = stridesOf(shape);
   const total = prod(shape);
   for (let ax = 0; ax < shape.length; ax++) {

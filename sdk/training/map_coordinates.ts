@@ -8,7 +8,7 @@
  * fold back by mirror symmetry. mode 'nearest' (used by resize): the input is padded with 12 edge samples, the spline
  * uses the half-sample-symmetric ("reflect") boundary, coordinates are clamped into range.
  */
-import { prod, stridesOf } from './util';
+import { prod, stridesOf, toFloat64 } from './util';
 
 const POLE3 = Math.sqrt(3) - 2; // cubic B-spline pole
 
@@ -50,7 +50,7 @@ function filterLine(c: Float64Array, n: number, mode: BoundaryMode): void {
 
 /** Cubic B-spline coefficients of an nd array (scipy spline_filter, order 3), returned as float64. */
 export function splineFilter3(input: ArrayLike<number>, shape: readonly number[], mode: BoundaryMode): Float64Array {
-  const out = Float64Array.from(input as ArrayLike<number>);
+  const out = toFloat64(input);
   const st = stridesOf(shape);
   const total = prod(shape);
   for (let ax = 0; ax < shape.length; ax++) {
@@ -73,6 +73,7 @@ export function splineFilter3(input: ArrayLike<number>, shape: readonly number[]
 }
 
 function mirrorIndex(i: number, n: number): number {
+  if (i >= 0 && i < n) return i;
   if (n === 1) return 0;
   const p = 2 * (n - 1);
   i = ((i % p) + p) % p;
@@ -170,6 +171,10 @@ export function mapCoordinates(
   }
   if (order !== 3) throw new Error(`mapCoordinates: order ${order} not supported (0, 1, 3)`);
   const coef = opts.prefiltered ?? splineFilter3(input, shape, 'mirror');
+  if (nd === 3) {
+    mapCoordinates3dCubic(coef, shape, coords as readonly ArrayLike<number>[], cval, res);
+    return res;
+  }
   const W = Array.from({ length: nd }, () => new Float64Array(4));
   const I = Array.from({ length: nd }, () => new Int32Array(4));
   for (let k = 0; k < m; k++) {
@@ -191,6 +196,46 @@ export function mapCoordinates(
     res[k] = evalSpline(coef, nd, W, I);
   }
   return res;
+}
+
+/** Order-3 evaluation specialised for 3D (the SpatialTransform hot loop); same arithmetic as the generic path. */
+function mapCoordinates3dCubic(coef: Float64Array, shape: readonly number[], coords: readonly ArrayLike<number>[], cval: number, res: Float32Array): void {
+  const [n0, n1, n2] = shape;
+  const s0 = n1 * n2;
+  const s1 = n2;
+  const c0 = coords[0], c1 = coords[1], c2 = coords[2];
+  const w0 = new Float64Array(4), w1 = new Float64Array(4), w2 = new Float64Array(4);
+  const i0 = new Int32Array(4), i1 = new Int32Array(4), i2 = new Int32Array(4);
+  const m = c0.length;
+  for (let k = 0; k < m; k++) {
+    const x0 = c0[k], x1 = c1[k], x2 = c2[k];
+    if (!(x0 >= 0 && x0 <= n0 - 1 && x1 >= 0 && x1 <= n1 - 1 && x2 >= 0 && x2 <= n2 - 1)) {
+      res[k] = cval;
+      continue;
+    }
+    const f0 = Math.floor(x0), f1 = Math.floor(x1), f2 = Math.floor(x2);
+    cubicWeights(x0 - f0, w0);
+    cubicWeights(x1 - f1, w1);
+    cubicWeights(x2 - f2, w2);
+    for (let t = 0; t < 4; t++) {
+      i0[t] = mirrorIndex(f0 - 1 + t, n0) * s0;
+      i1[t] = mirrorIndex(f1 - 1 + t, n1) * s1;
+      i2[t] = mirrorIndex(f2 - 1 + t, n2);
+    }
+    const j0 = i2[0], j1 = i2[1], j2 = i2[2], j3 = i2[3];
+    const v0 = w2[0], v1 = w2[1], v2 = w2[2], v3 = w2[3];
+    let acc = 0;
+    for (let a = 0; a < 4; a++) {
+      const oa = i0[a];
+      let accB = 0;
+      for (let b = 0; b < 4; b++) {
+        const o = oa + i1[b];
+        accB += w1[b] * (v0 * coef[o + j0] + v1 * coef[o + j1] + v2 * coef[o + j2] + v3 * coef[o + j3]);
+      }
+      acc += w0[a] * accB;
+    }
+    res[k] = acc;
+  }
 }
 
 function evalSpline(coef: Float64Array, nd: number, W: Float64Array[], I: Int32Array[]): number {
@@ -323,7 +368,7 @@ export function resizeEdge(
     }
     // strip the padding of the axes (all axes were resampled, so none is left padded)
   } else {
-    cur = Float64Array.from(input as ArrayLike<number>);
+    cur = toFloat64(input);
     for (let ax = 0; ax < nd; ax++) {
       const nIn = shape[ax];
       const nOut = newShape[ax];

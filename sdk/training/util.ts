@@ -124,3 +124,11 @@ export function cropPadInto(
     }
   }
 }
+
+/** Copy into a new Float64Array (the typed-array constructor; Float64Array.from walks an iterator and is slow). */
+export function toFloat64(a: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(a.length);
+  if (ArrayBuffer.isView(a)) out.set(a as unknown as ArrayLike<number>);
+  else for (let i = 0; i < a.length; i++) out[i] = a[i];
+  return out;
+}

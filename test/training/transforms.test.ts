@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import { RandomState } from '../../sdk/util/random';
 import { AugBatch } from '../../sdk/training/transforms/base';
 import { MirrorTransform } from '../../sdk/training/transforms/mirror_transform';
-import { SpatialTransform, interpolateSeg } from '../../sdk/training/transforms/spatial_transform';
+import { SpatialTransform, interpolateSeg, interpolateSegPerLabel, zeroCenteredMesh, rotateCoords } from '../../sdk/training/transforms/spatial_transform';
 import { downsampleSegForDS } from '../../sdk/training/transforms/downsampling';
 import { Convert2DTo3DTransform, Convert3DTo2DTransform, MaskTransform, RemoveLabelTransform, SegChannelSelectionTransform } from '../../sdk/training/transforms/utility_transforms';
 import { MoveSegAsOneHotToData, RemoveRandomConnectedComponentFromOneHotEncodingTransform, ApplyRandomBinaryOperatorTransform, ball, applyBinaryOperator } from '../../sdk/training/transforms/pyramid_augmentations';
@@ -116,6 +116,21 @@ test('interpolateSeg: per-label linear interpolation with threshold 0.5, ascendi
   const outside = new Float32Array(1);
   interpolateSeg(img, [4], [Float64Array.from([-0.2])], 1, -1, outside);
   assert.equal(outside[0], 0);
+});
+
+test('one-pass label interpolation equals the per-label loop of batchgenerators', () => {
+  const shape = [9, 10, 11];
+  const r = new RandomState(8);
+  const img = Float32Array.from({ length: 990 }, () => [-1, 0, 1, 2, 5][r.randint(0, 5)]);
+  const coords = zeroCenteredMesh([7, 8, 9]);
+  rotateCoords(coords, [0.3, -0.2, 0.7]);
+  for (let d = 0; d < 3; d++) for (let k = 0; k < coords[d].length; k++) coords[d][k] = coords[d][k] * 1.2 + shape[d] / 2 - 0.5;
+  const a = new Float32Array(coords[0].length);
+  const b = new Float32Array(coords[0].length);
+  interpolateSeg(img, shape, coords, 1, -1, a);
+  interpolateSegPerLabel(img, shape, coords, 1, -1, b);
+  assert.deepEqual(Array.from(a), Array.from(b));
+  assert.ok(a.some((v) => v === 0) && a.some((v) => v === 5) && a.some((v) => v === -1));
 });
 
 test('map_coordinates order 3 interpolates the samples and returns cval outside [0, n − 1]', () => {

@@ -9,7 +9,7 @@ import { RandomState } from '../../util/random';
 import { gaussianFilter } from '../gaussian_filter';
 import { mapCoordinates, splineFilter3 } from '../map_coordinates';
 import { rotationMatrix2d, rotationMatrix3d } from '../rotation';
-import { cropPadInto, floorDiv, prod, uniqueSorted } from '../util';
+import { cropPadInto, floorDiv, prod, stridesOf, uniqueSorted } from '../util';
 import { AugBatch, Transform, channelView } from './base';
 
 export interface SpatialTransformOptions {
@@ -80,6 +80,9 @@ export function rotateCoords(coords: Float64Array[], angles: number[]): void {
 /**
  * interpolate_img(..., is_seg=True) for order != 0: for each unique label (ascending), interpolate the binary mask with
  * cval = border value and write the label where the result >= 0.5; voxels claimed by no label stay 0.
+ * Order 1 runs in one pass: linear interpolation of the mask of label v is the summed weight of the corners holding v,
+ * so the per-corner weights are accumulated per label and the largest label reaching 0.5 wins (the last write in
+ * ascending order). Outside [0, n−1] every mask interpolates to cval (−1 < 0.5): the voxel stays 0.
  */
 export function interpolateSeg(
   img: Float32Array,
@@ -93,10 +96,78 @@ export function interpolateSeg(
     mapCoordinates(img, shape, coords, { order: 0, cval }, out);
     return;
   }
+  const labels = uniqueSorted(img);
+  if (order !== 1 || cval >= 0.5 || labels.length > 64) {
+    interpolateSegPerLabel(img, shape, coords, order, cval, out, labels);
+    return;
+  }
+  const nd = shape.length;
+  const st = stridesOf(shape);
+  const m = coords[0].length;
+  const lo = new Int32Array(nd);
+  const fr = new Float64Array(nd);
+  const corners = 1 << nd;
+  const cl = new Float64Array(corners); // corner label
+  const cw = new Float64Array(corners); // corner weight
+  for (let k = 0; k < m; k++) {
+    let inside = true;
+    for (let d = 0; d < nd; d++) {
+      const x = coords[d][k];
+      if (!(x >= 0 && x <= shape[d] - 1)) {
+        inside = false;
+        break;
+      }
+      const f = Math.floor(x);
+      lo[d] = f;
+      fr[d] = x - f;
+    }
+    if (!inside) {
+      out[k] = 0;
+      continue;
+    }
+    for (let c = 0; c < corners; c++) {
+      let w = 1;
+      let off = 0;
+      for (let d = 0; d < nd; d++) {
+        const bit = (c >> (nd - 1 - d)) & 1;
+        w *= bit ? fr[d] : 1 - fr[d];
+        // the upper neighbour of the last sample only occurs with weight 0; mirror it back in range like scipy
+        const i = lo[d] + bit;
+        off += (i < shape[d] ? i : 2 * (shape[d] - 1) - i) * st[d];
+      }
+      cl[c] = img[off];
+      cw[c] = w;
+    }
+    let best = 0;
+    let bestLabel = -Infinity;
+    for (let c = 0; c < corners; c++) {
+      const v = cl[c];
+      if (v <= bestLabel) continue;
+      let acc = 0;
+      for (let e = 0; e < corners; e++) if (cl[e] === v && cw[e] !== 0) acc += cw[e];
+      if (acc >= 0.5) {
+        bestLabel = v;
+        best = v;
+      }
+    }
+    out[k] = bestLabel === -Infinity ? 0 : best;
+  }
+}
+
+/** The literal per-label loop of batchgenerators (reference implementation, any order). */
+export function interpolateSegPerLabel(
+  img: Float32Array,
+  shape: readonly number[],
+  coords: readonly Float64Array[],
+  order: 0 | 1 | 3,
+  cval: number,
+  out: Float32Array,
+  labels: number[] = uniqueSorted(img),
+): void {
   out.fill(0);
   const mask = new Float32Array(img.length);
   const res = new Float32Array(out.length);
-  for (const v of uniqueSorted(img)) {
+  for (const v of labels) {
     for (let i = 0; i < img.length; i++) mask[i] = img[i] === v ? 1 : 0;
     mapCoordinates(mask, shape, coords, { order, cval }, res);
     for (let i = 0; i < res.length; i++) if (res[i] >= 0.5) out[i] = v;
