@@ -204,7 +204,8 @@ export function cropCase(images: readonly Volume[], label?: Volume | null, name 
   if (label && label.shape.join() !== shape.join()) {
     throw new Error(`${name}: label shape ${label.shape.join('x')} differs from image shape ${shape.join('x')}`);
   }
-  const f32 = (a: VoxelArray) => (a instanceof Float32Array ? a : Float32Array.from(a as ArrayLike<number>));
+  // the typed-array constructor copies natively; Float32Array.from iterates and is ~10x slower on a Lung-size volume
+  const f32 = (a: VoxelArray) => (a instanceof Float32Array ? a : new Float32Array(a as ArrayLike<number>));
   const r = cropToNonzero(images.map((v) => f32(v.data)), shape, label ? f32(label.data) : null, -1);
   const uniq = new Set<number>();
   for (let i = 0; i < r.seg.length; i++) uniq.add(r.seg[i]);
