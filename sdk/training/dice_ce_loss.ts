@@ -113,3 +113,11 @@ export function multipleOutputLoss(
     return l as tf.Scalar;
   });
 }
+
+/**
+ * batch_dice of run/default_configuration.py: (network == '2d' or the plans have more than one stage) and not
+ * '3d_lowres'. Hippocampus (one stage): 2d true, 3d_fullres false; Lung: 2d, 3d_fullres, cascade true, 3d_lowres false.
+ */
+export function batchDiceForConfiguration(network: string, numStages: number): boolean {
+  return (network === '2d' || numStages > 1) && network !== '3d_lowres';
+}

@@ -41,7 +41,7 @@ export { getMoreDAPipeline, getValidationPipeline, augmentBatch } from './pipeli
 export type { AugmentJob } from './pipeline';
 export { BatchGenerator } from './batch_generator';
 export type { BatchGeneratorOptions, BatchGeneratorStats, BatchSource } from './batch_generator';
-export { softDiceLoss, crossEntropyLoss, dcAndCeLoss, deepSupervisionWeights, multipleOutputLoss } from './dice_ce_loss';
+export { softDiceLoss, crossEntropyLoss, dcAndCeLoss, deepSupervisionWeights, multipleOutputLoss, batchDiceForConfiguration } from './dice_ce_loss';
 export type { SoftDiceOptions, DCAndCEOptions } from './dice_ce_loss';
 export { channelsFirstToTensor, labelMapToTensor, batchToTensors } from './tensors';
 export { polyLR, clipGradNorm, SGDNesterov } from './optimizer';

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { crossEntropyLoss, dcAndCeLoss, deepSupervisionWeights, multipleOutputLoss, softDiceLoss } from '../../sdk/training/dice_ce_loss';
+import * as path from 'path';
+import { readJsonSync } from '../../sdk/io/atomic';
+import { batchDiceForConfiguration, crossEntropyLoss, dcAndCeLoss, deepSupervisionWeights, multipleOutputLoss, softDiceLoss } from '../../sdk/training/dice_ce_loss';
 import { channelsFirstToTensor, labelMapToTensor } from '../../sdk/training/tensors';
 
 const close = (a: number, b: number, tol = 1e-5) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
@@ -103,4 +105,16 @@ test('loss is differentiable and leaks no tensors; layout conversion is channels
   const l = labelMapToTensor(Float32Array.from([0, 2, 1, 0]), [1, 1, 2, 2]);
   assert.deepEqual(l.shape, [1, 2, 2]);
   assert.equal(l.dtype, 'int32');
+});
+
+test('batch dice rule of default_configuration.py on the official hippocampus plans (one stage)', () => {
+  const FIX = path.resolve(__dirname, '../../../shared/fixtures/official');
+  const stages = Object.keys((readJsonSync(path.join(FIX, 'hippocampus_v1_plans_3d.json')) as any).plans_per_stage).length;
+  assert.equal(stages, 1);
+  assert.equal(batchDiceForConfiguration('2d', stages), true);
+  assert.equal(batchDiceForConfiguration('3d_fullres', stages), false);
+  // two stages (Lung, §6.1): fullres and cascade use batch dice, lowres does not
+  assert.equal(batchDiceForConfiguration('3d_fullres', 2), true);
+  assert.equal(batchDiceForConfiguration('3d_cascade_fullres', 2), true);
+  assert.equal(batchDiceForConfiguration('3d_lowres', 2), false);
 });
