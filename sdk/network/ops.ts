@@ -34,6 +34,103 @@ function checkInts(name: string, v: number[], n: number, min: number): void {
   }
 }
 
+
+/**
+ * Slice, pad and concat whose forward AND gradient avoid tfjs-wasm's generic rank-5 Slice (a per-element JS loop:
+ * 70 s for a 19M-element depth slice, measured) by merging axes into rank <= 4 views first. tfjs's own gradients
+ * of pad/concat are slices, so these three are closed under differentiation.
+ */
+function collapseForSlice(shape: number[], begin: number[], size: number[]) {
+  // from the right, merge axis i into the current group when that group is taken in full
+  const gShape: number[] = [];
+  const gBegin: number[] = [];
+  const gSize: number[] = [];
+  let groupFull = false;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const isFull = begin[i] === 0 && size[i] === shape[i];
+    if (gShape.length > 0 && groupFull) {
+      const inner = gShape[0];
+      gShape[0] = shape[i] * inner;
+      gBegin[0] = begin[i] * inner;
+      gSize[0] = size[i] * inner;
+    } else {
+      gShape.unshift(shape[i]);
+      gBegin.unshift(begin[i]);
+      gSize.unshift(size[i]);
+    }
+    groupFull = isFull;
+  }
+  return { gShape, gBegin, gSize };
+}
+
+function rawSlice(x: tf.Tensor, begin: number[], size: number[]): tf.Tensor {
+  const { gShape, gBegin, gSize } = collapseForSlice(x.shape, begin, size);
+  if (gShape.length === x.rank) return tf.slice(x, begin, size);
+  return tf.tidy(() => tf.reshape(tf.slice(tf.reshape(x, gShape), gBegin, gSize), size));
+}
+
+/** tf.slice with a fast path on wasm for any rank (forward and gradient). */
+export function sliceND<T extends tf.Tensor>(x: T, begin: number[], size: number[]): T {
+  const sz = size.map((s, i) => (s < 0 ? x.shape[i] - begin[i] : s));
+  if (begin.every((b) => b === 0) && sz.every((s, i) => s === x.shape[i])) return tf.clone(x) as T;
+  const f = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const xx = args[0] as tf.Tensor;
+    return {
+      value: rawSlice(xx, begin, sz),
+      gradFunc: (dy: tf.Tensor) => tf.pad(dy, xx.shape.map((d, i) => [begin[i], d - begin[i] - sz[i]] as [number, number])),
+    };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return f(x) as T;
+}
+
+/** tf.pad (zeros) whose gradient is a fast slice. */
+export function padND<T extends tf.Tensor>(x: T, paddings: Array<[number, number]>): T {
+  if (paddings.every(([a, b]) => a === 0 && b === 0)) return tf.clone(x) as T;
+  const f = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const xx = args[0] as tf.Tensor;
+    return {
+      value: tf.pad(xx, paddings),
+      gradFunc: (dy: tf.Tensor) => rawSlice(dy, paddings.map(([a]) => a), xx.shape),
+    };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return f(x) as T;
+}
+
+/** tf.concat along `axis` as a rank-2 concat of [outer, inner] views; gradient by fast slices. */
+export function concatND(xs: tf.Tensor[], axis: number): tf.Tensor {
+  const rank = xs[0].rank;
+  const ax = axis < 0 ? axis + rank : axis;
+  const outer = xs[0].shape.slice(0, ax).reduce((a, b) => a * b, 1);
+  const inner = xs.map((t) => t.shape.slice(ax).reduce((a, b) => a * b, 1));
+  const outShape = [...xs[0].shape];
+  outShape[ax] = xs.reduce((s, t) => s + t.shape[ax], 0);
+  const f = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const ins = args.slice(0, xs.length) as tf.Tensor[];
+    const value = tf.tidy(() =>
+      tf.reshape(tf.concat(ins.map((t, i) => tf.reshape(t, [outer, inner[i]])), 1), outShape),
+    );
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor) =>
+        tf.tidy(() => {
+          const d2 = tf.reshape(dy, [outer, inner.reduce((a, b) => a + b, 0)]);
+          let off = 0;
+          return ins.map((t, i) => {
+            const g = tf.reshape(tf.slice(d2, [0, off], [outer, inner[i]]), t.shape);
+            off += inner[i];
+            return g;
+          });
+        }),
+    };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return f(...xs);
+}
+
+/** tf.stack along `axis` via concatND. */
+function stackND(xs: tf.Tensor[], axis: number): tf.Tensor {
+  return tf.tidy(() => concatND(xs.map((t) => tf.expandDims(t, axis)), axis));
+}
+
 /** dx of a single-axis-strided correlation, decomposed into stride phases (see conv2dInputGrad). */
 interface PhaseTaps {
   /** kernel taps j contributing to this phase, in decreasing order (so offsets increase). */
@@ -98,10 +195,10 @@ function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], stri
         cols.push(part);
       }
       // interleave along width: [n, mh, mw, sw, ci] -> [n, mh, mw*sw, ci]
-      rows.push(sw === 1 ? cols[0] : (tf.reshape(tf.stack(cols, 3), [n, mh, mw * sw, ci]) as tf.Tensor4D));
+      rows.push(sw === 1 ? cols[0] : (tf.reshape(stackND(cols, 3), [n, mh, mw * sw, ci]) as tf.Tensor4D));
     }
-    let dx = sh === 1 ? rows[0] : (tf.reshape(tf.stack(rows, 2), [n, mh * sh, mw * sw, ci]) as tf.Tensor4D);
-    if (mh * sh !== h || mw * sw !== wd) dx = tf.slice(dx, [0, 0, 0, 0], [n, h, wd, ci]);
+    let dx = sh === 1 ? rows[0] : (tf.reshape(stackND(rows, 2), [n, mh * sh, mw * sw, ci]) as tf.Tensor4D);
+    if (mh * sh !== h || mw * sw !== wd) dx = rawSlice(dx, [0, 0, 0, 0], [n, h, wd, ci]) as tf.Tensor4D;
     return dx;
   });
 }
@@ -117,7 +214,7 @@ function padSlice2d(t: tf.Tensor4D, lo: number, hi: number, size: number, lo2: n
   const begin = [0, lo + padT, lo2 + padL, 0];
   const sz = [t.shape[0], hi - lo + 1, hi2 - lo2 + 1, t.shape[3]];
   if (begin[1] === 0 && begin[2] === 0 && sz[1] === u.shape[1] && sz[2] === u.shape[2]) return u;
-  return tf.slice(u, begin, sz) as tf.Tensor4D;
+  return rawSlice(u, begin, sz) as tf.Tensor4D;
 }
 
 /**
@@ -138,7 +235,7 @@ function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernel: Int2, strides
     const padR = Math.max(0, needW - (wd + pads[1]));
     let xp = x;
     if (pads[0] || pads[1] || padB || padR) xp = tf.pad(x, [[0, 0], [pads[0], padB], [pads[1], padR], [0, 0]]);
-    if (xp.shape[1] !== needH || xp.shape[2] !== needW) xp = tf.slice(xp, [0, 0, 0, 0], [n, needH, needW, c]);
+    if (xp.shape[1] !== needH || xp.shape[2] !== needW) xp = rawSlice(xp, [0, 0, 0, 0], [n, needH, needW, c]) as tf.Tensor4D;
     const xt = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D; // [C, Hn, Wn, N]
     const dyt = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [Ho, Wo, N, Co]
     const g = tf.conv2d(xt, dyt, 1, 'valid', 'NHWC', [sh, sw]); // [C, kh, kw, Co]
@@ -184,8 +281,9 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, strides: Int2 = [1, 1], p
 
 /**
  * conv3d with PyTorch padding: the kd depth taps (depth-strided) are stacked along channels, giving one conv2d of
- * [N*Do, H, W, kd*Ci] with the filter reshaped to [kh, kw, kd*Ci, Co] (toolchain.md §4). The depth stacking is plain
- * pad/slice/concat/reshape, whose gradients tfjs computes correctly on every backend; the conv2d is ours.
+ * [N*Do, H, W, kd*Ci] with the filter reshaped to [kh, kw, kd*Ci, Co] (toolchain.md §4). One customGrad saves only x
+ * and w (the kd-times larger stacked input is rebuilt in the backward pass), and all depth handling uses rank <= 4
+ * views so that tfjs-wasm's fast slice/pad/concat paths apply.
  */
 export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1], pads?: Int3): tf.Tensor5D {
   if (x.rank !== 5 || w.rank !== 5 || x.shape[4] !== w.shape[3]) {
@@ -205,34 +303,72 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
       : x;
     return tf.conv3d(xp as tf.Tensor5D, w, strides, 'valid');
   }
-  return tf.tidy(() => {
-    const sd = strides[0];
-    // depth-padded input, long enough for the last strided window
-    const need = (dOut - 1) * sd + kd;
-    const padEnd = Math.max(0, need - (d + p[0]));
-    let xp: tf.Tensor5D = x;
-    if (p[0] || padEnd) xp = tf.pad(x, [[0, 0], [p[0], padEnd], [0, 0], [0, 0], [0, 0]]);
-    const taps: tf.Tensor5D[] = [];
-    for (let j = 0; j < kd; j++) {
-      if (sd === 1) {
-        taps.push(tf.slice(xp, [0, j, 0, 0, 0], [n, dOut, h, wd, ci]));
-      } else {
-        // depth positions j, j+sd, ...: slice dOut*sd rows (zero-extended) and keep phase 0 of each group
-        const len = dOut * sd;
-        let src = xp;
-        const short = j + len - xp.shape[1];
-        if (short > 0) src = tf.pad(xp, [[0, 0], [0, short], [0, 0], [0, 0], [0, 0]]);
-        const s = tf.slice(src, [0, j, 0, 0, 0], [n, len, h, wd, ci]);
-        const g = tf.reshape(s, [n, dOut, sd, h * wd * ci]);
-        taps.push(tf.reshape(tf.slice(g, [0, 0, 0, 0], [n, dOut, 1, h * wd * ci]), [n, dOut, h, wd, ci]));
+  const sd = strides[0];
+  const hw: Int2 = [strides[1], strides[2]];
+  const phw: Int2 = [p[1], p[2]];
+  const plane = h * wd * ci;
+  // depth-padded length covering the last strided window, rounded so every tap slice of dOut*sd rows fits
+  const dPad = Math.max(d + 2 * p[0], (kd - 1) + dOut * sd);
+  const stackInput = (xx: tf.Tensor): tf.Tensor4D =>
+    tf.tidy(() => {
+      const x3 = tf.reshape(xx, [n, d, plane]);
+      const xp = tf.pad(x3, [[0, 0], [p[0], dPad - d - p[0]], [0, 0]]);
+      const taps: tf.Tensor2D[] = [];
+      for (let j = 0; j < kd; j++) {
+        let t: tf.Tensor;
+        if (sd === 1) t = tf.slice(xp, [0, j, 0], [n, dOut, plane]);
+        else {
+          const g = tf.reshape(tf.slice(xp, [0, j, 0], [n, dOut * sd, plane]), [n, dOut, sd, plane]);
+          t = tf.slice(g, [0, 0, 0, 0], [n, dOut, 1, plane]);
+        }
+        taps.push(tf.reshape(t, [n * dOut * h * wd, ci]) as tf.Tensor2D);
       }
-    }
-    const stacked = kd === 1 ? taps[0] : tf.concat(taps, 4); // [N, Do, H, W, kd*Ci], channel index = j*Ci + c
-    const x2 = tf.reshape(stacked, [n * dOut, h, wd, kd * ci]) as tf.Tensor4D;
-    const w2 = tf.reshape(tf.transpose(w, [1, 2, 0, 3, 4]), [kh, kw, kd * ci, co]) as tf.Tensor4D;
-    const y = conv2d(x2, w2, [strides[1], strides[2]], [p[1], p[2]]);
-    return tf.reshape(y, [n, dOut, hOut, wOut, co]) as tf.Tensor5D;
-  });
+      const cat = kd === 1 ? taps[0] : tf.concat(taps, 1); // channel index j*Ci + c
+      return tf.reshape(cat, [n * dOut, h, wd, kd * ci]) as tf.Tensor4D;
+    });
+  const filter2d = (ww: tf.Tensor): tf.Tensor4D =>
+    tf.reshape(tf.transpose(ww, [1, 2, 0, 3, 4]), [kh, kw, kd * ci, co]) as tf.Tensor4D;
+  const explicit: [[number, number], [number, number], [number, number], [number, number]] = [
+    [0, 0], [p[1], p[1]], [p[2], p[2]], [0, 0],
+  ];
+  const f = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xx, ww, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    save([xx, ww]);
+    const value = tf.tidy(() =>
+      tf.reshape(tf.conv2d(stackInput(xx), filter2d(ww), hw, explicit), [n, dOut, hOut, wOut, co]),
+    );
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ws] = saved;
+        const dy2 = tf.reshape(dy, [n * dOut, hOut, wOut, co]) as tf.Tensor4D;
+        const w2 = filter2d(ws);
+        // d input: conv2d input gradient of the stacked input, then scatter the kd taps back along depth
+        const dx = tf.tidy(() => {
+          const dcat = tf.reshape(conv2dInputGrad(dy2, w2, [n * dOut, h, wd, kd * ci], hw, phw), [-1, kd * ci]);
+          let acc: tf.Tensor | null = null;
+          for (let j = 0; j < kd; j++) {
+            const tj = kd === 1 ? dcat : tf.slice(dcat, [0, j * ci], [-1, ci]);
+            let u = tf.reshape(tj, [n, dOut, plane]);
+            if (sd !== 1) {
+              // row o goes to depth o*sd: interleave with sd-1 zero rows
+              u = tf.reshape(tf.pad(tf.reshape(u, [n, dOut, 1, plane]), [[0, 0], [0, 0], [0, sd - 1], [0, 0]]), [n, dOut * sd, plane]);
+            }
+            const placed = tf.pad(u, [[0, 0], [j, dPad - j - (sd === 1 ? dOut : dOut * sd)], [0, 0]]);
+            acc = acc === null ? placed : tf.add(acc, placed);
+          }
+          return tf.reshape(tf.slice(acc!, [0, p[0], 0], [n, d, plane]), [n, d, h, wd, ci]);
+        });
+        const dw = tf.tidy(() => {
+          const g = conv2dFilterGrad(stackInput(xs), dy2, [kh, kw], hw, phw); // [kh, kw, kd*Ci, Co]
+          return tf.transpose(tf.reshape(g, [kh, kw, kd, ci, co]), [2, 0, 1, 3, 4]);
+        });
+        tf.dispose([dy2, w2]);
+        return [dx, dw];
+      },
+    };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return f(x, w) as tf.Tensor5D;
 }
 
 /**
@@ -319,4 +455,54 @@ export function instanceNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D
     const shift = tf.sub(beta, tf.mul(mean, scale));
     return tf.add(tf.mul(x, scale), shift);
   });
+}
+
+/**
+ * The rest of nnU-Net's ConvDropoutNormNonlin after the convolution, fused: (conv output + bias) -> instance norm
+ * (eps) -> LeakyReLU(slope). One customGrad that saves only its input and the per-(n, c) statistics and recomputes
+ * the rest, so a block keeps one feature map for the backward pass instead of five. The conv bias cancels in the
+ * instance norm (PyTorch computes it anyway, so it is a parameter); its gradient is returned exactly as
+ * sum(d(pre-norm)), which is zero up to rounding, as in PyTorch.
+ */
+export function biasInstanceNormLeakyRelu(
+  x: tf.Tensor,
+  bias: tf.Tensor1D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  eps = 1e-5,
+  slope = 1e-2,
+): tf.Tensor {
+  const axes = Array.from({ length: x.rank - 2 }, (_, i) => i + 1);
+  const allButC = Array.from({ length: x.rank - 1 }, (_, i) => i);
+  const f = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xx, , g, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const { mean, variance } = tf.moments(xx, axes, true); // bias shifts the mean only: xhat is unchanged
+    const rstd = tf.rsqrt(tf.add(variance, eps));
+    variance.dispose();
+    save([xx, mean, rstd, g, b]);
+    const value = tf.tidy(() => {
+      const scale = tf.mul(rstd, g);
+      return tf.leakyRelu(tf.add(tf.mul(xx, scale), tf.sub(b, tf.mul(mean, scale))), slope);
+    });
+    return {
+      value,
+      gradFunc: (dz: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [xs, m, r, gs, bs] = saved;
+          const xhat = tf.mul(tf.sub(xs, m), r);
+          const pre = tf.add(tf.mul(xhat, gs), bs);
+          // LeakyReLU'(v) = 1 for v > 0 else slope (PyTorch)
+          const dn = tf.mul(dz, tf.add(tf.mul(tf.step(pre), 1 - slope), slope));
+          const dgamma = tf.sum(tf.mul(dn, xhat), allButC);
+          const dbeta = tf.sum(dn, allButC);
+          const dxhat = tf.mul(dn, gs);
+          const m1 = tf.mean(dxhat, axes, true);
+          const m2 = tf.mean(tf.mul(dxhat, xhat), axes, true);
+          const dx = tf.mul(tf.sub(tf.sub(dxhat, m1), tf.mul(xhat, m2)), r);
+          const dbias = tf.sum(dx, allButC);
+          return [dx, dbias, dgamma, dbeta];
+        }),
+    };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return f(x, bias, gamma, beta);
 }

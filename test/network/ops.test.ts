@@ -6,7 +6,18 @@ import { describe, it, before } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../sdk/network/backend';
-import { conv2d, conv3d, convTranspose2d, convTranspose3d, instanceNorm, conv1x1 } from '../../sdk/network/ops';
+import {
+  biasInstanceNormLeakyRelu,
+  concatND,
+  conv1x1,
+  conv2d,
+  conv3d,
+  convTranspose2d,
+  convTranspose3d,
+  instanceNorm,
+  padND,
+  sliceND,
+} from '../../sdk/network/ops';
 import { Arr, conv3dRef, convTranspose3dRef, randArr, relErr, rng } from './reference';
 
 const TOL = 2e-5; // float32 accumulation vs float64 reference, relative to the largest magnitude
@@ -167,6 +178,44 @@ for (const backend of ['wasm', 'cpu'] as const) {
           }
         }
       xt.dispose();
+    });
+
+    it('fused bias + instance norm + LeakyReLU: forward and all gradients equal tfjs autodiff of the plain composition', () => {
+      const r = rng(9);
+      const x = t(randArr([2, 3, 4, 5, 3], r));
+      const params = [0, 1, 2].map(() => t(randArr([3], r)) as tf.Tensor1D);
+      const dz = t(randArr([2, 3, 4, 5, 3], r));
+      const plain = (a: tf.Tensor, bias: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        tf.leakyRelu(instanceNorm(tf.add(a, bias), g as tf.Tensor1D, b as tf.Tensor1D, 1e-5), 0.01);
+      const fused = (a: tf.Tensor, bias: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        biasInstanceNormLeakyRelu(a, bias as tf.Tensor1D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5, 0.01);
+      const inputs = [x, ...params];
+      const yp = plain(x, params[0], params[1], params[2]).dataSync();
+      const yf = fused(x, params[0], params[1], params[2]).dataSync();
+      assert.ok(relErr(yf, yp) < 1e-5, 'forward');
+      const gp = tf.grads((a, b, c, d) => tf.sum(tf.mul(plain(a, b, c, d), dz)))(inputs);
+      const gf = tf.grads((a, b, c, d) => tf.sum(tf.mul(fused(a, b, c, d), dz)))(inputs);
+      for (let i = 0; i < 4; i++) {
+        assert.ok(relErr(gf[i].dataSync(), gp[i].dataSync()) < 1e-4, `gradient ${i}: ${relErr(gf[i].dataSync(), gp[i].dataSync())}`);
+      }
+      // the bias cancels in the norm: its gradient is (numerically) zero, as in PyTorch
+      assert.ok(Math.max(...Array.from(gf[1].dataSync(), Math.abs)) < 1e-4);
+      tf.dispose([...inputs, dz, ...gp, ...gf]);
+    });
+
+    it('sliceND / padND / concatND (rank-5 fast paths) equal tf.slice / tf.pad / tf.concat, with gradients', () => {
+      const r = rng(13);
+      const x = t(randArr([2, 5, 3, 4, 3], r));
+      const y = t(randArr([2, 5, 3, 4, 2], r));
+      const cmp = (a: tf.Tensor, b: tf.Tensor) => assert.ok(relErr(a.dataSync(), b.dataSync()) === 0 && a.shape.join() === b.shape.join());
+      cmp(sliceND(x, [0, 1, 0, 1, 0], [2, 3, 3, 2, 3]), tf.slice(x, [0, 1, 0, 1, 0], [2, 3, 3, 2, 3]));
+      cmp(sliceND(x, [1, 2, 0, 0, 0], [1, 3, 3, 4, 3]), tf.slice(x, [1, 2, 0, 0, 0], [1, 3, 3, 4, 3]));
+      cmp(padND(x, [[0, 0], [1, 2], [0, 0], [0, 1], [0, 0]]), tf.pad(x, [[0, 0], [1, 2], [0, 0], [0, 1], [0, 0]]));
+      cmp(concatND([x, y], 4), tf.concat([x, y], 4));
+      const [g1, g2] = tf.grads((a, b) => tf.sum(tf.mul(concatND([sliceND(a, [0, 1, 0, 0, 0], [2, 4, 3, 4, 3]), padND(b, [[0, 0], [0, 0], [0, 0], [0, 0], [0, 1]])], 1), 2)))([x, y]);
+      const [h1, h2] = tf.grads((a, b) => tf.sum(tf.mul(tf.concat([tf.slice(a, [0, 1, 0, 0, 0], [2, 4, 3, 4, 3]), tf.pad(b, [[0, 0], [0, 0], [0, 0], [0, 0], [0, 1]])], 1), 2)))([x, y]);
+      cmp(g1, h1);
+      cmp(g2, h2);
     });
 
     it('ops do not leak tensors', () => {

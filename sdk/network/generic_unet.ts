@@ -1,0 +1,186 @@
+/**
+ * Generic U-Net (nnU-Net v1, as nnUNetTrainerV2 configures it) as explicit tf.Variables plus a forward function, so
+ * that our conv ops (sdk/network/ops.ts) and instance norm are used on every backend.
+ *
+ * Tensors are channels-last inside: input [N, Z, Y, X, C] (3D) or [N, Y, X, C] (2D), spatial order (z, y, x).
+ * Memory: `forward` creates no lasting tensors except its outputs; call it inside tf.tidy / optimizer.minimize /
+ * tf.variableGrads. `predict` tidies itself.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { RandomState } from '../util/random';
+import {
+  buildArchitecture,
+  ConvBlockSpec,
+  HE_INIT_NEG_SLOPE,
+  INSTANCE_NORM_EPS,
+  inputDivisibility,
+  LEAKY_RELU_SLOPE,
+  NetworkArchitecture,
+  NetworkOptions,
+  parameterCount,
+  UNetPlansConfiguration,
+} from './architecture';
+import { biasInstanceNormLeakyRelu, concatND, conv1x1, conv2d, conv3d, convTranspose2d, convTranspose3d } from './ops';
+
+export interface GenericUNetInit {
+  /** Seed for He initialisation (numpy-compatible RandomState normal draws, in state_dict order). Default 12345. */
+  seed?: number;
+}
+
+let instanceCounter = 0;
+
+/** He (Kaiming normal, a = 0.01, fan_in) weights; zero biases; instance-norm weight 1, bias 0 (initialization.py). */
+export function initialValues(arch: NetworkArchitecture, seed = 12345): Map<string, Float32Array> {
+  const rs = new RandomState(seed);
+  const gain = Math.sqrt(2 / (1 + HE_INIT_NEG_SLOPE * HE_INIT_NEG_SLOPE));
+  const out = new Map<string, Float32Array>();
+  for (const p of arch.params) {
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    const v = new Float32Array(n);
+    if (p.init === 'ones') v.fill(1);
+    else if (p.init === 'he') {
+      const std = gain / Math.sqrt(p.fanIn!);
+      for (let i = 0; i < n; i++) v[i] = rs.normal(0, std);
+    }
+    out.set(p.name, v);
+  }
+  return out;
+}
+
+export class GenericUNet {
+  readonly architecture: NetworkArchitecture;
+  /** Variables by state_dict name (tfjs variable names carry a unique instance prefix). */
+  readonly variables: Map<string, tf.Variable>;
+  private disposed = false;
+
+  constructor(architecture: NetworkArchitecture, values?: Map<string, Float32Array>, init: GenericUNetInit = {}) {
+    this.architecture = architecture;
+    const vals = values ?? initialValues(architecture, init.seed);
+    const prefix = `nnunet_unet_${instanceCounter++}/`;
+    this.variables = new Map();
+    for (const p of architecture.params) {
+      const v = vals.get(p.name);
+      if (!v) throw new Error(`GenericUNet: no value for parameter ${p.name}`);
+      const n = p.shape.reduce((a, b) => a * b, 1);
+      if (v.length !== n) throw new Error(`GenericUNet: parameter ${p.name} has ${v.length} values, shape [${p.shape}] needs ${n}`);
+      this.variables.set(p.name, tf.variable(tf.tensor(v, p.shape, 'float32'), true, prefix + p.name));
+    }
+  }
+
+  /** Build from a plans configuration (pool_op_kernel_sizes, conv_kernel_sizes, UNet_base_num_features, ...). */
+  static fromPlans(cfg: UNetPlansConfiguration, opts: NetworkOptions & GenericUNetInit): GenericUNet {
+    return new GenericUNet(buildArchitecture(cfg, opts), undefined, { seed: opts.seed });
+  }
+
+  get parameterCount(): number {
+    return parameterCount(this.architecture);
+  }
+
+  /** Trainable variables in state_dict order (for optimizers and variableGrads). */
+  trainableVariables(): tf.Variable[] {
+    return this.architecture.params.map((p) => this.variables.get(p.name)!);
+  }
+
+  private v(name: string): tf.Variable {
+    const t = this.variables.get(name);
+    if (!t) throw new Error(`GenericUNet: missing variable ${name}`);
+    return t;
+  }
+
+  private block(x: tf.Tensor, b: ConvBlockSpec): tf.Tensor {
+    const w = this.v(`${b.prefix}.conv.weight`);
+    const y =
+      this.architecture.dim === 3
+        ? conv3d(x as tf.Tensor5D, w as tf.Tensor5D, b.stride as [number, number, number], b.pad as [number, number, number])
+        : conv2d(x as tf.Tensor4D, w as tf.Tensor4D, b.stride as [number, number], b.pad as [number, number]);
+    return biasInstanceNormLeakyRelu(
+      y,
+      this.v(`${b.prefix}.conv.bias`) as tf.Tensor1D,
+      this.v(`${b.prefix}.instnorm.weight`) as tf.Tensor1D,
+      this.v(`${b.prefix}.instnorm.bias`) as tf.Tensor1D,
+      INSTANCE_NORM_EPS,
+      LEAKY_RELU_SLOPE,
+    );
+  }
+
+  private checkInput(x: tf.Tensor): void {
+    const a = this.architecture;
+    const rank = a.dim + 2;
+    if (x.rank !== rank || x.shape[rank - 1] !== a.numInputChannels) {
+      throw new Error(
+        `GenericUNet: input shape [${x.shape}] must be [N, ${a.dim === 3 ? 'Z, Y, X' : 'Y, X'}, ${a.numInputChannels}] (channels last)`,
+      );
+    }
+    const div = inputDivisibility(a);
+    const sp = x.shape.slice(1, rank - 1);
+    if (sp.some((s, i) => s % div[i] !== 0)) {
+      throw new Error(`GenericUNet: spatial size [${sp}] must be divisible by [${div}] (product of the pool kernels)`);
+    }
+  }
+
+  /**
+   * All deep-supervision logits, highest resolution first (output k is downsampled by the cumulative product of
+   * pool_op_kernel_sizes[0..k-1]); no softmax. `training` is accepted for API symmetry: with instance norm (no
+   * running statistics) and no dropout, nnU-Net's network computes the same function in train and eval mode.
+   */
+  forward(x: tf.Tensor, _opts: { training?: boolean } = {}): tf.Tensor[] {
+    this.assertAlive();
+    this.checkInput(x);
+    const a = this.architecture;
+    return tf.tidy(() => {
+      const skips: tf.Tensor[] = [];
+      let h = x;
+      const decoders = a.stages.filter((s) => s.kind === 'decoder');
+      for (const s of a.stages) {
+        if (s.kind === 'decoder') break;
+        for (const b of s.blocks) h = tf.tidy(() => this.block(h, b));
+        if (s.kind === 'encoder') skips.push(h);
+      }
+      const outs: tf.Tensor[] = [];
+      for (const [u, s] of decoders.entries()) {
+        const w = this.v(s.upsample!.name);
+        h = a.dim === 3 ? convTranspose3d(h as tf.Tensor5D, w as tf.Tensor5D) : convTranspose2d(h as tf.Tensor4D, w as tf.Tensor4D);
+        h = concatND([h, skips[skips.length - 1 - u]], a.dim + 1); // [upsampled, skip]
+        for (const b of s.blocks) h = tf.tidy(() => this.block(h, b));
+        outs.push(conv1x1(h, this.v(s.segHead!.name)));
+      }
+      return outs.reverse();
+    });
+  }
+
+  /** Full-resolution logits only (deep supervision off), as nnU-Net's inference uses the network. */
+  predict(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      const outs = this.forward(x, { training: false });
+      return outs[0];
+    });
+  }
+
+  /** Current parameter values by state_dict name (copies). */
+  async getValues(): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const p of this.architecture.params) out.set(p.name, (await this.v(p.name).data()) as Float32Array);
+    return out;
+  }
+
+  /** Assign parameter values (shapes must match the architecture). */
+  setValues(values: Map<string, Float32Array>): void {
+    for (const p of this.architecture.params) {
+      const v = values.get(p.name);
+      if (!v) throw new Error(`GenericUNet.setValues: missing parameter ${p.name}`);
+      const n = p.shape.reduce((a, b) => a * b, 1);
+      if (v.length !== n) throw new Error(`GenericUNet.setValues: ${p.name} has ${v.length} values, expected ${n}`);
+      tf.tidy(() => this.v(p.name).assign(tf.tensor(v, p.shape, 'float32')));
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    for (const v of this.variables.values()) v.dispose();
+    this.disposed = true;
+  }
+
+  private assertAlive(): void {
+    if (this.disposed) throw new Error('GenericUNet: used after dispose()');
+  }
+}
