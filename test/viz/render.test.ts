@@ -11,6 +11,7 @@ import {
   heatmapChart,
   histogramChart,
   lineChart,
+  showPNG,
   sliceViewer,
   toHTML,
   toPNG,
@@ -69,6 +70,15 @@ test('toPNG renders a figure with Chromium: PNG signature, pixel size, plausible
   const v = smallVolume();
   const s = await toPNG(sliceViewer(v, { label: v.label, prediction: v.prediction, title: 'slice viewer' }), path.join(OUT, 'slice.png'));
   assert.deepEqual(pngInfo(new Uint8Array(fs.readFileSync(s.file))), { width: 640, height: 640 });
+});
+
+test('showPNG sends the rendered PNG to the display (no plotly.js in the notebook)', { skip }, async () => {
+  const shown: Uint8Array[] = [];
+  const html: string[] = [];
+  await showPNG(lineChart({ y: [1, 3, 2] }), { width: 320, height: 200, display: { html: (s) => html.push(s), png: (b) => shown.push(b) } });
+  assert.equal(shown.length, 1);
+  assert.deepEqual(pngInfo(shown[0]), { width: 320, height: 200 });
+  assert.equal(html.length, 0);
 });
 
 test('every builder passes Plotly.validate in the browser', { skip }, async () => {
