@@ -21,3 +21,4 @@ export { Summary, caseIdFromPath } from './summary';
 export type { SummaryRow } from './summary';
 export * from './connected_components';
 export * from './model_selection';
+export { niftiFilesIn, evaluateFolder, determinePostprocessingFolder } from './folders';

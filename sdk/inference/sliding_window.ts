@@ -189,8 +189,7 @@ export async function predictSlidingWindow(
       for (let m = 0; m < nMir; m++) {
         const off = (g * nMir + m) * numClasses * tvox;
         const pred = out.subarray(off, off + numClasses * tvox);
-        if (outputs === 'logits') softmaxInPlace(pred, numClasses, tvox);
-        accumulateFlipped(pred, numClasses, patch3, mirror3[m], invNum, tileAcc);
+        accumulateFlipped(pred, numClasses, patch3, mirror3[m], invNum, tileAcc, outputs === 'logits');
       }
       const [z0, y0, x0] = group[g];
       for (let c = 0; c < numClasses; c++) {
@@ -264,7 +263,10 @@ function extractTile(
   }
 }
 
-/** acc += w * flip(pred) (flip back the mirrored prediction), float32 arithmetic as v1's result_torch. */
+/**
+ * acc += w * softmax(flip(pred)) (flip the mirrored prediction back; softmax over classes when the network
+ * returns logits), float32 arithmetic as v1's result_torch. One pass over the tile, classes innermost.
+ */
 function accumulateFlipped(
   pred: Float32Array,
   numClasses: number,
@@ -272,22 +274,63 @@ function accumulateFlipped(
   flipAxes: number[],
   w: number,
   acc: Float32Array,
+  applySoftmax: boolean,
 ): void {
   const [pz, py, px] = patch;
+  const tvox = pz * py * px;
   const fz = flipAxes.includes(0);
   const fy = flipAxes.includes(1);
   const fx = flipAxes.includes(2);
   const wf = Math.fround(w);
-  for (let c = 0; c < numClasses; c++) {
-    for (let z = 0; z < pz; z++) {
-      const sz = fz ? pz - 1 - z : z;
-      for (let y = 0; y < py; y++) {
-        const sy = fy ? py - 1 - y : y;
-        const sOff = ((c * pz + sz) * py + sy) * px;
-        const dOff = ((c * pz + z) * py + y) * px;
+  const e = new Float64Array(numClasses);
+  for (let z = 0; z < pz; z++) {
+    const sz = fz ? pz - 1 - z : z;
+    for (let y = 0; y < py; y++) {
+      const sy = fy ? py - 1 - y : y;
+      const sRow = (sz * py + sy) * px + (fx ? px - 1 : 0);
+      const sStep = fx ? -1 : 1;
+      const dRow = (z * py + y) * px;
+      if (applySoftmax && numClasses === 2) {
+        // the general softmax below, unrolled: e = exp(low - high), p_high = 1 / (1 + e), p_low = e / (1 + e)
         for (let x = 0; x < px; x++) {
-          const sx = fx ? px - 1 - x : x;
-          acc[dOff + x] += Math.fround(wf * pred[sOff + sx]);
+          const si = sRow + x * sStep;
+          const di = dRow + x;
+          const l0 = pred[si];
+          const l1 = pred[tvox + si];
+          let p0: number;
+          let p1: number;
+          if (l0 >= l1) {
+            const ex = l1 === l0 ? 1 : Math.exp(l1 - l0);
+            const sum = 1 + ex;
+            p0 = 1 / sum;
+            p1 = ex / sum;
+          } else {
+            const ex = Math.exp(l0 - l1);
+            const sum = ex + 1;
+            p0 = ex / sum;
+            p1 = 1 / sum;
+          }
+          acc[di] += Math.fround(wf * Math.fround(p0));
+          acc[tvox + di] += Math.fround(wf * Math.fround(p1));
+        }
+        continue;
+      }
+      for (let x = 0; x < px; x++) {
+        const si = sRow + x * sStep;
+        const di = dRow + x;
+        if (applySoftmax) {
+          let m = -Infinity;
+          for (let c = 0; c < numClasses; c++) if (pred[c * tvox + si] > m) m = pred[c * tvox + si];
+          let sum = 0;
+          for (let c = 0; c < numClasses; c++) {
+            const l = pred[c * tvox + si];
+            const ex = l === m ? 1 : Math.exp(l - m);
+            e[c] = ex;
+            sum += ex;
+          }
+          for (let c = 0; c < numClasses; c++) acc[c * tvox + di] += Math.fround(wf * Math.fround(e[c] / sum));
+        } else {
+          for (let c = 0; c < numClasses; c++) acc[c * tvox + di] += Math.fround(wf * pred[c * tvox + si]);
         }
       }
     }
