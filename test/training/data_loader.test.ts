@@ -114,6 +114,25 @@ test('3D loader on official hippocampus_001 (smaller than the enlarged patch): p
   }
 });
 
+test('v1 need_to_pad aliasing: enlargement for a small case persists for later cases unless disabled', async () => {
+  // patch 6 = final 6: need_to_pad 0; a 4-voxel case raises it to 2 (pad both sides); the big case then keeps it
+  const small = codedCase(4, 4, 4);
+  const big = codedCase(10, 10, 10);
+  for (const persistent of [true, false]) {
+    const dl = new DataLoader3D(new InMemoryCaseProvider({ small }), { patchSize: [6, 6, 6], finalPatchSize: [6, 6, 6], batchSize: 1, persistentNeedToPad: persistent }, new RandomState(0));
+    await dl.generateTrainBatch();
+    (dl as any).provider = new InMemoryCaseProvider({ big });
+    const lows = new Set<number>();
+    for (let it = 0; it < 200; it++) {
+      const b = await dl.generateTrainBatch();
+      // a lower corner of −1 (lb = −2 // 2) is only possible with the enlarged need_to_pad
+      if (b.data[0] === 0) lows.add(-1);
+      else lows.add(decode(b.data[0])![0]);
+    }
+    assert.equal(lows.has(-1), persistent, `persistent=${persistent}`);
+  }
+});
+
 test('2D loader: slices along axis 0; forced crops centre on (slice, y) as v1 does', async () => {
   const prov = new InMemoryCaseProvider({ a: codedCase(10, 30, 30, [[9, 20, 3]]) });
   const dl = new DataLoader2D(prov, { patchSize: [6, 6], finalPatchSize: [6, 6], batchSize: 2, oversampleForegroundPercent: 0.5 }, new RandomState(5));
