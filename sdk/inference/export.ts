@@ -246,3 +246,38 @@ export async function ensembleProbabilityFiles(
   await writeNifti(outFile, vol, { dtype: 'uint8' });
   return vol;
 }
+
+/**
+ * v1 `nnUNet_ensemble` (inference/ensemble_predictions.py `merge`): for every case whose probability file exists in
+ * all folders (v1 asserts that every folder holds the same cases), average, argmax, paste, optionally postprocess,
+ * write `<output>/<case>.nii.gz`. Returns the case ids written.
+ */
+export async function ensembleFolders(
+  folders: readonly string[],
+  outputFolder: string,
+  opts: Pick<ExportPredictionOptions, 'postprocessing'> & { saveProbabilities?: boolean } = {},
+): Promise<string[]> {
+  if (folders.length < 2) throw new Error('ensembleFolders: give at least two folders of probability files');
+  const list = (f: string) => {
+    try {
+      return fs.readdirSync(f).filter((n) => n.endsWith('.npy')).map((n) => n.slice(0, -4)).sort();
+    } catch (e) {
+      throw new Error(`${f}: cannot list folder: ${(e as Error).message}`);
+    }
+  };
+  const ids = list(folders[0]);
+  for (const f of folders.slice(1)) {
+    const other = list(f);
+    const missing = ids.filter((i) => !other.includes(i)).concat(other.filter((i) => !ids.includes(i)));
+    if (missing.length) throw new Error(`${f}: folders hold different cases (${missing.join(', ')}); v1 requires the same cases`);
+  }
+  fs.mkdirSync(outputFolder, { recursive: true });
+  for (const id of ids) {
+    await ensembleProbabilityFiles(
+      folders.map((f) => `${f}/${id}.npy`),
+      `${outputFolder}/${id}.nii.gz`,
+      { postprocessing: opts.postprocessing, saveProbabilities: opts.saveProbabilities ? `${outputFolder}/${id}.npy` : undefined },
+    );
+  }
+  return ids;
+}

@@ -19,6 +19,7 @@ export {
   encodeFloat16Npy,
   averageProbabilities,
   ensembleProbabilityFiles,
+  ensembleFolders,
 } from './export';
 export type { ExportPredictionOptions, ExportFiles } from './export';
 export { tfjsPatchPredictor } from './tfjs_predictor';

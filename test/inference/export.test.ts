@@ -7,7 +7,9 @@ import { readNifti } from '../../sdk/io/nifti';
 import { readNpy } from '../../sdk/io/npy';
 import {
   averageProbabilities,
+  ensembleFolders,
   ensembleProbabilityFiles,
+  saveProbabilities,
   exportPrediction,
   ExportProperties,
   loadProbabilities,
@@ -158,4 +160,51 @@ test('export: transpose_backward, postprocessing, and averaging of two configura
   const m = averageProbabilities([a, b]);
   assert.equal(m.data[0], roundToFloat16(Math.fround(Math.fround(0.2 + Math.fround(0.7)) / 2)));
   assert.throws(() => averageProbabilities([a, { data: new Float32Array(4), shape: [4, 1, 1, 1] }]), /shapes differ/);
+});
+
+test('ensembleFolders: averages two configurations per case, writes NIfTI in the raw geometry', async () => {
+  const orig = [2, 3, 4];
+  const p: ExportProperties = {
+    original_size_of_raw_data: [3, 3, 4],
+    original_spacing: [2, 1, 1],
+    crop_bbox: [
+      [1, 3],
+      [0, 3],
+      [0, 4],
+    ],
+    size_after_cropping: orig,
+    spacing_after_resampling: [2, 1, 1],
+    itk_origin: [5, 6, 7],
+    itk_spacing: [1, 1, 2],
+    itk_direction: [1, 0, 0, 0, 1, 0, 0, 0, 1],
+  };
+  const n = 24;
+  // configuration A: class 1 with 0.6 everywhere; B: class 1 with 0.2 except voxel 5 (0.9)
+  const a = new Float32Array(2 * n);
+  const b = new Float32Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    a[n + i] = 0.6;
+    a[i] = 0.4;
+    b[n + i] = i === 5 ? 0.9 : 0.2;
+    b[i] = 1 - b[n + i];
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-ens-'));
+  try {
+    await saveProbabilities(path.join(dir, 'A', 'c1.npy'), { data: a, shape: [2, 2, 3, 4] }, p);
+    await saveProbabilities(path.join(dir, 'B', 'c1.npy'), { data: b, shape: [2, 2, 3, 4] }, p);
+    const ids = await ensembleFolders([path.join(dir, 'A'), path.join(dir, 'B')], path.join(dir, 'out'));
+    assert.deepEqual(ids, ['c1']);
+    const v = await readNifti(path.join(dir, 'out', 'c1.nii.gz'));
+    assert.deepEqual(v.shape, [3, 3, 4]);
+    assert.deepEqual(v.origin, [5, 6, 7]);
+    assert.deepEqual(v.spacing, [2, 1, 1]);
+    // mean class-1 probability: 0.4 everywhere except voxel 5 (0.75); z slice 0 lies outside the crop
+    const want = new Array(36).fill(0);
+    want[12 + 5] = 1;
+    assert.deepEqual(Array.from(v.data), want);
+    await saveProbabilities(path.join(dir, 'B', 'c2.npy'), { data: b, shape: [2, 2, 3, 4] }, p);
+    await assert.rejects(ensembleFolders([path.join(dir, 'A'), path.join(dir, 'B')], path.join(dir, 'out2')), /different cases \(c2\)/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
