@@ -156,6 +156,66 @@ export class GenericUNet {
     });
   }
 
+  /**
+   * Loss and parameter gradients for a batch. With `microBatch` < N the batch is processed in chunks with exactly
+   * the same result: the network is independent per sample (instance norm, no batch statistics), so we run the
+   * forward pass without a tape, take d loss / d outputs for the whole batch (the loss may couple samples, e.g.
+   * batch Dice), then back-propagate chunk by chunk (recomputing each chunk's forward) and sum. Costs one extra
+   * forward pass, bounds memory to one chunk's activations (the wasm heap cannot hold batch 7 at 40x56x40 at once).
+   * Returned gradient tensors belong to the caller (dispose them).
+   */
+  computeGradients(
+    x: tf.Tensor,
+    lossFn: (outputs: tf.Tensor[]) => tf.Scalar,
+    opts: { microBatch?: number } = {},
+  ): { loss: number; grads: Map<string, tf.Tensor> } {
+    this.assertAlive();
+    const vars = this.trainableVariables();
+    const names = this.architecture.params.map((p) => p.name);
+    const n = x.shape[0];
+    const mb = Math.max(1, Math.min(n, opts.microBatch ?? n));
+    if (mb >= n) {
+      const { value, grads } = tf.variableGrads(() => lossFn(this.forward(x, { training: true })), vars);
+      const loss = value.dataSync()[0];
+      value.dispose();
+      return { loss, grads: new Map(vars.map((v, i) => [names[i], grads[v.name]])) };
+    }
+    const chunk = (t: tf.Tensor, start: number, len: number) =>
+      tf.slice(t, [start, ...new Array(t.rank - 1).fill(0)], [len, ...t.shape.slice(1)]);
+    const starts: number[] = [];
+    for (let s = 0; s < n; s += mb) starts.push(s);
+    // 1. forward without gradients, chunk by chunk
+    const parts = starts.map((s) => tf.tidy(() => this.forward(chunk(x, s, Math.min(mb, n - s)))));
+    const outputs = parts[0].map((_, k) => tf.concat(parts.map((p) => p[k]), 0));
+    tf.dispose(parts);
+    // 2. loss and its gradient w.r.t. every output
+    const lossT = tf.tidy(() => lossFn(outputs));
+    const loss = lossT.dataSync()[0];
+    lossT.dispose();
+    const dOut = tf.grads((...o: tf.Tensor[]) => lossFn(o))(outputs);
+    tf.dispose(outputs);
+    // 3. vector-Jacobian product per chunk, summed
+    const acc = new Map<string, tf.Tensor>();
+    for (const s of starts) {
+      const len = Math.min(mb, n - s);
+      const { value, grads } = tf.variableGrads(() => {
+        const o = this.forward(chunk(x, s, len), { training: true });
+        return tf.addN(o.map((ok, k) => tf.sum(tf.mul(ok, chunk(dOut[k], s, len))))) as tf.Scalar;
+      }, vars);
+      value.dispose();
+      vars.forEach((v, i) => {
+        const g = grads[v.name];
+        const prev = acc.get(names[i]);
+        if (prev) {
+          acc.set(names[i], tf.add(prev, g));
+          tf.dispose([prev, g]);
+        } else acc.set(names[i], g);
+      });
+    }
+    tf.dispose(dOut);
+    return { loss, grads: acc };
+  }
+
   /** Current parameter values by state_dict name (copies). */
   async getValues(): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>();
