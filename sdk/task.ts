@@ -23,6 +23,20 @@ import { planExperiment, type PlanOptions } from './planning/plan_experiment';
 import { Plans, loadPlans, savePlans } from './planning/plans';
 import { generateSplits, loadSplits, saveSplits, type Split } from './planning/splits';
 import { preprocessConfiguration, Preprocessed, type PreprocessConfigurationOptions } from './preprocessing/preprocessed_dataset';
+import { trainFold, type TrainFoldOptions, type TrainingResult } from './training/trainer';
+
+/** Training options of `fold(k).train(...)`: everything of trainFold that the fold does not already know. */
+export type FoldTrainOptions = Partial<
+  Omit<TrainFoldOptions, 'plans' | 'preprocessedDir' | 'trainCases' | 'valCases' | 'outputDir' | 'fold' | 'dataset'>
+> & {
+  /** default '3d_fullres' (nnU-Net's default), or '2d' when the plans have no 3D configuration */
+  configuration?: string;
+};
+
+/** nnU-Net v1 trainer names, as they appear in the results folder names. */
+export function trainerNameFor(configuration: string): string {
+  return configuration === '3d_cascade_fullres' ? 'nnUNetTrainerV2CascadeFullRes' : 'nnUNetTrainerV2';
+}
 
 export interface TaskOptions {
   /** Base folder for the nnU-Net roots when they are not given (default $NNUNET_WORK or ./nnunet_work). */
@@ -89,22 +103,72 @@ export class Fold {
     readonly plans: Plans,
     /** 0..4 (nnU-Net also knows 'all': train on every case) */
     readonly fold: number | 'all',
-    readonly train: string[],
-    readonly val: string[],
+    /** training case ids of this fold (splits_final.json 'train') */
+    readonly trainCases: string[],
+    /** validation case ids of this fold (splits_final.json 'val') */
+    readonly valCases: string[],
   ) {}
 
   summary(): string {
-    return `fold ${this.fold} of ${this.task.name}: ${this.train.length} training cases, ${this.val.length} validation cases`;
+    return `fold ${this.fold} of ${this.task.name}: ${this.trainCases.length} training cases, ${this.valCases.length} validation cases`;
   }
 
   toString(): string {
     return this.summary();
   }
 
+  /** `<nnUNet_results>/<dataset>/<trainer>__<plans>__<configuration>` */
+  configurationFolder(configuration: string): string {
+    return path.join(this.task.paths.results, `${trainerNameFor(configuration)}__${this.plans.plansName}__${configuration}`);
+  }
+
+  /** `<configuration folder>/fold_<k>` */
+  outputDir(configuration: string): string {
+    return path.join(this.configurationFolder(configuration), `fold_${this.fold}`);
+  }
+
+  /**
+   * Train one configuration on this fold as nnUNetTrainerV2 does (preprocessing it first if needed).
+   * The cascade reads the 3d_lowres stage's out-of-fold predictions (`pred_next_stage/`) unless
+   * `previousStageDir` is given.
+   */
+  async trainNow(opts: FoldTrainOptions = {}): Promise<TrainingResult> {
+    const configuration = opts.configuration ?? (this.plans.hasConfiguration('3d_fullres') ? '3d_fullres' : '2d');
+    if (!this.plans.hasConfiguration(configuration)) {
+      throw new Error(`configuration '${configuration}' is not in the plans (${this.plans.configurationNames.join(', ')})`);
+    }
+    const pre = await this.task.preprocessWith(this.plans, configuration);
+    let previousStageDir = opts.previousStageDir;
+    if (configuration === '3d_cascade_fullres' && !previousStageDir) {
+      previousStageDir = path.join(this.configurationFolder('3d_lowres'), 'pred_next_stage');
+      if (!fs.existsSync(previousStageDir)) {
+        throw new Error(`3d_cascade_fullres needs the 3d_lowres predictions in ${previousStageDir}: train 3d_lowres on all folds first`);
+      }
+    }
+    return trainFold({
+      ...opts,
+      configuration,
+      plans: this.plans,
+      preprocessedDir: pre.dir,
+      trainCases: this.trainCases,
+      valCases: this.valCases,
+      outputDir: this.outputDir(configuration),
+      fold: this.fold,
+      dataset: this.task.dataset,
+      previousStageDir,
+      trainerName: opts.trainerName ?? trainerNameFor(configuration),
+    });
+  }
+
+  /** Lazy form of trainNow (chains like every step). */
+  train(opts: FoldTrainOptions = {}): TrainingStep {
+    return new TrainingStep(`train(${opts.configuration ? JSON.stringify(opts.configuration) : ''})`, () => this.trainNow(opts));
+  }
+
   table(): aq.ColumnTable {
     return aq.table({
-      case: [...this.train, ...this.val],
-      subset: [...this.train.map(() => 'train'), ...this.val.map(() => 'val')],
+      case: [...this.trainCases, ...this.valCases],
+      subset: [...this.trainCases.map(() => 'train'), ...this.valCases.map(() => 'val')],
     });
   }
 }
@@ -290,7 +354,14 @@ export class PlansStep extends Step<Plans> {
 
 export class PreprocessedStep extends Step<Preprocessed> {}
 
-export class FoldStep extends Step<Fold> {}
+export class FoldStep extends Step<Fold> {
+  /** `await Task.load(dir).fingerprint().plan().fold(0).train({configuration: '2d', epochs: 10})` */
+  train(opts: FoldTrainOptions = {}): TrainingStep {
+    return child(this, `train(${opts.configuration ? JSON.stringify(opts.configuration) : ''})`, TrainingStep, (f) => f.trainNow(opts));
+  }
+}
+
+export class TrainingStep extends Step<TrainingResult> {}
 
 // ---- the same chain methods on resolved objects -------------------------------------------------------------
 

@@ -22,8 +22,8 @@ test('the whole chain runs with no intermediate awaits and leaves nnU-Net artifa
   for (const f of ['dataset_fingerprint.json', 'nnUNetPlansv2.1.json', 'splits_final.json']) {
     assert.ok(fs.existsSync(path.join(pre, f)), `${f} written`);
   }
-  assert.equal(fold.train.length + fold.val.length, 8);
-  assert.equal(fold.val.length, 2);
+  assert.equal(fold.trainCases.length + fold.valCases.length, 8);
+  assert.equal(fold.valCases.length, 2);
   // plans equal the official synthlung v1 3D plan (the planner's own tests check every field)
   const official = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'synthlung/key_numbers.json'), 'utf8')).default.v1.plans_3D.stages[0];
   assert.deepEqual(fold.plans.configuration('3d_fullres').patch_size, official.patch_size);
@@ -79,4 +79,18 @@ test('a hand-edited splits_final.json is reused, one naming unknown cases is ref
   assert.deepEqual(await task.splits(), custom);
   fs.writeFileSync(task.splitsFile, JSON.stringify([{ train: ['lung_999'], val: [] }]));
   await assert.rejects(task.splits(), /lung_999.*not in/);
+});
+
+test('fold(k).train() chains into the trainer and writes the nnU-Net results layout', async () => {
+  const chain = Task.load(ensureSynthLung(), { workDir: shared })
+    .plan({ overrides: { '2d': { patch_size: [32, 32], batch_size: 2 } } })
+    .fold(0)
+    .train({ configuration: '2d', epochs: 1, iterationsPerEpoch: 2, validationIterations: 1, validate: false, numThreads: 0, progress: false });
+  const result = await chain;
+  const foldDir = path.join(shared, 'nnUNet_results', 'Task06_SynthLung', 'nnUNetTrainerV2__nnUNetPlansv2.1__2d', 'fold_0');
+  assert.equal(result.outputDir, foldDir);
+  assert.equal(result.log.length, 1);
+  assert.ok(Number.isFinite(result.log[0].train_loss));
+  assert.ok(fs.readdirSync(foldDir).some((f) => f.startsWith('checkpoint_final')), 'final checkpoint written');
+  assert.ok(fs.existsSync(path.join(foldDir, 'training_log.jsonl')));
 });
