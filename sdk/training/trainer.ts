@@ -83,6 +83,10 @@ export interface IterationInfo {
   loss: number;
   /** tf.memory().numTensors after the step (tests check it stays flat). */
   numTensors: number;
+  /** Seconds this iteration waited for its augmented batch (training iterations). */
+  waitS: number;
+  /** Seconds of the step itself (forward, backward, clip, SGD update; or the validation forward). */
+  stepS: number;
 }
 
 export interface TrainFoldOptions {
@@ -435,6 +439,20 @@ function valStep(net: GenericUNet, batch: AugBatch, weights: number[], batchDice
   }
 }
 
+/**
+ * BatchGenerator.close() with the event loop held alive: a worker that posts a finished batch after close() began
+ * drops its busy count to 0 and unref()s itself, so the terminate() promise can be left pending with nothing
+ * keeping the process alive (node exits silently in the middle of training). Reported to the training-blocks owner.
+ */
+async function closeGenerator(g: BatchGenerator): Promise<void> {
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    await g.close();
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
 function mean(a: readonly number[]): number {
   return a.length ? a.reduce((x, y) => x + y, 0) / a.length : NaN;
 }
@@ -546,14 +564,16 @@ export async function trainFold(o: TrainFoldOptions): Promise<TrainingResult> {
       try {
         for (let it = 0; it < itersPerEpoch; it++) {
           const batch = await gen.next();
+          const ts = Date.now();
           const r = trainStep(net, sgd, vars, batch, dsWeights, s.cfg.batch_dice);
+          const stepS = (Date.now() - ts) / 1000;
           losses.push(r.loss);
           norms.push(r.gradNorm);
-          o.onIteration?.({ epoch, iteration: it, split: 'train', loss: r.loss, numTensors: tf.memory().numTensors });
+          o.onIteration?.({ epoch, iteration: it, split: 'train', loss: r.loss, numTensors: tf.memory().numTensors, waitS: gen.stats.waitMsLast / 1000, stepS });
           bar?.tick(1, `loss ${r.loss.toFixed(4)}`);
         }
       } finally {
-        await gen.close();
+        await closeGenerator(gen);
       }
       const waitS = gen.stats.waitMsTotal / 1000;
       const trainS = (Date.now() - te) / 1000;
@@ -575,13 +595,14 @@ export async function trainFold(o: TrainFoldOptions): Promise<TrainingResult> {
         try {
           for (let it = 0; it < valIters; it++) {
             const batch = await vgen.next();
+            const ts = Date.now();
             const l = valStep(net, batch, dsWeights, s.cfg.batch_dice, ev);
             valLosses.push(l);
-            o.onIteration?.({ epoch, iteration: it, split: 'val', loss: l, numTensors: tf.memory().numTensors });
+            o.onIteration?.({ epoch, iteration: it, split: 'val', loss: l, numTensors: tf.memory().numTensors, waitS: vgen.stats.waitMsLast / 1000, stepS: (Date.now() - ts) / 1000 });
             bar?.tick(1, `val loss ${l.toFixed(4)}`);
           }
         } finally {
-          await vgen.close();
+          await closeGenerator(vgen);
         }
       }
       const fin = ev.finish();
@@ -623,7 +644,7 @@ export async function trainFold(o: TrainFoldOptions): Promise<TrainingResult> {
       await o.onEpoch?.({ entry, log, maxEpochs });
     }
   } finally {
-    if (nextGen) await nextGen.close();
+    if (nextGen) await closeGenerator(nextGen);
   }
   const trainSeconds = (Date.now() - t0) / 1000;
 
