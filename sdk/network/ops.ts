@@ -185,8 +185,21 @@ function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], stri
           const hHi = a.count - 1 + a.dMin + a.taps.length - 1;
           const wLo = b.dMin;
           const wHi = b.count - 1 + b.dMin + b.taps.length - 1;
-          const src = padSlice2d(dy, hLo, hHi, ho, wLo, wHi, wo);
-          part = tf.conv2d(src, sub, 1, 'valid');
+          // crop dy to the rows/cols that exist, let conv2d zero-pad the rest (no padded copy of dy)
+          const cLo = Math.max(0, hLo);
+          const cHi = Math.min(ho - 1, hHi);
+          const cLo2 = Math.max(0, wLo);
+          const cHi2 = Math.min(wo - 1, wHi);
+          const src =
+            cLo === 0 && cHi === ho - 1 && cLo2 === 0 && cHi2 === wo - 1
+              ? dy
+              : (rawSlice(dy, [0, cLo, cLo2, 0], [n, cHi - cLo + 1, cHi2 - cLo2 + 1, dy.shape[3]]) as tf.Tensor4D);
+          part = tf.conv2d(src, sub, 1, [
+            [0, 0],
+            [cLo - hLo, hHi - cHi],
+            [cLo2 - wLo, wHi - cHi2],
+            [0, 0],
+          ]);
           // pad phase outputs to the common size (mh, mw) so they interleave by reshape
           if (a.count < mh || b.count < mw) {
             part = tf.pad(part, [[0, 0], [0, mh - a.count], [0, mw - b.count], [0, 0]]);
@@ -201,20 +214,6 @@ function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], stri
     if (mh * sh !== h || mw * sw !== wd) dx = rawSlice(dx, [0, 0, 0, 0], [n, h, wd, ci]) as tf.Tensor4D;
     return dx;
   });
-}
-
-/** Rows [lo, hi] x cols [lo2, hi2] of t (dims 1 and 2), zero outside the tensor. */
-function padSlice2d(t: tf.Tensor4D, lo: number, hi: number, size: number, lo2: number, hi2: number, size2: number) {
-  const padT = Math.max(0, -lo);
-  const padB = Math.max(0, hi - (size - 1));
-  const padL = Math.max(0, -lo2);
-  const padR = Math.max(0, hi2 - (size2 - 1));
-  let u = t;
-  if (padT || padB || padL || padR) u = tf.pad(t, [[0, 0], [padT, padB], [padL, padR], [0, 0]]);
-  const begin = [0, lo + padT, lo2 + padL, 0];
-  const sz = [t.shape[0], hi - lo + 1, hi2 - lo2 + 1, t.shape[3]];
-  if (begin[1] === 0 && begin[2] === 0 && sz[1] === u.shape[1] && sz[2] === u.shape[2]) return u;
-  return rawSlice(u, begin, sz) as tf.Tensor4D;
 }
 
 /**
@@ -277,6 +276,24 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, strides: Int2 = [1, 1], p
     };
   }) as Parameters<typeof tf.customGrad>[0]);
   return f(x, w) as tf.Tensor4D;
+}
+
+/** Stride-1 3D correlation with symmetric zero padding, no gradient: depth taps stacked on channels + one conv2d. */
+function conv3dForwardRaw(x: tf.Tensor5D, w: tf.Tensor5D, p: Int3): tf.Tensor5D {
+  return tf.tidy(() => {
+    const [n, d, h, wd, ci] = x.shape;
+    const [kd, kh, kw, , co] = w.shape;
+    const dOut = d + 2 * p[0] - kd + 1;
+    const plane = h * wd * ci;
+    const xp = tf.pad(tf.reshape(x, [n, d, plane]), [[0, 0], [p[0], p[0]], [0, 0]]);
+    const taps: tf.Tensor[] = [];
+    for (let j = 0; j < kd; j++) taps.push(tf.reshape(tf.slice(xp, [0, j, 0], [n, dOut, plane]), [-1, ci]));
+    const cat = kd === 1 ? taps[0] : tf.concat(taps, 1);
+    const x2 = tf.reshape(cat, [n * dOut, h, wd, kd * ci]) as tf.Tensor4D;
+    const w2 = tf.reshape(tf.transpose(w, [1, 2, 0, 3, 4]), [kh, kw, kd * ci, co]) as tf.Tensor4D;
+    const y = tf.conv2d(x2, w2, 1, [[0, 0], [p[1], p[1]], [p[2], p[2]], [0, 0]]);
+    return tf.reshape(y, [n, dOut, h + 2 * p[1] - kh + 1, wd + 2 * p[2] - kw + 1, co]) as tf.Tensor5D;
+  });
 }
 
 /**
@@ -343,13 +360,20 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
         const [xs, ws] = saved;
         const dy2 = tf.reshape(dy, [n * dOut, hOut, wOut, co]) as tf.Tensor4D;
         const w2 = filter2d(ws);
-        // d input: conv2d input gradient of the stacked input, then scatter the kd taps back along depth
-        const dx = tf.tidy(() => {
-          const dcat = tf.reshape(conv2dInputGrad(dy2, w2, [n * dOut, h, wd, kd * ci], hw, phw), [-1, kd * ci]);
+        // d input. All strides 1: a forward conv of dy with the filter flipped in z, y, x and Ci/Co swapped, pad k-1-p
+        // (the same depth stacking + one conv2d). Otherwise: per depth tap conv2d input gradients scattered back.
+        const allOne = sd === 1 && hw[0] === 1 && hw[1] === 1 && p.every((e, i) => e <= [kd, kh, kw][i] - 1);
+        const dx = allOne
+          ? tf.tidy(() => {
+              const wf = tf.transpose(tf.reverse(ws, [0, 1, 2]), [0, 1, 2, 4, 3]) as tf.Tensor5D;
+              return conv3dForwardRaw(dy as tf.Tensor5D, wf, [kd - 1 - p[0], kh - 1 - p[1], kw - 1 - p[2]]);
+            })
+          : tf.tidy(() => {
+          // one conv per depth tap (filter w[j]) gives contiguous outputs: no strided channel slices
           let acc: tf.Tensor | null = null;
           for (let j = 0; j < kd; j++) {
-            const tj = kd === 1 ? dcat : tf.slice(dcat, [0, j * ci], [-1, ci]);
-            let u = tf.reshape(tj, [n, dOut, plane]);
+            const wj = tf.reshape(tf.slice(ws, [j, 0, 0, 0, 0], [1, kh, kw, ci, co]), [kh, kw, ci, co]) as tf.Tensor4D;
+            let u = tf.reshape(conv2dInputGrad(dy2, wj, [n * dOut, h, wd, ci], hw, phw), [n, dOut, plane]);
             if (sd !== 1) {
               // row o goes to depth o*sd: interleave with sd-1 zero rows
               u = tf.reshape(tf.pad(tf.reshape(u, [n, dOut, 1, plane]), [[0, 0], [0, 0], [0, sd - 1], [0, 0]]), [n, dOut * sd, plane]);
@@ -358,7 +382,7 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
             acc = acc === null ? placed : tf.add(acc, placed);
           }
           return tf.reshape(tf.slice(acc!, [0, p[0], 0], [n, d, plane]), [n, d, h, wd, ci]);
-        });
+            });
         const dw = tf.tidy(() => {
           const g = conv2dFilterGrad(stackInput(xs), dy2, [kh, kw], hw, phw); // [kh, kw, kd*Ci, Co]
           return tf.transpose(tf.reshape(g, [kh, kw, kd, ci, co]), [2, 0, 1, 3, 4]);
@@ -472,34 +496,50 @@ export function biasInstanceNormLeakyRelu(
   eps = 1e-5,
   slope = 1e-2,
 ): tf.Tensor {
-  const axes = Array.from({ length: x.rank - 2 }, (_, i) => i + 1);
-  const allButC = Array.from({ length: x.rank - 1 }, (_, i) => i);
+  const c = x.shape[x.rank - 1];
+  const n = x.shape[0];
+  const sp = x.size / (n * c); // spatial positions per sample
+  // Per-(n, c) sums over space as a batched matMul ones[N,1,S] @ x[N,S,C]: tfjs reductions over non-trailing axes
+  // transpose the whole tensor first, the matMul does not.
+  const spatialSum = (t: tf.Tensor, ones: tf.Tensor3D) => tf.matMul(ones, tf.reshape(t, [n, sp, c]) as tf.Tensor3D); // [N,1,C]
   const f = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xx, , g, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const { mean, variance } = tf.moments(xx, axes, true); // bias shifts the mean only: xhat is unchanged
-    const rstd = tf.rsqrt(tf.add(variance, eps));
-    variance.dispose();
+    const [mean, rstd] = tf.tidy(() => {
+      const ones = tf.ones([n, 1, sp]) as tf.Tensor3D;
+      const m = tf.div(spatialSum(xx, ones), sp); // bias shifts the mean only: xhat is unchanged
+      const xc = tf.sub(tf.reshape(xx, [n, sp, c]), m);
+      const v = tf.div(spatialSum(tf.square(xc), ones), sp); // two-pass biased variance
+      return [m, tf.rsqrt(tf.add(v, eps))];
+    });
     save([xx, mean, rstd, g, b]);
     const value = tf.tidy(() => {
-      const scale = tf.mul(rstd, g);
-      return tf.leakyRelu(tf.add(tf.mul(xx, scale), tf.sub(b, tf.mul(mean, scale))), slope);
+      const scale = tf.mul(rstd, g); // [N,1,C]
+      const shift = tf.sub(b, tf.mul(mean, scale));
+      const y = tf.add(tf.mul(tf.reshape(xx, [n, sp, c]), scale), shift);
+      return tf.reshape(tf.leakyRelu(y, slope), xx.shape);
     });
     return {
       value,
       gradFunc: (dz: tf.Tensor, saved: tf.Tensor[]) =>
         tf.tidy(() => {
           const [xs, m, r, gs, bs] = saved;
-          const xhat = tf.mul(tf.sub(xs, m), r);
-          const pre = tf.add(tf.mul(xhat, gs), bs);
+          const ones = tf.ones([n, 1, sp]) as tf.Tensor3D;
+          const x3 = tf.reshape(xs, [n, sp, c]);
+          const s1 = tf.mul(r, gs); // d pre / d x (per n, c)
+          const pre = tf.add(tf.mul(x3, s1), tf.sub(bs, tf.mul(m, s1)));
           // LeakyReLU'(v) = 1 for v > 0 else slope (PyTorch)
-          const dn = tf.mul(dz, tf.add(tf.mul(tf.step(pre), 1 - slope), slope));
-          const dgamma = tf.sum(tf.mul(dn, xhat), allButC);
-          const dbeta = tf.sum(dn, allButC);
-          const dxhat = tf.mul(dn, gs);
-          const m1 = tf.mean(dxhat, axes, true);
-          const m2 = tf.mean(tf.mul(dxhat, xhat), axes, true);
-          const dx = tf.mul(tf.sub(tf.sub(dxhat, m1), tf.mul(xhat, m2)), r);
-          const dbias = tf.sum(dx, allButC);
+          const dz3 = tf.reshape(dz, [n, sp, c]);
+          const dn = tf.where(tf.greater(pre, 0), dz3, tf.mul(dz3, slope));
+          const A = spatialSum(dn, ones); // sum_s dn            [N,1,C]
+          const B = tf.mul(tf.sub(spatialSum(tf.mul(dn, x3), ones), tf.mul(m, A)), r); // sum_s dn*xhat
+          const dbeta = tf.reshape(tf.sum(A, [0, 1]), [c]);
+          const dgamma = tf.reshape(tf.sum(B, [0, 1]), [c]);
+          // dx = r*g*(dn - A/S - xhat*B/S), xhat = (x - m)*r  =>  dx = s1*dn + k*x + k0
+          const k = tf.neg(tf.div(tf.mul(tf.mul(s1, B), r), sp));
+          const k0 = tf.sub(tf.neg(tf.div(tf.mul(s1, A), sp)), tf.mul(k, m));
+          const dx = tf.reshape(tf.add(tf.add(tf.mul(dn, s1), tf.mul(x3, k)), k0), xs.shape);
+          // the bias cancels in the norm: its exact gradient sum(dx) is 0 (PyTorch gets rounding noise)
+          const dbias = tf.zeros([c]);
           return [dx, dbias, dgamma, dbeta];
         }),
     };
