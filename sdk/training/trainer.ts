@@ -46,6 +46,7 @@ import { batchToTensors } from './tensors';
 import { clipGradNorm, polyLR, SGDNesterov } from './optimizer';
 import { OnlineEvaluation, EvalCriterionMovingAverage } from './online_evaluation';
 import { AugBatch } from './transforms/base';
+import { accumulateGradients, chunkedValidationLoss } from './accumulation';
 import {
   checkIdentity,
   checkpointFile,
@@ -149,6 +150,11 @@ export interface TrainFoldOptions {
   progress?: boolean;
   /** Initial learning rate (default 0.01). */
   initialLr?: number;
+  /**
+   * Samples per forward/backward chunk; gradients are accumulated exactly over the chunks (accumulation.ts).
+   * 'auto' (default): chunks on the wasm backend sized to stay inside its 4 GB heap, whole batches elsewhere.
+   */
+  microBatchSize?: number | 'auto';
 }
 
 export interface ValidationResult {
@@ -401,20 +407,37 @@ function namedVariables(net: GenericUNet): Record<string, tf.Variable> {
 }
 
 /** One SGD step (nnUNetTrainerV2.run_iteration with do_backprop): loss, backward, clip to 12, step. */
-function trainStep(net: GenericUNet, sgd: SGDNesterov, vars: Record<string, tf.Variable>, batch: AugBatch, weights: number[], batchDice: boolean) {
+function trainStep(
+  net: GenericUNet,
+  sgd: SGDNesterov,
+  vars: Record<string, tf.Variable>,
+  batch: AugBatch,
+  weights: number[],
+  batchDice: boolean,
+  chunk: number,
+) {
   const { data, targets } = batchToTensors(batch);
   try {
-    const loss = lossFn(batchDice);
-    const { value, grads } = tf.variableGrads(() => {
-      const outs = net.forward(data, { training: true });
-      return multipleOutputLoss(outs, targets, weights, loss);
-    }, net.trainableVariables());
+    let l: number;
+    let grads: tf.NamedTensorMap;
+    if (chunk >= data.shape[0]) {
+      const loss = lossFn(batchDice);
+      const r = tf.variableGrads(() => {
+        const outs = net.forward(data, { training: true });
+        return multipleOutputLoss(outs, targets, weights, loss);
+      }, net.trainableVariables());
+      l = r.value.dataSync()[0];
+      r.value.dispose();
+      grads = r.grads;
+    } else {
+      const r = accumulateGradients(net, data, targets, weights, batchDice, chunk);
+      l = r.loss;
+      grads = r.grads;
+    }
     const clipped = clipGradNorm(grads, V2_GRAD_CLIP);
     tf.dispose(grads);
     sgd.step(vars, clipped.grads);
     tf.dispose(clipped.grads);
-    const l = value.dataSync()[0];
-    value.dispose();
     return { loss: l, gradNorm: clipped.totalNorm };
   } finally {
     data.dispose();
@@ -423,9 +446,10 @@ function trainStep(net: GenericUNet, sgd: SGDNesterov, vars: Record<string, tf.V
 }
 
 /** Validation iteration (run_iteration without backprop, with online evaluation). */
-function valStep(net: GenericUNet, batch: AugBatch, weights: number[], batchDice: boolean, ev: OnlineEvaluation): number {
+function valStep(net: GenericUNet, batch: AugBatch, weights: number[], batchDice: boolean, ev: OnlineEvaluation, chunk: number): number {
   const { data, targets } = batchToTensors(batch);
   try {
+    if (chunk < data.shape[0]) return chunkedValidationLoss(net, data, targets, weights, batchDice, chunk, (l0, t0) => ev.addBatch(l0, t0));
     const outs = net.forward(data, { training: false });
     const l = multipleOutputLoss(outs, targets, weights, lossFn(batchDice));
     ev.addBatch(outs[0], targets[0]);
@@ -451,6 +475,19 @@ async function closeGenerator(g: BatchGenerator): Promise<void> {
   } finally {
     clearInterval(keepAlive);
   }
+}
+
+/** Budget of (patch voxels x base features) per chunk on wasm: 3d 40x56x40 x 32 -> 2 samples, 2d 56x40 x 32 -> 83. */
+export const WASM_CHUNK_BUDGET = 6e6;
+
+function microBatchSize(o: number | 'auto', cfg: PlansConfiguration): number {
+  if (o !== 'auto') {
+    if (!(Number.isInteger(o) && o >= 1)) throw new Error(`trainFold: microBatchSize must be a positive integer or 'auto', got ${o}`);
+    return o;
+  }
+  if (tf.getBackend() !== 'wasm') return Infinity;
+  const vox = cfg.patch_size.reduce((a, b) => a * b, 1) * cfg.UNet_base_num_features;
+  return Math.max(1, Math.floor(WASM_CHUNK_BUDGET / vox));
 }
 
 function mean(a: readonly number[]): number {
@@ -517,6 +554,7 @@ export async function trainFold(o: TrainFoldOptions): Promise<TrainingResult> {
     net = buildNetwork(s, seed);
   }
   const vars = namedVariables(net);
+  const chunk = microBatchSize(o.microBatchSize ?? 'auto', s.cfg);
   const nOut = s.cfg.pool_op_kernel_sizes.length;
   const dsWeights = deepSupervisionWeights(nOut);
   const trainProvider = makeProvider(o, o.trainCases);
@@ -565,7 +603,7 @@ export async function trainFold(o: TrainFoldOptions): Promise<TrainingResult> {
         for (let it = 0; it < itersPerEpoch; it++) {
           const batch = await gen.next();
           const ts = Date.now();
-          const r = trainStep(net, sgd, vars, batch, dsWeights, s.cfg.batch_dice);
+          const r = trainStep(net, sgd, vars, batch, dsWeights, s.cfg.batch_dice, chunk);
           const stepS = (Date.now() - ts) / 1000;
           losses.push(r.loss);
           norms.push(r.gradNorm);
@@ -596,7 +634,7 @@ export async function trainFold(o: TrainFoldOptions): Promise<TrainingResult> {
           for (let it = 0; it < valIters; it++) {
             const batch = await vgen.next();
             const ts = Date.now();
-            const l = valStep(net, batch, dsWeights, s.cfg.batch_dice, ev);
+            const l = valStep(net, batch, dsWeights, s.cfg.batch_dice, ev, chunk);
             valLosses.push(l);
             o.onIteration?.({ epoch, iteration: it, split: 'val', loss: l, numTensors: tf.memory().numTensors, waitS: vgen.stats.waitMsLast / 1000, stepS: (Date.now() - ts) / 1000 });
             bar?.tick(1, `val loss ${l.toFixed(4)}`);

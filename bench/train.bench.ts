@@ -1,0 +1,111 @@
+/**
+ * `npm run bench -- train [--configs 2d,3d_fullres] [--iterations N] [--threads T] [--batch B]`
+ *
+ * Seconds per training iteration of trainFold (nnUNetTrainerV2 loop: augmentation in worker threads, forward,
+ * DC+CE with deep supervision, backward, clip, SGD step) with the official hippocampus v1 plans (2d: patch 56x40,
+ * batch 281; 3d_fullres: patch 40x56x40, batch 7), next to the official nnU-Net v1 CPU figures from the fixtures
+ * README "CPU training baseline" (2d 17.9 s/it, network only 13.9; 3d 14.3 s/it, network only 13.4-20.4; torch 1.13
+ * CPU, 2 threads, 2 augmentation processes, fp32, same kind of 2-core machine).
+ *
+ * Only a few iterations are run (default 4; the machine is shared): the first iteration also pays for starting the
+ * augmentation workers, so the median is over iterations 2..N. "waiting" is the time the loop waited for an
+ * augmented batch; "step" is forward + backward + clip + SGD update on the main thread.
+ */
+import * as os from 'os';
+import * as fs from 'fs';
+import * as path from 'path';
+import { initBackend } from '../sdk/network/backend';
+import { trainFold, IterationInfo } from '../sdk/training/trainer';
+import { officialFold, preprocessHippocampus } from './hippocampus_baseline';
+
+const OFFICIAL: Record<string, { perIt: number; network: string }> = {
+  '2d': { perIt: 17.9, network: '13.9' },
+  '3d_fullres': { perIt: 14.3, network: '13.4-20.4' },
+};
+
+function arg(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+function median(xs: number[]): number {
+  if (!xs.length) return NaN;
+  const s = xs.slice().sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export async function main(args: string[]): Promise<void> {
+  const configs = (arg(args, '--configs') ?? '2d,3d_fullres').split(',');
+  const iterations = Number(arg(args, '--iterations') ?? 4);
+  const threads = Number(arg(args, '--threads') ?? 2);
+  const batchOverride = arg(args, '--batch') !== undefined ? Number(arg(args, '--batch')) : undefined;
+  const cacheRoot = path.resolve(__dirname, '../.cache/hippocampus');
+  const backend = await initBackend();
+  const rows: string[][] = [];
+  for (const configuration of configs) {
+    const { dataset, plans, dir } = await preprocessHippocampus(cacheRoot, configuration, threads);
+    const cfg = plans.configuration(configuration);
+    const fold = officialFold(dataset, 0);
+    const its: IterationInfo[] = [];
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), `nnunet-ts-train-bench-${configuration}-`));
+    const t0 = Date.now();
+    let last = t0;
+    const wall: number[] = [];
+    try {
+      await trainFold({
+        plans,
+        configuration,
+        preprocessedDir: dir,
+        trainCases: fold.train,
+        valCases: fold.val,
+        outputDir: out,
+        fold: 0,
+        dataset,
+        epochs: 1000, // the real schedule; stopped after one epoch of `iterations`
+        iterationsPerEpoch: iterations,
+        validationIterations: 0,
+        batchSize: batchOverride,
+        numThreads: threads,
+        stopAfterEpochs: 1,
+        validate: false,
+        saveBest: false,
+        progress: true,
+        onIteration: (i) => {
+          if (i.split !== 'train') return;
+          const now = Date.now();
+          wall.push((now - last) / 1000);
+          last = now;
+          its.push(i);
+        },
+      });
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+    const steady = its.slice(1);
+    const steadyWall = wall.slice(1);
+    const o = OFFICIAL[configuration];
+    const perIt = median(steadyWall);
+    const wait = median(steady.map((i) => i.waitS));
+    const step = median(steady.map((i) => i.stepS));
+    rows.push([
+      configuration,
+      cfg.patch_size.join('x'),
+      String(batchOverride ?? cfg.batch_size),
+      perIt.toFixed(1),
+      step.toFixed(1),
+      `${wait.toFixed(1)} (${((100 * wait) / perIt).toFixed(0)}%)`,
+      wall[0].toFixed(1),
+      o ? o.perIt.toFixed(1) : '-',
+      o ? o.network : '-',
+    ]);
+    console.log(`${configuration}: per-iteration wall ${wall.map((w) => w.toFixed(1)).join(', ')} s; wait ${its.map((i) => i.waitS.toFixed(1)).join(', ')} s`);
+  }
+  const head = ['configuration', 'patch', 'batch', 's/it (median)', 'step s', 'waiting for aug s', 'first it s', 'official s/it', 'official network s'];
+  console.log(`\nbackend ${backend.backend}${backend.simd ? ' simd' : ''}, ${threads} augmentation workers, ${iterations} iterations per configuration (median over iterations 2..${iterations}), ${os.cpus().length} cores shared with other users`);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i])).join(' | ');
+  console.log(line(head));
+  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
+  for (const r of rows) console.log(line(r));
+}

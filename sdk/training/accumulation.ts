@@ -1,0 +1,252 @@
+/**
+ * Micro-batching with exact gradient accumulation, so the official batch sizes train where one batch does not fit in
+ * memory (tfjs-wasm has a 4 GB heap: hippocampus 3d_fullres batch 7 at 40x56x40 or 2d batch 281 at 56x40 overflow
+ * it). The network is separable over samples (instance norm, no batch norm, no dropout), so only the loss couples
+ * samples:
+ *   - CE is a mean over all voxels: a chunk contributes its mean times n_chunk / N.
+ *   - SoftDice without batch_dice is a mean over (sample, class): same weighting.
+ *   - SoftDice with batch_dice sums tp/fp/fn over the whole batch. A first forward pass (no gradients) collects the
+ *     global tp/fp/fn per output and class; each chunk then back-propagates the linear surrogate
+ *     Σ_c (∂L/∂tp_c)·tp_c + (∂L/∂fp_c)·fp_c + (∂L/∂fn_c)·fn_c with the partial derivatives evaluated at the global
+ *     sums. Because tp/fp/fn are sums over samples, the accumulated gradient equals the full-batch gradient.
+ * The loss value reported is the full-batch DC+CE (same formula as dice_ce_loss.ts) computed from the sums.
+ * Cost with batch_dice: one extra forward pass per chunk.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { GenericUNet } from '../network/generic_unet';
+import { dcAndCeLoss, multipleOutputLoss } from './dice_ce_loss';
+
+const SMOOTH = 1e-5; // SoftDiceLoss smooth (nnUNetTrainer: {'smooth': 1e-5, 'do_bg': False})
+
+/** Chunk boundaries [start, end) covering 0..n in pieces of at most `size`. */
+export function chunkRanges(n: number, size: number): [number, number][] {
+  const s = Math.max(1, Math.floor(size));
+  const out: [number, number][] = [];
+  for (let a = 0; a < n; a += s) out.push([a, Math.min(n, a + s)]);
+  return out;
+}
+
+function sliceBatch(t: tf.Tensor, a: number, b: number): tf.Tensor {
+  const begin = t.shape.map(() => 0);
+  begin[0] = a;
+  const size = t.shape.map((x) => x);
+  size[0] = b - a;
+  return tf.slice(t, begin, size);
+}
+
+function oneHotOf(target: tf.Tensor, logits: tf.Tensor): tf.Tensor {
+  const C = logits.shape[logits.rank - 1];
+  return tf.oneHot(tf.reshape(target.toInt(), [-1]) as tf.Tensor1D, C).toFloat().reshape(logits.shape);
+}
+
+/** tp, fp, fn per class summed over batch and space (tensors of shape [C]). */
+function tpFpFn(logits: tf.Tensor, target: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const p = tf.softmax(logits, -1);
+  const y = oneHotOf(target, logits);
+  const axes = Array.from({ length: logits.rank - 1 }, (_, i) => i);
+  return [tf.sum(tf.mul(p, y), axes), tf.sum(tf.mul(p, tf.sub(1, y)), axes), tf.sum(tf.mul(tf.sub(1, p), y), axes)];
+}
+
+interface GlobalSums {
+  tp: Float64Array[];
+  fp: Float64Array[];
+  fn: Float64Array[];
+}
+
+/** Batch-dice derivative constants per output: a (tp), b (fp and fn) over classes 1..C−1, background 0. */
+function diceCoefficients(g: GlobalSums, k: number): { a: Float32Array; b: Float32Array; dice: number } {
+  const C = g.tp[k].length;
+  const Kf = C - 1;
+  const a = new Float32Array(C);
+  const b = new Float32Array(C);
+  let dcSum = 0;
+  for (let c = 1; c < C; c++) {
+    const tp = g.tp[k][c], fp = g.fp[k][c], fn = g.fn[k][c];
+    const nom = 2 * tp + SMOOTH;
+    const den = 2 * tp + fp + fn + SMOOTH + 1e-8;
+    dcSum += nom / den;
+    // L = −(1/Kf) Σ_c dc_c;  ∂dc/∂tp = 2(den − nom)/den²,  ∂dc/∂fp = ∂dc/∂fn = −nom/den²
+    a[c] = (-(1 / Kf) * 2 * (den - nom)) / (den * den);
+    b[c] = ((1 / Kf) * nom) / (den * den);
+  }
+  return { a, b, dice: -dcSum / Kf };
+}
+
+function crossEntropyMean(logits: tf.Tensor, target: tf.Tensor): tf.Scalar {
+  const y = oneHotOf(target, logits);
+  return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(logits, -1)), -1))) as tf.Scalar;
+}
+
+export interface AccumulatedStep {
+  /** Full-batch loss value. */
+  loss: number;
+  /** Gradients summed over chunks, keyed by tf variable name (caller disposes). */
+  grads: tf.NamedTensorMap;
+}
+
+function addInto(acc: tf.NamedTensorMap, g: tf.NamedTensorMap): void {
+  for (const [n, t] of Object.entries(g)) {
+    const prev = acc[n];
+    if (prev) {
+      acc[n] = tf.add(prev, t);
+      prev.dispose();
+      t.dispose();
+    } else acc[n] = t;
+  }
+}
+
+/**
+ * Gradients and loss of multipleOutputLoss(DC+CE) over the whole batch, computed in chunks of `chunkSize` samples.
+ * `data` is [N, ..., C_in], `targets` one integer label map per deep-supervision output.
+ */
+export function accumulateGradients(
+  net: GenericUNet,
+  data: tf.Tensor,
+  targets: readonly tf.Tensor[],
+  weights: readonly number[],
+  batchDice: boolean,
+  chunkSize: number,
+): AccumulatedStep {
+  const N = data.shape[0];
+  const ranges = chunkRanges(N, chunkSize);
+  const nOut = targets.length;
+  const used = Array.from({ length: nOut }, (_, k) => k === 0 || weights[k] !== 0);
+  const grads: tf.NamedTensorMap = {};
+  if (!batchDice) {
+    let loss = 0;
+    for (const [a, b] of ranges) {
+      const scale = (b - a) / N;
+      const xs = sliceBatch(data, a, b);
+      const ts = targets.map((t) => sliceBatch(t, a, b));
+      const { value, grads: g } = tf.variableGrads(() => {
+        const outs = net.forward(xs, { training: true });
+        const l = multipleOutputLoss(outs, ts, weights, (lo, t) => dcAndCeLoss(lo, t, { batchDice: false, smooth: SMOOTH, doBg: false }));
+        return tf.mul(l, scale) as tf.Scalar;
+      }, net.trainableVariables());
+      loss += value.dataSync()[0];
+      value.dispose();
+      xs.dispose();
+      tf.dispose(ts);
+      addInto(grads, g);
+    }
+    return { loss, grads };
+  }
+  // pass 1: global tp/fp/fn per output and class
+  const sums: GlobalSums = { tp: [], fp: [], fn: [] };
+  for (const [a, b] of ranges) {
+    const parts = tf.tidy(() => {
+      const xs = sliceBatch(data, a, b);
+      const outs = net.forward(xs, { training: true });
+      const r: tf.Tensor[] = [];
+      for (let k = 0; k < nOut; k++) if (used[k]) r.push(tf.stack(tpFpFn(outs[k], sliceBatch(targets[k], a, b))));
+      return r;
+    });
+    let j = 0;
+    for (let k = 0; k < nOut; k++) {
+      if (!used[k]) continue;
+      const v = parts[j++].dataSync();
+      const C = v.length / 3;
+      if (!sums.tp[k]) (sums.tp[k] = new Float64Array(C)), (sums.fp[k] = new Float64Array(C)), (sums.fn[k] = new Float64Array(C));
+      for (let c = 0; c < C; c++) {
+        sums.tp[k][c] += v[c];
+        sums.fp[k][c] += v[C + c];
+        sums.fn[k][c] += v[2 * C + c];
+      }
+    }
+    tf.dispose(parts);
+  }
+  const coef = Array.from({ length: nOut }, (_, k) => (used[k] ? diceCoefficients(sums, k) : null));
+  // pass 2: per chunk, CE (weighted by its share) + the linear Dice surrogate
+  let ceTotal = 0;
+  for (const [a, b] of ranges) {
+    const scale = (b - a) / N;
+    const xs = sliceBatch(data, a, b);
+    const ts = targets.map((t) => sliceBatch(t, a, b));
+    let ceChunk: tf.Scalar | null = null;
+    const { value, grads: g } = tf.variableGrads(() => {
+      const outs = net.forward(xs, { training: true });
+      let total: tf.Tensor = tf.scalar(0);
+      let ce: tf.Tensor = tf.scalar(0);
+      for (let k = 0; k < nOut; k++) {
+        if (!used[k]) continue;
+        const w = weights[k];
+        const cek = crossEntropyMean(outs[k], ts[k]);
+        const [tp, fp, fn] = tpFpFn(outs[k], ts[k]);
+        const c = coef[k]!;
+        const sur = tf.sum(tf.add(tf.mul(tp, tf.tensor1d(c.a)), tf.mul(tf.add(fp, fn), tf.tensor1d(c.b))));
+        total = tf.add(total, tf.mul(w, tf.add(tf.mul(cek, scale), sur)));
+        ce = tf.add(ce, tf.mul(w, cek));
+      }
+      ceChunk = tf.keep(ce.clone()) as tf.Scalar;
+      return total as tf.Scalar;
+    }, net.trainableVariables());
+    value.dispose();
+    ceTotal += (ceChunk as unknown as tf.Scalar).dataSync()[0] * scale;
+    (ceChunk as unknown as tf.Scalar).dispose();
+    xs.dispose();
+    tf.dispose(ts);
+    addInto(grads, g);
+  }
+  let diceTotal = 0;
+  for (let k = 0; k < nOut; k++) if (used[k]) diceTotal += weights[k] * coef[k]!.dice;
+  return { loss: ceTotal + diceTotal, grads };
+}
+
+/** Full-batch loss value and forward outputs' first-level logits in chunks (validation iterations). */
+export function chunkedValidationLoss(
+  net: GenericUNet,
+  data: tf.Tensor,
+  targets: readonly tf.Tensor[],
+  weights: readonly number[],
+  batchDice: boolean,
+  chunkSize: number,
+  onChunk: (logits0: tf.Tensor, target0: tf.Tensor) => void,
+): number {
+  const N = data.shape[0];
+  const nOut = targets.length;
+  const used = Array.from({ length: nOut }, (_, k) => k === 0 || weights[k] !== 0);
+  const sums: GlobalSums = { tp: [], fp: [], fn: [] };
+  let ce = 0;
+  let perSample = 0;
+  for (const [a, b] of chunkRanges(N, chunkSize)) {
+    const scale = (b - a) / N;
+    const xs = sliceBatch(data, a, b);
+    const ts = targets.map((t) => sliceBatch(t, a, b));
+    const outs = net.forward(xs, { training: false });
+    onChunk(outs[0], ts[0]);
+    const vals = tf.tidy(() => {
+      const r: tf.Tensor[] = [];
+      for (let k = 0; k < nOut; k++) {
+        if (!used[k]) continue;
+        r.push(tf.mul(crossEntropyMean(outs[k], ts[k]), weights[k] * scale));
+        if (batchDice) r.push(tf.stack(tpFpFn(outs[k], ts[k])));
+        else r.push(tf.mul(dcAndCeLoss(outs[k], ts[k], { batchDice: false, smooth: SMOOTH, doBg: false, weightCe: 0 }), weights[k] * scale));
+      }
+      return r;
+    });
+    let j = 0;
+    for (let k = 0; k < nOut; k++) {
+      if (!used[k]) continue;
+      ce += vals[j++].dataSync()[0];
+      const v = vals[j++].dataSync();
+      if (!batchDice) perSample += v[0];
+      else {
+        const C = v.length / 3;
+        if (!sums.tp[k]) (sums.tp[k] = new Float64Array(C)), (sums.fp[k] = new Float64Array(C)), (sums.fn[k] = new Float64Array(C));
+        for (let c = 0; c < C; c++) {
+          sums.tp[k][c] += v[c];
+          sums.fp[k][c] += v[C + c];
+          sums.fn[k][c] += v[2 * C + c];
+        }
+      }
+    }
+    tf.dispose(vals);
+    tf.dispose(outs);
+    xs.dispose();
+    tf.dispose(ts);
+  }
+  if (!batchDice) return ce + perSample;
+  let dice = 0;
+  for (let k = 0; k < nOut; k++) if (used[k]) dice += weights[k] * diceCoefficients(sums, k).dice;
+  return ce + dice;
+}
