@@ -362,3 +362,20 @@ export function describeNetwork(cfg: UNetPlansConfiguration, opts: NetworkOption
   ].join('\n');
   return { architecture: arch, parameterCount: count, rows, outputShapes, table };
 }
+
+/**
+ * Multiply-add FLOPs (2 per MAC) of one forward pass over `batch` inputs of `spatial` size: convolutions, transposed
+ * convolutions and segmentation heads (norm and nonlinearity are not counted). A backward pass costs twice this.
+ */
+export function forwardFlops(arch: NetworkArchitecture, spatial: number[], batch: number): number {
+  const prod = (a: number[]) => a.reduce((x, y) => x * y, 1);
+  let flops = 0;
+  for (const s of arch.stages) {
+    const vox = prod(spatial.map((p, i) => p / s.scale[i]));
+    // vox is this stage's output resolution; every block of the stage produces it
+    for (const b of s.blocks) flops += 2 * vox * b.inChannels * b.outChannels * prod(b.kernel);
+    if (s.upsample) flops += 2 * vox * s.upsample.inChannels * s.upsample.outChannels; // each output voxel: one tap
+    if (s.segHead) flops += 2 * vox * s.segHead.inChannels * s.segHead.outChannels;
+  }
+  return flops * batch;
+}

@@ -258,7 +258,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
       const counts: number[] = [];
       for (let i = 0; i < 4; i++) {
         const { grads } = net.computeGradients(x, (o) => dcCe(o, target), { microBatch: i % 2 ? 2 : 3 });
-        opt.applyGradients(Object.fromEntries([...grads].map(([n, g]) => [net.variables.get(n)!.name, g])));
+        opt.applyGradients([...grads].map(([n, g]) => ({ name: net.variables.get(n)!.name, tensor: g })));
         tf.dispose([...grads.values()]);
         counts.push(tf.memory().numTensors);
       }

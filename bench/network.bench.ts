@@ -1,0 +1,193 @@
+/**
+ * `npm run bench -- network [--backend wasm|cpu] [--iters N] [--stock-depth D] [--only 3d|2d]`
+ *
+ * Hippocampus 3d_fullres (batch 7, 40x56x40) and 2d (batch 281, 56x40) networks from the official v1 plans:
+ * forward and forward+backward seconds per iteration and achieved GFLOP/s with our ops, and stock tfjs ops on the
+ * same backend. Stock tfjs-wasm Conv3D is ~100x slower, so it is timed on ONE full-resolution layer with a reduced
+ * depth (--stock-depth, default 4 slices) and extrapolated to the network at the measured GFLOP/s (marked "extrap.").
+ * GFLOP/s count conv/transposed-conv/head multiply-adds only (forward F, forward+backward 3F); the extra forward
+ * pass of micro-batching is not counted as useful work.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, BackendName } from '../sdk/network/backend';
+import { describeNetwork, forwardFlops, UNetPlansConfiguration } from '../sdk/network/architecture';
+import { GenericUNet } from '../sdk/network/generic_unet';
+import { conv2d, conv3d } from '../sdk/network/ops';
+
+const FIX = path.resolve(__dirname, '../../shared/fixtures/official');
+
+function plansConfig(kind: '3d' | '2d'): UNetPlansConfiguration {
+  const file = path.join(FIX, `hippocampus_v1_plans_${kind}.json`);
+  const plans = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const st = plans.plans_per_stage['0'];
+  return {
+    pool_op_kernel_sizes: st.pool_op_kernel_sizes,
+    conv_kernel_sizes: st.conv_kernel_sizes,
+    UNet_base_num_features: plans.base_num_features,
+    patch_size: st.patch_size,
+    batch_size: st.batch_size,
+  };
+}
+
+/** Placeholder Dice + CE over the deep-supervision outputs (the real loss lives in sdk/training). */
+function placeholderLoss(outputs: tf.Tensor[], target: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    let total: tf.Tensor = tf.scalar(0);
+    outputs.forEach((o, k) => {
+      const strides = [1, ...o.shape.slice(1, -1).map((s, i) => target.shape[i + 1] / s), 1];
+      const t = tf.stridedSlice(target, new Array(target.rank).fill(0), target.shape, strides);
+      const logp = tf.logSoftmax(o);
+      const ce = tf.neg(tf.mean(tf.sum(tf.mul(t, logp), -1)));
+      const p = tf.exp(logp);
+      const axes = Array.from({ length: o.rank - 1 }, (_, i) => i);
+      const dice = tf.mean(tf.div(tf.mul(2, tf.sum(tf.mul(p, t), axes)), tf.add(tf.add(tf.sum(p, axes), tf.sum(t, axes)), 1e-5)));
+      total = tf.add(total, tf.mul(1 / 2 ** k, tf.sub(ce, dice)));
+    });
+    return total as tf.Scalar;
+  });
+}
+
+async function timeIt(iters: number, f: () => Promise<void>): Promise<number> {
+  const ts: number[] = [];
+  for (let i = 0; i < iters; i++) {
+    const t0 = performance.now();
+    await f();
+    ts.push((performance.now() - t0) / 1000);
+  }
+  ts.sort((a, b) => a - b);
+  return ts[Math.floor(ts.length / 2)];
+}
+
+interface Row {
+  network: string;
+  ops: string;
+  pass: string;
+  seconds: string;
+  gflops: string;
+  note: string;
+}
+
+function arg(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+export async function main(args: string[]): Promise<void> {
+  const backend = (arg(args, 'backend') ?? process.env.NNUNET_BACKEND ?? 'wasm') as BackendName;
+  const iters = Number(arg(args, 'iters') ?? 1);
+  const stockDepth = Number(arg(args, 'stock-depth') ?? 4);
+  const only = arg(args, 'only');
+  const info = await initBackend({ backend });
+  const rows: Row[] = [];
+  const fmt = (s: number) => s.toFixed(2);
+  const gf = (flops: number, s: number) => (flops / s / 1e9).toFixed(1);
+
+  for (const kind of ['3d', '2d'] as const) {
+    if (only && only !== kind) continue;
+    const cfg = plansConfig(kind);
+    const desc = describeNetwork(cfg, { numInputChannels: 1, numClasses: 3 });
+    const bs = cfg.batch_size;
+    const label = `hippocampus ${kind === '3d' ? '3d_fullres' : '2d'} b${bs} ${cfg.patch_size.join('x')}`;
+    const F = forwardFlops(desc.architecture, cfg.patch_size, bs);
+    const net = GenericUNet.fromPlans(cfg, { numInputChannels: 1, numClasses: 3, seed: 1 });
+    const x = tf.randomNormal([bs, ...cfg.patch_size, 1], 0, 1, 'float32', 2);
+    const target = tf.tidy(() => tf.oneHot(tf.cast(tf.clipByValue(tf.add(tf.squeeze(x, [x.rank - 1]), 1), 0, 2), 'int32'), 3));
+    // forward in chunks: the network is per-sample, and the wasm heap holds one chunk's activations comfortably
+    const chunk = kind === '3d' ? 2 : 96;
+    const micro = chunk;
+    const fwd = async () => {
+      for (let s = 0; s < bs; s += chunk) {
+        const len = Math.min(chunk, bs - s);
+        const outs = tf.tidy(() => net.forward(tf.slice(x, [s, ...new Array(x.rank - 1).fill(0)], [len, ...x.shape.slice(1)])));
+        for (const o of outs) await o.data();
+        tf.dispose(outs);
+      }
+    };
+    await fwd(); // warm-up (XNNPACK operator creation)
+    const tF = await timeIt(iters, fwd);
+    rows.push({ network: label, ops: 'ours', pass: 'forward', seconds: fmt(tF), gflops: gf(F, tF), note: `${chunk}-sample chunks` });
+    const tFB = await timeIt(iters, async () => {
+      const { grads } = net.computeGradients(x, (o) => placeholderLoss(o, target), { microBatch: micro });
+      for (const g of grads.values()) await g.data();
+      tf.dispose([...grads.values()]);
+    });
+    rows.push({
+      network: label,
+      ops: 'ours',
+      pass: 'forward+backward',
+      seconds: fmt(tFB),
+      gflops: gf(3 * F, tFB),
+      note: `microBatch ${micro} (+1 recompute forward, not counted)`,
+    });
+    tf.dispose([x, target]);
+    net.dispose();
+
+    // stock tfjs on one full-resolution 32->32 3x3(x3) layer, ours on the same layer, then extrapolate
+    const sp = kind === '3d' ? [stockDepth, ...cfg.patch_size.slice(1)] : cfg.patch_size;
+    const lb = kind === '3d' ? 1 : Math.min(bs, 32);
+    const lx = tf.randomNormal([lb, ...sp, 32]);
+    const lw = tf.randomNormal(kind === '3d' ? [3, 3, 3, 32, 32] : [3, 3, 32, 32], 0, 0.05);
+    const layerF = 2 * lb * sp.reduce((a, b) => a * b, 1) * 32 * 32 * (kind === '3d' ? 27 : 9);
+    const layerDesc = `layer ${lb}x${sp.join('x')}x32->32`;
+    const stockFwd = (a: tf.Tensor, w: tf.Tensor) =>
+      kind === '3d'
+        ? tf.conv3d(tf.pad(a, [[0, 0], [1, 1], [1, 1], [1, 1], [0, 0]]) as tf.Tensor5D, w as tf.Tensor5D, 1, 'valid')
+        : tf.conv2d(a as tf.Tensor4D, w as tf.Tensor4D, 1, 'same');
+    const ourFwd = (a: tf.Tensor, w: tf.Tensor) =>
+      kind === '3d' ? conv3d(a as tf.Tensor5D, w as tf.Tensor5D) : conv2d(a as tf.Tensor4D, w as tf.Tensor4D);
+    for (const [name, op] of [['ours', ourFwd], ['stock tfjs', stockFwd]] as const) {
+      const layerIters = kind === '3d' && name === 'stock tfjs' ? 1 : 3; // stock 3D: one slow run
+      const once = async () => {
+        const y = op(lx, lw);
+        await y.data();
+        y.dispose();
+      };
+      if (layerIters > 1) await once(); // warm-up
+      const tl = await timeIt(layerIters, once);
+      const rate = layerF / tl;
+      rows.push({ network: label, ops: name, pass: 'forward', seconds: fmt(tl), gflops: gf(layerF, tl), note: layerDesc });
+      if (name === 'stock tfjs') {
+        rows.push({ network: label, ops: name, pass: 'forward', seconds: fmt(F / rate), gflops: gf(layerF, tl), note: 'extrap. to network at layer GFLOP/s' });
+      }
+      let tlb: number | null = null;
+      let err = '';
+      try {
+        tlb = await timeIt(1, async () => {
+          const gs = tf.grads((a: tf.Tensor, w: tf.Tensor) => tf.sum(op(a, w)))([lx, lw]);
+          for (const g of gs) await g.data();
+          tf.dispose(gs);
+        });
+      } catch (e) {
+        err = (e as Error).message.split('\n')[0].slice(0, 80);
+      }
+      if (name === 'stock tfjs' && kind === '2d') {
+        // stock input gradient alone (Conv2DBackpropInput exists on wasm, the filter gradient does not)
+        const tdx = await timeIt(1, async () => {
+          const g = tf.grad((a: tf.Tensor) => tf.sum(op(a, lw)))(lx);
+          await g.data();
+          g.dispose();
+        });
+        rows.push({ network: label, ops: name, pass: 'forward+dx only', seconds: fmt(tdx), gflops: gf(2 * layerF, tdx), note: layerDesc });
+      }
+      if (tlb === null) {
+        rows.push({ network: label, ops: name, pass: 'forward+backward', seconds: 'n/a', gflops: 'n/a', note: `fails: ${err}` });
+      } else {
+        rows.push({ network: label, ops: name, pass: 'forward+backward', seconds: fmt(tlb), gflops: gf(3 * layerF, tlb), note: layerDesc });
+        if (name === 'stock tfjs') {
+          const r = (3 * layerF) / tlb;
+          const note = kind === '3d' && info.backend === 'wasm' ? 'extrap.; stock wasm dx/dw are WRONG (toolchain §3)' : 'extrap. to network';
+          rows.push({ network: label, ops: name, pass: 'forward+backward', seconds: fmt((3 * F) / r), gflops: gf(3 * layerF, tlb), note });
+        }
+      }
+    }
+    tf.dispose([lx, lw]);
+  }
+
+  const head: (keyof Row)[] = ['network', 'ops', 'pass', 'seconds', 'gflops', 'note'];
+  const cells = [head.map((h) => (h === 'seconds' ? 's/iter' : h === 'gflops' ? 'GFLOP/s' : h)), ...rows.map((r) => head.map((h) => r[h]))];
+  const w = head.map((_, i) => Math.max(...cells.map((c) => c[i].length)));
+  console.log(`\nbackend ${info.backend}${info.simd ? ' (simd, 1 thread)' : ''}, iters ${iters} (median)`);
+  for (const c of cells) console.log(c.map((v, i) => (i === 3 || i === 4 ? v.padStart(w[i]) : v.padEnd(w[i]))).join('  '));
+}
