@@ -278,6 +278,38 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, strides: Int2 = [1, 1], p
   return f(x, w) as tf.Tensor4D;
 }
 
+/**
+ * Filter gradient of a conv3d with depth stride 1, "channels as batch" built in the transposed domain: x is
+ * transposed once to [Ci, H, W, N, D] (instead of transposing the kd-times larger stacked input), the depth taps are
+ * slices of its last axis stacked along axis 0, and one dilated conv2d with dy^T [Ho, Wo, N*Do, Co] as the filter
+ * gives [kd*Ci, kh, kw, Co].
+ */
+function conv3dFilterGradDepthStride1(x: tf.Tensor5D, dy: tf.Tensor5D, k: Int3, hw: Int2, p: Int3): tf.Tensor5D {
+  return tf.tidy(() => {
+    const [n, d, h, wd, ci] = x.shape;
+    const [, dOut, ho, wo, co] = dy.shape;
+    const [kd, kh, kw] = k;
+    const rows = ci * h * wd * n;
+    const xt = tf.reshape(tf.transpose(tf.reshape(x, [n, d, h * wd, ci]), [3, 2, 0, 1]), [rows, d]); // [(Ci,H,W,N), D]
+    const dPad = Math.max(d + 2 * p[0], kd - 1 + dOut);
+    const xp = tf.pad(xt, [[0, 0], [p[0], dPad - d - p[0]]]);
+    const taps: tf.Tensor[] = [];
+    for (let j = 0; j < kd; j++) taps.push(tf.reshape(tf.slice(xp, [0, j], [rows, dOut]), [ci, h, wd, n * dOut]));
+    let inp = (kd === 1 ? taps[0] : tf.concat(taps, 0)) as tf.Tensor4D; // [(j,Ci), H, W, (N,Do)]
+    // rows the forward read: (ho-1)*s + k of the padded input; pad the rest explicitly, crop if the input is longer
+    const needH = (ho - 1) * hw[0] + kh;
+    const needW = (wo - 1) * hw[1] + kw;
+    const bottom = needH - h - p[1];
+    const right = needW - wd - p[2];
+    if (bottom < 0 || right < 0) {
+      inp = rawSlice(inp, [0, 0, 0, 0], [kd * ci, h + Math.min(0, bottom), wd + Math.min(0, right), n * dOut]) as tf.Tensor4D;
+    }
+    const dyt = tf.reshape(tf.transpose(tf.reshape(dy, [n, dOut, ho * wo, co]), [2, 0, 1, 3]), [ho, wo, n * dOut, co]) as tf.Tensor4D;
+    const g = tf.conv2d(inp, dyt, 1, [[0, 0], [p[1], Math.max(0, bottom)], [p[2], Math.max(0, right)], [0, 0]], 'NHWC', hw);
+    return tf.reshape(tf.transpose(tf.reshape(g, [kd, ci, kh * kw, co]), [0, 2, 1, 3]), [kd, kh, kw, ci, co]) as tf.Tensor5D;
+  });
+}
+
 /** Stride-1 3D correlation with symmetric zero padding, no gradient: depth taps stacked on channels + one conv2d. */
 function conv3dForwardRaw(x: tf.Tensor5D, w: tf.Tensor5D, p: Int3): tf.Tensor5D {
   return tf.tidy(() => {
@@ -290,7 +322,7 @@ function conv3dForwardRaw(x: tf.Tensor5D, w: tf.Tensor5D, p: Int3): tf.Tensor5D 
     for (let j = 0; j < kd; j++) taps.push(tf.reshape(tf.slice(xp, [0, j, 0], [n, dOut, plane]), [-1, ci]));
     const cat = kd === 1 ? taps[0] : tf.concat(taps, 1);
     const x2 = tf.reshape(cat, [n * dOut, h, wd, kd * ci]) as tf.Tensor4D;
-    const w2 = tf.reshape(tf.transpose(w, [1, 2, 0, 3, 4]), [kh, kw, kd * ci, co]) as tf.Tensor4D;
+    const w2 = tf.reshape(tf.transpose(tf.reshape(w, [kd, kh * kw, ci * co]), [1, 0, 2]), [kh, kw, kd * ci, co]) as tf.Tensor4D;
     const y = tf.conv2d(x2, w2, 1, [[0, 0], [p[1], p[1]], [p[2], p[2]], [0, 0]]);
     return tf.reshape(y, [n, dOut, h + 2 * p[1] - kh + 1, wd + 2 * p[2] - kw + 1, co]) as tf.Tensor5D;
   });
@@ -344,7 +376,7 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
       return tf.reshape(cat, [n * dOut, h, wd, kd * ci]) as tf.Tensor4D;
     });
   const filter2d = (ww: tf.Tensor): tf.Tensor4D =>
-    tf.reshape(tf.transpose(ww, [1, 2, 0, 3, 4]), [kh, kw, kd * ci, co]) as tf.Tensor4D;
+    tf.reshape(tf.transpose(tf.reshape(ww, [kd, kh * kw, ci * co]), [1, 0, 2]), [kh, kw, kd * ci, co]) as tf.Tensor4D;
   const explicit: [[number, number], [number, number], [number, number], [number, number]] = [
     [0, 0], [p[1], p[1]], [p[2], p[2]], [0, 0],
   ];
@@ -365,7 +397,7 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
         const allOne = sd === 1 && hw[0] === 1 && hw[1] === 1 && p.every((e, i) => e <= [kd, kh, kw][i] - 1);
         const dx = allOne
           ? tf.tidy(() => {
-              const wf = tf.transpose(tf.reverse(ws, [0, 1, 2]), [0, 1, 2, 4, 3]) as tf.Tensor5D;
+              const wf = tf.reshape(tf.transpose(tf.reverse(tf.reshape(ws, [kd * kh * kw, ci, co]), 0), [0, 2, 1]), [kd, kh, kw, co, ci]) as tf.Tensor5D;
               return conv3dForwardRaw(dy as tf.Tensor5D, wf, [kd - 1 - p[0], kh - 1 - p[1], kw - 1 - p[2]]);
             })
           : tf.tidy(() => {
@@ -383,10 +415,13 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
           }
           return tf.reshape(tf.slice(acc!, [0, p[0], 0], [n, d, plane]), [n, d, h, wd, ci]);
             });
-        const dw = tf.tidy(() => {
-          const g = conv2dFilterGrad(stackInput(xs), dy2, [kh, kw], hw, phw); // [kh, kw, kd*Ci, Co]
-          return tf.transpose(tf.reshape(g, [kh, kw, kd, ci, co]), [2, 0, 1, 3, 4]);
-        });
+        const dw =
+          sd === 1
+            ? conv3dFilterGradDepthStride1(xs as tf.Tensor5D, dy as tf.Tensor5D, [kd, kh, kw], hw, p)
+            : tf.tidy(() => {
+                const g = conv2dFilterGrad(stackInput(xs), dy2, [kh, kw], hw, phw); // [kh, kw, kd*Ci, Co]
+                return tf.reshape(tf.transpose(tf.reshape(g, [kh * kw, kd, ci * co]), [1, 0, 2]), [kd, kh, kw, ci, co]);
+              });
         tf.dispose([dy2, w2]);
         return [dx, dw];
       },
@@ -430,7 +465,7 @@ export function convTranspose3d(x: tf.Tensor5D, w: tf.Tensor5D): tf.Tensor5D {
   return tf.tidy(() => {
     const [n, d, h, wd, ci] = x.shape;
     const [kd, kh, kw, co] = w.shape;
-    const wm = tf.reshape(tf.transpose(w, [4, 0, 1, 2, 3]), [ci, kd * kh * kw * co]) as tf.Tensor2D;
+    const wm = tf.transpose(tf.reshape(w, [kd * kh * kw * co, ci])) as tf.Tensor2D;
     const y = matMul(tf.reshape(x, [n * d * h * wd, ci]) as tf.Tensor2D, wm); // (n,d,h,w | kd,kh,kw,co)
     const a = n * d;
     // (a, h*w, kd, kh*kw*co) -> (a, kd, h*w, kh*kw*co)
@@ -449,7 +484,7 @@ export function convTranspose2d(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, h, wd, ci] = x.shape;
     const [kh, kw, co] = w.shape;
-    const wm = tf.reshape(tf.transpose(w, [3, 0, 1, 2]), [ci, kh * kw * co]) as tf.Tensor2D;
+    const wm = tf.transpose(tf.reshape(w, [kh * kw * co, ci])) as tf.Tensor2D;
     const y = matMul(tf.reshape(x, [n * h * wd, ci]) as tf.Tensor2D, wm);
     const t = kh === 1 ? y : tf.transpose(tf.reshape(y, [n * h, wd, kh, kw * co]), [0, 2, 1, 3]);
     return tf.reshape(t, [n, h * kh, wd * kw, co]) as tf.Tensor4D;
