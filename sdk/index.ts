@@ -15,3 +15,4 @@ export * from './evaluation';
 export * from './viz';
 export * from './preprocessing';
 export * from './training';
+export * from './network';

@@ -1,0 +1,6 @@
+/** Network engine: backend selection, our conv ops (as `ops`), the Generic U-Net, its description and weights. */
+export * from './backend';
+export * from './architecture';
+export * from './generic_unet';
+export * from './weights';
+export * as ops from './ops';
