@@ -397,3 +397,10 @@ Plans.prototype.override = function (this: Plans, overrides) {
   if (t) owner.set(o, t);
   return o;
 };
+// Plans obtained through a Task know the dataset's classes, so network() includes the exact parameter count.
+const originalNetwork = Plans.prototype.network;
+Plans.prototype.network = function (this: Plans, name: string, opts: { numClasses?: number; numInputChannels?: number } = {}) {
+  const t = owner.get(this);
+  const filled = t ? { numClasses: t.dataset.numClasses, numInputChannels: undefined, ...opts } : opts;
+  return originalNetwork.call(this, name, filled);
+};

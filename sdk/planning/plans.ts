@@ -2,6 +2,7 @@
  * Plans: the plans.json document (nnU-Net v2 schema, 2.2-era configuration fields + v1 topology) with accessors
  * for notebooks, overrides, and atomic save/load. Types live in plans_types.ts (re-exported here).
  */
+import { describeNetwork, type NetworkSummaryRow } from '../network/architecture';
 import * as aq from 'arquero';
 import * as fs from 'fs';
 import { readJsonSync, writeJsonAtomic, writeJsonAtomicSync } from '../io/atomic';
@@ -175,6 +176,12 @@ export interface NetworkSummary {
   n_conv_per_stage_decoder: number[];
   /** feature map size at each stage for one patch */
   feature_map_sizes: number[][];
+  /** Exact Generic U-Net parameter count (sdk/network), when the number of classes is known. */
+  parameterCount?: number;
+  /** Per-stage rows (stage, resolution, features, kernel, stride, parameters, feature-map memory), idem. */
+  rows?: NetworkSummaryRow[];
+  /** The rows as a text table, idem. */
+  table?: string;
 }
 
 /** A Plotly figure spec (plain data; render with Plotly.newPlot(div, fig.data, fig.layout)). */
@@ -247,8 +254,11 @@ export class Plans {
     });
   }
 
-  /** Stage-by-stage network summary of a configuration. */
-  network(name: string): NetworkSummary {
+  /**
+   * Stage-by-stage network summary of a configuration. With `numClasses` (background included; Plans obtained
+   * through a Task fill it in) it adds the exact parameter count and the per-stage table of sdk/network.
+   */
+  network(name: string, opts: { numClasses?: number; numInputChannels?: number } = {}): NetworkSummary {
     const c = this.configuration(name);
     const dim = c.patch_size.length;
     const numStages = c.conv_kernel_sizes.length;
@@ -272,7 +282,17 @@ export class Plans {
       n_conv_per_stage_encoder: [...c.n_conv_per_stage_encoder],
       n_conv_per_stage_decoder: [...c.n_conv_per_stage_decoder],
       feature_map_sizes: sizes,
+      ...(opts.numClasses !== undefined ? this.describeNetwork(name, opts.numClasses, opts.numInputChannels) : {}),
     };
+  }
+
+  private describeNetwork(name: string, numClasses: number, numInputChannels?: number): Pick<NetworkSummary, 'parameterCount' | 'rows' | 'table'> {
+    const c = this.configuration(name);
+    let channels = numInputChannels ?? Object.keys(this.json.foreground_intensity_properties_per_channel).length;
+    // the cascade's full-resolution network also sees the previous stage's one-hot foreground (nnU-Net v1)
+    if (numInputChannels === undefined && c.previous_stage) channels += numClasses - 1;
+    const d = describeNetwork(c, { numInputChannels: channels, numClasses });
+    return { parameterCount: d.parameterCount, rows: d.rows, table: d.table };
   }
 
   /** Plotly specs: patch vs median shape, poolings per axis, feature maps per stage. */

@@ -52,6 +52,10 @@ test('resolved objects keep chaining: task -> fingerprint -> plan -> override ->
   assert.ok(fp instanceof Fingerprint);
   const plans = await fp.plan();
   assert.ok(plans instanceof Plans);
+  const net = plans.network('3d_fullres');
+  assert.ok(net.parameterCount && net.parameterCount > 1e6, 'task-attached plans know the classes');
+  assert.equal(net.parameterCount, plans.network('3d_fullres', { numClasses: 2, numInputChannels: 1 }).parameterCount);
+  assert.equal(new Plans(plans.toJSON()).network('3d_fullres').parameterCount, undefined, 'detached plans: no class count');
   const small = plans.override({ '3d_fullres': { batch_size: 1 } });
   assert.equal(small.configuration('3d_fullres').batch_size, 1);
   const f = await small.fold(1);
