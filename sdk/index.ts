@@ -16,3 +16,4 @@ export * from './viz';
 export * from './preprocessing';
 export * from './training';
 export * from './network';
+export * from './training/trainer';

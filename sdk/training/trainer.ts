@@ -899,3 +899,21 @@ export function loadTrainedNetwork(outputDir: string, which: 'checkpoint_final' 
   const ck = readCheckpoint(checkpointFile(outputDir, which));
   return loadNetwork(path.join(path.dirname(ck.file), ck.manifest.weights));
 }
+
+// the public API of the training loop's artifacts (sdk/index.ts exports this module)
+export {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  checkpointFile,
+  saveCheckpoint,
+  readCheckpoint,
+  restoreCheckpoint,
+  checkIdentity,
+  findResumeCheckpoint,
+  checkpointArchitecture,
+} from './checkpoint';
+export type { CheckpointName, CheckpointIdentity, TrainerState, CheckpointManifest, LoadedCheckpoint } from './checkpoint';
+export { readTrainingLog, writeTrainingLog, parseTrainingLog, serializeTrainingLog } from './training_log';
+export type { TrainingLogEntry } from './training_log';
+export { accumulateGradients, chunkedValidationLoss, chunkRanges } from './accumulation';
+export type { AccumulatedStep } from './accumulation';
