@@ -153,6 +153,13 @@ export async function saveCheckpoint(
   return file;
 }
 
+/** Delete a checkpoint's manifest (first, so no manifest points at missing data) and its data files. */
+export function removeCheckpoint(dir: string, name: CheckpointName): void {
+  fs.rmSync(checkpointFile(dir, name), { force: true });
+  if (!fs.existsSync(dir)) return;
+  for (const f of fs.readdirSync(dir)) if (f.startsWith(`${name}.e`)) fs.rmSync(path.join(dir, f), { force: true });
+}
+
 /** Read and validate a checkpoint manifest and the presence/size of its data files (errors name the file). */
 export function readCheckpoint(file: string): LoadedCheckpoint {
   if (!fs.existsSync(file)) throw new Error(`${file}: checkpoint not found`);

@@ -23,7 +23,9 @@ import * as tf from '@tensorflow/tfjs';
 import { readJsonSync } from '../io/atomic';
 import { readNpy, writeNpy } from '../io/npy';
 import type { Dataset } from '../io/dataset';
-import { readNifti } from '../io/nifti';
+import { readNifti, writeNifti } from '../io/nifti';
+import type { Volume } from '../io/volume';
+import { determinePostprocessing, PostprocessingCase, PostprocessingJson, writePostprocessingJson } from '../evaluation/connected_components';
 import { Plans, PlansConfiguration, PlansJSON, resolveConfiguration } from '../planning/plans';
 import { GenericUNet, initialValues } from '../network/generic_unet';
 import { buildArchitecture } from '../network/architecture';
@@ -53,6 +55,7 @@ import {
   CheckpointIdentity,
   findResumeCheckpoint,
   readCheckpoint,
+  removeCheckpoint,
   restoreCheckpoint,
   saveCheckpoint,
   TrainerState,
@@ -94,8 +97,8 @@ export interface TrainFoldOptions {
   plans: Plans | PlansJSON;
   /** '2d' | '3d_fullres' | '3d_lowres' | '3d_cascade_fullres' (any configuration of the plans). */
   configuration: string;
-  /** Preprocessed folder of this configuration (<id>.npy, <id>_seg.npy, <id>.json; sdk/preprocessing). */
-  preprocessedDir: string;
+  /** Preprocessed folder of this configuration (<id>.npy, <id>_seg.npy, <id>.json), or sdk/preprocessing's handle. */
+  preprocessedDir: string | { dir: string };
   trainCases: readonly string[];
   valCases: readonly string[];
   /** `<nnUNet_results>/<dataset>/<trainer>__<plans>__<configuration>/fold_<k>/` (created). */
@@ -148,6 +151,8 @@ export interface TrainFoldOptions {
   numClasses?: number;
   /** Terminal progress bar (default true). */
   progress?: boolean;
+  /** After validation, decide largest-component postprocessing on this fold (v1 validate default true). */
+  determinePostprocessing?: boolean;
   /** Initial learning rate (default 0.01). */
   initialLr?: number;
   /**
@@ -164,6 +169,8 @@ export interface ValidationResult {
   meanDice: Record<string, number>;
   predictions: string[];
   seconds: number;
+  /** determine_postprocessing on this fold (fold_k/postprocessing.json, validation_raw_postprocessed/). */
+  postprocessing: { file: string; json: PostprocessingJson; meanDice: Record<string, number>; summaryFile: string } | null;
 }
 
 /** The outcome of trainFold: log, metrics, paths; `.table()` and `.plot()` for notebooks. */
@@ -326,7 +333,24 @@ function caseProps(dir: string, id: string): StoredProperties {
   return readJsonSync<StoredProperties>(f);
 }
 
-function setupRun(o: TrainFoldOptions): Setup {
+/** `<results>/<dataset>/<trainer>__<plans>__<configuration>/fold_<k>` (nnU-Net's results layout). */
+export function foldOutputDir(
+  resultsRoot: string,
+  datasetName: string,
+  plansName: string,
+  configuration: string,
+  fold: number | 'all',
+  trainer = configuration === '3d_cascade_fullres' ? 'nnUNetTrainerV2CascadeFullRes' : 'nnUNetTrainerV2',
+): string {
+  return path.join(resultsRoot, datasetName, `${trainer}__${plansName}__${configuration}`, `fold_${fold}`);
+}
+
+/** v1's pred_next_stage folder of a 3d_lowres trainer (input of the cascade). */
+export function predNextStageDir(resultsRoot: string, datasetName: string, plansName: string, trainer = 'nnUNetTrainerV2'): string {
+  return path.join(resultsRoot, datasetName, `${trainer}__${plansName}__3d_lowres`, 'pred_next_stage');
+}
+
+function setupRun(o: TrainFoldOptions & { preprocessedDir: string }): Setup {
   const json = o.plans instanceof Plans ? o.plans.json : o.plans;
   let cfg = resolveConfiguration(json, o.configuration);
   if (o.batchSize !== undefined) cfg = { ...cfg, batch_size: o.batchSize };
@@ -374,7 +398,7 @@ function buildNetwork(s: Setup, seed: number): GenericUNet {
   return new GenericUNet(arch, undefined, { seed: deriveSeed(seed, 0, 0, SPLIT_INIT) });
 }
 
-function makeProvider(o: TrainFoldOptions, ids: readonly string[]): CaseProvider {
+function makeProvider(o: TrainFoldOptions & { preprocessedDir: string }, ids: readonly string[]): CaseProvider {
   const base = new NpyFolderCaseProvider(o.preprocessedDir, ids);
   return o.previousStageDir ? new PrevStageCaseProvider(base, o.previousStageDir) : base;
 }
@@ -501,7 +525,11 @@ function mean(a: readonly number[]): number {
  * Train one configuration on one fold as nnUNetTrainerV2 (or the cascade full-res trainer when `previousStageDir`
  * is given), checkpointing as it goes, then validate the held-out cases (unless `validate: false`).
  */
-export async function trainFold(o: TrainFoldOptions): Promise<TrainingResult> {
+export async function trainFold(opts: TrainFoldOptions): Promise<TrainingResult> {
+  const o: TrainFoldOptions & { preprocessedDir: string } = {
+    ...opts,
+    preprocessedDir: typeof opts.preprocessedDir === 'string' ? opts.preprocessedDir : opts.preprocessedDir.dir,
+  };
   const s = setupRun(o);
   const maxEpochs = o.epochs ?? V2_MAX_NUM_EPOCHS;
   const itersPerEpoch = o.iterationsPerEpoch ?? V2_ITERATIONS_PER_EPOCH;
@@ -689,6 +717,8 @@ export async function trainFold(o: TrainFoldOptions): Promise<TrainingResult> {
   let finalCk: string;
   if (!stopped) {
     finalCk = await saveCheckpoint(o.outputDir, 'checkpoint_final', net, sgd, identity, stateOf(log.length ? log[log.length - 1].epoch + 1 : startEpoch));
+    // network_trainer.run_training: "now we can delete latest as it will be identical with final"
+    removeCheckpoint(o.outputDir, 'checkpoint_latest');
   } else {
     finalCk = checkpointFile(o.outputDir, 'checkpoint_latest');
   }
@@ -710,6 +740,7 @@ export async function trainFold(o: TrainFoldOptions): Promise<TrainingResult> {
       numClasses: s.numClasses,
       name: `${trainerName}__${s.plansName} val tiled True`,
       progress: o.progress,
+      determinePostprocessing: o.determinePostprocessing ?? true,
     });
   }
   const result = new TrainingResult(o.outputDir, o.configuration, o.fold, log, finalCk, validation, trainSeconds, stopped);
@@ -769,6 +800,8 @@ export interface ValidateFoldOptions {
   name?: string;
   stepSize?: number;
   progress?: boolean;
+  /** Run determine_postprocessing afterwards (default false here; trainFold passes true as v1's validate). */
+  determinePostprocessing?: boolean;
 }
 
 async function referenceLabel(o: ValidateFoldOptions, id: string, props: StoredProperties) {
@@ -828,7 +861,40 @@ export async function validateFold(o: ValidateFoldOptions): Promise<ValidationRe
   await writeSummaryJson(summaryFile, summary);
   const meanDice: Record<string, number> = {};
   for (const l of labels) meanDice[String(l)] = results.mean[String(l)]?.Dice ?? NaN;
-  return { summary, summaryFile, meanDice, predictions, seconds: (Date.now() - t0) / 1000 };
+  let pp: ValidationResult['postprocessing'] = null;
+  if (o.determinePostprocessing) {
+    // v1 validate(): determine_postprocessing(output_folder, gt_niftis_folder, 'validation_raw', 'validation_raw_postprocessed')
+    const ppFolder = path.join(o.outputDir, 'validation_raw_postprocessed');
+    fs.mkdirSync(ppFolder, { recursive: true });
+    const geometry = new Map<string, Volume>();
+    const cases: PostprocessingCase[] = o.valCases.map((id, i) => ({
+      name: id,
+      load: async () => {
+        const pred = await readNifti(predictions[i]);
+        geometry.set(id, pred);
+        const ref = await referenceLabel(o, id, caseProps(o.preprocessedDir, id));
+        return { prediction: Uint8Array.from(pred.data as ArrayLike<number>), reference: ref, shape: pred.shape, spacing: pred.spacing };
+      },
+    }));
+    const r = await determinePostprocessing(cases, {
+      classes: labels.slice(1),
+      rawResults: results,
+      validationRaw: o.folderName ?? 'validation_raw',
+      validationFinal: 'validation_raw_postprocessed',
+      onFinal: async (id, seg) => {
+        const g = geometry.get(id) ?? (await readNifti(predictions[o.valCases.indexOf(id)]));
+        await writeNifti(path.join(ppFolder, `${id}.nii.gz`), { ...g, data: seg }, { dtype: 'uint8' });
+      },
+    });
+    const ppFile = path.join(o.outputDir, 'postprocessing.json');
+    await writePostprocessingJson(ppFile, r.postprocessing);
+    const ppSummaryFile = path.join(ppFolder, 'summary.json');
+    await writeSummaryJson(ppSummaryFile, makeSummaryJson(r.final, { name: `${o.name ?? o.configuration} postprocessed`, task: json.dataset_name }));
+    const ppDice: Record<string, number> = {};
+    for (const l of labels) ppDice[String(l)] = r.final.mean[String(l)]?.Dice ?? NaN;
+    pp = { file: ppFile, json: r.postprocessing, meanDice: ppDice, summaryFile: ppSummaryFile };
+  }
+  return { summary, summaryFile, meanDice, predictions, seconds: (Date.now() - t0) / 1000, postprocessing: pp };
 }
 
 export interface PredictNextStageOptions {
@@ -908,6 +974,7 @@ export {
   saveCheckpoint,
   readCheckpoint,
   restoreCheckpoint,
+  removeCheckpoint,
   checkIdentity,
   findResumeCheckpoint,
   checkpointArchitecture,

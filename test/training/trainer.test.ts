@@ -15,7 +15,9 @@ import { readSummaryJson } from '../../sdk/evaluation/evaluator';
 import { assertValidFigure } from '../../sdk/viz/figure';
 import {
   deriveSeed,
+  foldOutputDir,
   IterationInfo,
+  predNextStageDir,
   loadTrainedNetwork,
   predictNextStage,
   trainFold,
@@ -122,6 +124,29 @@ describe('trainFold', () => {
     await assert.rejects(trainFold(opts('3d_fullres', dir, { epochs: 2, resume: true })), (e: Error) => e.message.includes(ck) && /invalid JSON/.test(e.message));
     fs.writeFileSync(ck, JSON.stringify({ format: 'something else' }));
     await assert.rejects(trainFold(opts('3d_fullres', dir, { epochs: 2, resume: true })), /not an nnunet-ts checkpoint/);
+    fs.writeFileSync(ck, text);
+    // a save killed before its manifest was renamed leaves data files nobody refers to: resume ignores them; at the
+    // end checkpoint_latest is deleted with its files, as v1 deletes model_latest once model_final_checkpoint exists
+    const stale = path.join(outRoot, dir, 'checkpoint_latest.e0042.weights.json');
+    fs.writeFileSync(stale, '{ half a file');
+    const r = await trainFold(opts('3d_fullres', dir, { epochs: 2, iterationsPerEpoch: 1, validationIterations: 1, checkpointEvery: 1, resume: true }));
+    assert.equal(r.log.length, 2);
+    assert.ok(!fs.existsSync(stale));
+    assert.ok(!fs.existsSync(ck));
+    assert.deepEqual(fs.readdirSync(path.join(outRoot, dir)).filter((f) => f.startsWith('checkpoint_latest')), []);
+    assert.ok(fs.existsSync(checkpointFile(path.join(outRoot, dir), 'checkpoint_final')));
+  });
+
+  test('foldOutputDir / predNextStageDir follow the nnU-Net results layout', () => {
+    assert.equal(
+      foldOutputDir('/r', 'Task004_Hippocampus', 'nnUNetPlansv2.1', '2d', 0),
+      path.join('/r', 'Task004_Hippocampus', 'nnUNetTrainerV2__nnUNetPlansv2.1__2d', 'fold_0'),
+    );
+    assert.equal(
+      foldOutputDir('/r', 'D', 'P', '3d_cascade_fullres', 'all'),
+      path.join('/r', 'D', 'nnUNetTrainerV2CascadeFullRes__P__3d_cascade_fullres', 'fold_all'),
+    );
+    assert.equal(predNextStageDir('/r', 'D', 'P'), path.join('/r', 'D', 'nnUNetTrainerV2__P__3d_lowres', 'pred_next_stage'));
   });
 
   test('learns the easy task (2d): loss falls, pseudo-Dice rises; validation writes raw-geometry NIfTI and a summary.json that matches an independent Dice', async () => {
@@ -171,6 +196,17 @@ describe('trainFold', () => {
       assert.ok(Math.abs(s.results.mean[label].Dice - m.reduce((a, b) => a + b, 0) / m.length) < 1e-12);
     }
     assert.ok(v.meanDice['1'] > 0.3 && v.meanDice['2'] > 0.3, `validation Dice ${JSON.stringify(v.meanDice)}`);
+    // v1 validate() also decides largest-component postprocessing on the fold
+    assert.ok(v.postprocessing);
+    assert.ok(fs.existsSync(path.join(r.outputDir, 'postprocessing.json')));
+    assert.deepEqual(v.postprocessing.json.dc_per_class_raw, { '1': v.meanDice['1'], '2': v.meanDice['2'] });
+    for (const id of task.val) {
+      const ppVol = await readNifti(path.join(r.outputDir, 'validation_raw_postprocessed', `${id}.nii.gz`));
+      const raw = await readNifti(path.join(r.outputDir, 'validation_raw', `${id}.nii.gz`));
+      assert.deepEqual(ppVol.shape, raw.shape);
+      assert.deepEqual(ppVol.origin, raw.origin);
+    }
+    assert.equal(readSummaryJson(v.postprocessing.summaryFile).results.all.length, task.val.length);
     // result helpers
     const t = r.table();
     assert.equal(t.numRows(), 15);
