@@ -418,7 +418,8 @@ export async function decodeNifti(bytes: Uint8Array, name = '<buffer>'): Promise
   if (mat) {
     for (let j = 0; j < 3; j++) {
       const col = [-mat[0][j], -mat[1][j], mat[2][j]];
-      const n = Math.hypot(col[0], col[1], col[2]);
+      // ITK's Normalize: sqrt of the sum of squares, then divide (Math.hypot rounds differently in the last bit)
+      const n = Math.sqrt(col[0] * col[0] + col[1] * col[1] + col[2] * col[2]);
       for (let i = 0; i < 3; i++) direction[i * 3 + j] = (n === 0 ? col[i] : col[i] / n) + 0;
     }
   }

@@ -289,6 +289,7 @@ interface RawOpts {
   slope?: number;
   inter?: number;
   le?: boolean;
+  units?: number; // xyzt_units (default 10: mm + s)
   voxels: Uint8Array; // already in file byte order
 }
 
@@ -306,7 +307,7 @@ function rawNifti(o: RawOpts): Uint8Array {
   v.setFloat32(108, 352, le);
   v.setFloat32(112, o.slope ?? 1, le);
   v.setFloat32(116, o.inter ?? 0, le);
-  out[123] = 10;
+  out[123] = o.units ?? 10;
   v.setInt16(252, o.qformCode ?? 0, le);
   v.setInt16(254, o.sformCode ?? 0, le);
   (o.quatern ?? [0, 0, 0]).forEach((q, i) => v.setFloat32(256 + 4 * i, q, le));
@@ -366,6 +367,61 @@ test('qform vs sform precedence follows ITK 5: SCANNER_ANAT sform wins, a differ
   // sform only (ALIGNED) is used, like ct-sample
   const only = await decodeNifti(rawNifti({ ...base, qformCode: 0, sformCode: 2, srow: sformDiff }), 'sonly.nii');
   assert.equal(only.transform, 'sform');
+});
+
+test('geometry equals ITK NiftiImageIO bit for bit (expected values printed by ITK 5.2.1 ImageFileReader<double,3>)', async () => {
+  // ITK reference: Debian libinsighttoolkit5-dev 5.2.1, a 20-line C++ reader printing GetSpacing/GetOrigin/GetDirection
+  // with %.17g for these exact header bytes
+  const base = { dims: [2, 3, 4], datatype: 2, bitpix: 8, voxels: u8(24), pixdim: [1, 2, 3, 4] };
+  const t = 0.3;
+  const rot = [
+    [Math.cos(t), -Math.sin(t), 0],
+    [Math.sin(t), Math.cos(t), 0],
+    [0, 0, 1],
+  ];
+  const cases: [string, RawOpts, number[], number[], number[]][] = [
+    [
+      'oblique qform (code 2)',
+      { ...base, qformCode: 2, quatern: [0.1, 0.2, 0.3], qoffset: [-5, 6, 7.5] },
+      [2, 3, 4],
+      [5, -6, 7.5],
+      [
+        -0.73999999667001748, 0.51641715518899145, -0.43094474999717958, -0.59641711866958125, -0.79999996697098885, 0.065472365827180232,
+        -0.31094473059733441, 0.30547237955816198, 0.89999999542381126,
+      ],
+    ],
+    [
+      'oblique sform only (code 2)',
+      { ...base, sformCode: 2, srow: rot.map((r, i) => [...r.map((x, j) => x * [2, 3, 4][j]), [5, 6, 7][i]]) },
+      [2, 3, 4],
+      [-5, -6, 7],
+      [-0.95533648834727358, 0.29552020572015553, 0, -0.29552020917747651, -0.95533648941674831, 0, 0, 0, 1],
+    ],
+    ['negative pixdim[2] with a qform', { ...base, pixdim: [1, -2, 3, 4], qformCode: 1, qoffset: [1, 2, 3] }, [2, 3, 4], [-1, -2, 3], [1, 0, 0, 0, -1, 0, 0, 0, 1]],
+    ['quaternion (1,0,0): 180 degrees about x', { ...base, qformCode: 1, quatern: [1, 0, 0] }, [2, 3, 4], [0, 0, 0], [-1, 0, 0, 0, 1, 0, 0, 0, -1]],
+    ['xyzt_units metre', { ...base, units: 1, qformCode: 1, qoffset: [1, 2, 3] } as RawOpts, [2000, 3000, 4000], [-1, -2, 3], [-1, 0, 0, 0, -1, 0, 0, 0, 1]],
+    ['pixdim 0 becomes 1', { ...base, pixdim: [1, 0, 3, 4], qformCode: 1 }, [1, 3, 4], [0, 0, 0], [-1, 0, 0, 0, -1, 0, 0, 0, 1]],
+  ];
+  for (const [what, raw, itkSpacing, itkOrigin, itkDirection] of cases) {
+    const v = (await decodeNifti(rawNifti(raw), what)).volumes[0];
+    assert.deepEqual([...v.spacing].reverse(), itkSpacing, `${what}: spacing`);
+    assert.deepEqual(v.origin, itkOrigin, `${what}: origin`);
+    assert.deepEqual(v.direction, itkDirection, `${what}: direction`);
+  }
+  // our writer with an oblique direction, read back: ITK reads the same file to the same doubles
+  const dir = tmpDir();
+  const v = makeVolume(Float32Array.from({ length: 60 }, (_, i) => i * 0.25), [3, 4, 5], {
+    spacing: [2.5, 0.7, 0.9],
+    origin: [10.1, -20.2, 30.3],
+    direction: [0.36, 0.48, -0.8, -0.8, 0.6, 0, 0.48, 0.64, 0.6],
+  });
+  await writeNifti(path.join(dir, 'w.nii.gz'), v);
+  const r = await readNifti(path.join(dir, 'w.nii.gz'));
+  assert.deepEqual(r.direction, [
+    0.36000001441107904, 0.47999999516350855, -0.8, -0.7999999952316281, 0.6000000258854455, -7.152556946721234e-9, 0.4799999971389769,
+    0.6399999793597626, 0.6,
+  ]);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('scl_slope / scl_inter: integers promoted to float32 and rescaled; slope 0 means no scaling', async () => {
