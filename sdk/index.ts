@@ -17,3 +17,4 @@ export * from './preprocessing';
 export * from './training';
 export * from './network';
 export * from './training/trainer';
+export * from './synthetic';
