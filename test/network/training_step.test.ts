@@ -55,7 +55,7 @@ describe('Generic U-Net training step (heavy)', () => {
     const target = tf.tidy(() => {
       const v = tf.squeeze(x, [4]);
       const lbl = tf.add(tf.cast(tf.greater(v, 0.15), 'int32'), tf.mul(tf.cast(tf.less(v, -0.15), 'int32'), 2));
-      return tf.oneHot(lbl as tf.Tensor4D, 3);
+      return tf.oneHot(tf.cast(lbl, 'int32') as tf.Tensor4D, 3);
     });
     const opt = tf.train.momentum(0.01, 0.99, true); // nnUNetTrainerV2: SGD, momentum 0.99, nesterov, initial lr 0.01
     const losses: number[] = [];
