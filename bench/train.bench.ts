@@ -9,7 +9,8 @@
  *
  * Only a few iterations are run (default 4; the machine is shared): the first iteration also pays for starting the
  * augmentation workers, so the median is over iterations 2..N. "waiting" is the time the loop waited for an
- * augmented batch; "step" is forward + backward + clip + SGD update on the main thread.
+ * augmented batch; "step" is forward + backward + clip + SGD update on the main thread; "aug s/batch" is how long one
+ * worker took to augment one batch (it overlaps the step; with 2 workers it is hidden while < 2 x step).
  */
 import * as os from 'os';
 import * as fs from 'fs';
@@ -52,8 +53,9 @@ export async function main(args: string[]): Promise<void> {
     const t0 = Date.now();
     let last = t0;
     const wall: number[] = [];
+    let augS = NaN;
     try {
-      await trainFold({
+      const res = await trainFold({
         plans,
         configuration,
         preprocessedDir: dir,
@@ -79,6 +81,7 @@ export async function main(args: string[]): Promise<void> {
           its.push(i);
         },
       });
+      augS = res.log[0]?.augmentation_s_per_batch ?? NaN;
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
     }
@@ -95,13 +98,14 @@ export async function main(args: string[]): Promise<void> {
       perIt.toFixed(1),
       step.toFixed(1),
       `${wait.toFixed(1)} (${((100 * wait) / perIt).toFixed(0)}%)`,
+      augS.toFixed(1),
       wall[0].toFixed(1),
       o ? o.perIt.toFixed(1) : '-',
       o ? o.network : '-',
     ]);
     console.log(`${configuration}: per-iteration wall ${wall.map((w) => w.toFixed(1)).join(', ')} s; wait ${its.map((i) => i.waitS.toFixed(1)).join(', ')} s`);
   }
-  const head = ['configuration', 'patch', 'batch', 's/it (median)', 'step s', 'waiting for aug s', 'first it s', 'official s/it', 'official network s'];
+  const head = ['configuration', 'patch', 'batch', 's/it (median)', 'step s', 'waiting for aug s', 'aug s/batch (worker)', 'first it s', 'official s/it', 'official network s'];
   console.log(`\nbackend ${backend.backend}${backend.simd ? ' simd' : ''}, ${threads} augmentation workers, ${iterations} iterations per configuration (median over iterations 2..${iterations}), ${os.cpus().length} cores shared with other users`);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i])).join(' | ');

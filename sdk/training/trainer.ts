@@ -685,6 +685,7 @@ export async function trainFold(opts: TrainFoldOptions): Promise<TrainingResult>
         lr: sgd.lr,
         epoch_time: (Date.now() - te) / 1000,
         wait_augmentation_s: waitS,
+        augmentation_s_per_batch: gen.stats.augmentMsMean / 1000,
         seconds_per_iteration: trainS / itersPerEpoch,
         grad_norm_mean: mean(norms),
         timestamp: new Date().toISOString(),

@@ -27,6 +27,8 @@ export interface TrainingLogEntry extends TrainingCurveEntry {
   epoch_time: number;
   /** Seconds the training loop waited for augmented batches (starvation; 0 when augmentation keeps up). */
   wait_augmentation_s: number;
+  /** Mean seconds the augmentation pipeline took per training batch (in its worker; overlaps training). */
+  augmentation_s_per_batch: number;
   /** Mean seconds per training iteration. */
   seconds_per_iteration: number;
   /** Global L2 gradient norm before clipping, mean over the epoch. */

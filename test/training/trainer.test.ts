@@ -313,7 +313,7 @@ describe('training log and seeds', () => {
   test('JSON lines round trip keeps NaN; bad lines name the file and line', () => {
     const e = {
       epoch: 0, train_loss: 0.5, val_loss: NaN, pseudo_dice: [NaN, 0.25], mean_pseudo_dice: 0.25, ema: 0.25, lr: 0.01,
-      epoch_time: 1, wait_augmentation_s: 0, seconds_per_iteration: 0.1, grad_norm_mean: 2, timestamp: 't',
+      epoch_time: 1, wait_augmentation_s: 0, augmentation_s_per_batch: 0.2, seconds_per_iteration: 0.1, grad_norm_mean: 2, timestamp: 't',
     };
     const back = parseTrainingLog(serializeTrainingLog([e, { ...e, epoch: 1 }]));
     assert.equal(back.length, 2);
