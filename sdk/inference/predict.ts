@@ -1,0 +1,459 @@
+/**
+ * Prediction of new cases with trained folds (S1 nnunet/inference/predict.py `predict_cases` /
+ * `predict_from_folder`, predict_simple.py): per case, test-time preprocessing exactly as training (crop to nonzero
+ * with the -1 mask as seg, transpose, resample, normalize: GenericPreprocessor.preprocess_test_case), sliding window
+ * (Gaussian, step 0.5, mirroring TTA) with every fold's checkpoint, mean of the folds' softmax, export to the
+ * original geometry (uint8 NIfTI), optional float16 probabilities for ensembling, and the configuration's
+ * postprocessing.json (v1 load_remove_save) when present.
+ *
+ * The cascade (3d_cascade_fullres) runs the 3d_lowres stage first on the same case (with its postprocessing, as v1's
+ * predict_simple does with `lowres_segmentations`), then crops that segmentation with crop_bbox (v1 forgets the crop:
+ * reference B, fixed here), transposes it, resizes it with resize_segmentation order 1 to the full-res preprocessed
+ * shape and appends its one-hot encoding (labels 1..K-1) to the image channels.
+ *
+ * One case is in memory at a time; networks are loaded once and disposed at the end. A bad case (wrong number of
+ * channels, unreadable file, geometry mismatch between channels) is recorded with its id and file; the other cases
+ * still run and `predictCases` throws at the end (unless `throwOnError: false`).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as aq from 'arquero';
+import { readNiftiChannels } from '../io/nifti';
+import type { Volume } from '../io/volume';
+import { Plans, PlansJSON, resolveConfiguration } from '../planning/plans';
+import { cropCase } from '../preprocessing/cropping';
+import { preprocessCase, transpose3 } from '../preprocessing/preprocessing';
+import { preprocessSettingsFromPlans } from '../preprocessing/preprocessed_dataset';
+import { resizeSegmentation } from '../preprocessing/resampling';
+import { PostprocessingJson, readPostprocessingJson } from '../evaluation/connected_components';
+import type { GenericUNet } from '../network/generic_unet';
+import { loadTrainedNetwork } from '../training/trainer';
+import { progress } from '../util/progress';
+import { exportPrediction, segmentationFromProbabilities } from './export';
+import { predictEnsemble, ClassProbabilities } from './sliding_window';
+import { tfjsPatchPredictor } from './tfjs_predictor';
+
+/** One case given in memory: its image channels (all with the same geometry). */
+export interface PredictInputCase {
+  id: string;
+  images: Volume[];
+}
+
+/** One case found in an input folder. */
+export interface InputCaseFiles {
+  id: string;
+  /** one file per channel (`<case>_0000.nii.gz`, ...), or one (possibly 4D) `<case>.nii.gz` */
+  files: string[];
+}
+
+export type Checkpoint = 'checkpoint_final' | 'checkpoint_latest' | 'checkpoint_best';
+
+/** A trained configuration: the plans, and the fold folders with checkpoints. */
+export interface TrainedModel {
+  plans: Plans | PlansJSON;
+  configuration: string;
+  /** `<results>/<dataset>/<trainer>__<plans>__<configuration>` holding fold_k/ (and postprocessing.json) */
+  modelFolder?: string;
+  /** folds to use (default: every fold_0..fold_4 with a final checkpoint in modelFolder) */
+  folds?: (number | 'all')[];
+  /** explicit fold folders instead of modelFolder + folds */
+  foldFolders?: string[];
+  checkpoint?: Checkpoint;
+  /**
+   * Postprocessing: true (default) = `<modelFolder>/postprocessing.json` when it exists; false = none; a file or a
+   * parsed postprocessing.json.
+   */
+  postprocessing?: boolean | string | PostprocessingJson;
+}
+
+export interface PredictCasesOptions extends TrainedModel {
+  /** a folder in v2/MSD-test layout (`<case>_0000.nii.gz` or `<case>.nii.gz`) or cases in memory */
+  input: string | PredictInputCase[];
+  outputDir: string;
+  /** only these case ids of the input folder */
+  caseIds?: string[];
+  /** mirroring TTA over all spatial axes (default true, v1 do_tta) */
+  mirroring?: boolean;
+  /** sliding-window step size (default 0.5) */
+  stepSize?: number;
+  /** write `<case>.npy` (float16) + `<case>.json` next to the NIfTI (v1 --save_npz) */
+  saveProbabilities?: boolean;
+  /** the 3d_lowres stage for 3d_cascade_fullres (same plans unless given) */
+  previousStage?: Partial<TrainedModel> & { modelFolder?: string; foldFolders?: string[] };
+  /** throw at the end if any case failed (default true) */
+  throwOnError?: boolean;
+  progress?: boolean;
+  /** skip cases whose output NIfTI exists (v1 overwrite_existing=False) */
+  skipExisting?: boolean;
+}
+
+export interface CaseStatus {
+  id: string;
+  ok: boolean;
+  /** written segmentation */
+  file?: string;
+  probabilities?: string;
+  error?: string;
+  seconds: number;
+  skipped?: boolean;
+}
+
+export class PredictionResult {
+  constructor(
+    readonly outputDir: string,
+    readonly configuration: string,
+    readonly folds: string[],
+    readonly cases: CaseStatus[],
+    readonly postprocessing: PostprocessingJson | null,
+  ) {}
+
+  get failed(): CaseStatus[] {
+    return this.cases.filter((c) => !c.ok);
+  }
+
+  table(): aq.ColumnTable {
+    return aq.table({
+      case: this.cases.map((c) => c.id),
+      ok: this.cases.map((c) => c.ok),
+      file: this.cases.map((c) => c.file ?? ''),
+      seconds: this.cases.map((c) => c.seconds),
+      error: this.cases.map((c) => c.error ?? ''),
+    });
+  }
+
+  summary(): string {
+    const f = this.failed;
+    return (
+      `predicted ${this.cases.length - f.length}/${this.cases.length} cases with ${this.configuration} (folds ${this.folds.join(', ')}) into ${this.outputDir}` +
+      (f.length ? `\n  failed: ${f.map((c) => `${c.id}: ${c.error}`).join('\n          ')}` : '')
+    );
+  }
+
+  toString(): string {
+    return this.summary();
+  }
+}
+
+/** Thrown by predictCases when some cases failed; carries the full result. */
+export class PredictionError extends Error {
+  constructor(readonly result: PredictionResult) {
+    super(`prediction failed for ${result.failed.length} of ${result.cases.length} cases:\n  ${result.failed.map((c) => `${c.id}: ${c.error}`).join('\n  ')}`);
+  }
+}
+
+const CHANNEL_RE = /^(.+)_(\d{4})\.nii(\.gz)?$/;
+
+/**
+ * Cases of an input folder (v1 check_input_folder_and_return_caseIDs, plus the MSD test layout): `<case>_XXXX.nii.gz`
+ * grouped by case and sorted by channel; any other `<case>.nii.gz` is one case (3D or 4D file).
+ */
+export function listInputCases(folder: string): InputCaseFiles[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(folder).filter((n) => !n.startsWith('.') && /\.nii(\.gz)?$/.test(n));
+  } catch (e) {
+    throw new Error(`${folder}: cannot list the input folder: ${(e as Error).message}`);
+  }
+  const byCase = new Map<string, string[]>();
+  for (const n of names.sort()) {
+    const m = CHANNEL_RE.exec(n);
+    const id = m ? m[1] : n.replace(/\.nii(\.gz)?$/, '');
+    if (!byCase.has(id)) byCase.set(id, []);
+    (byCase.get(id) as string[]).push(path.join(folder, n));
+  }
+  return [...byCase.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, files]) => ({ id, files }));
+}
+
+function sameGeometry(a: Volume, b: Volume): string | null {
+  if (a.shape.join() !== b.shape.join()) return `shape ${b.shape.join('x')} vs ${a.shape.join('x')}`;
+  const close = (x: readonly number[], y: readonly number[]) => x.every((v, i) => Math.abs(v - y[i]) <= 1e-4 * Math.max(1, Math.abs(v)));
+  if (!close(a.spacing, b.spacing)) return `spacing [${b.spacing}] vs [${a.spacing}]`;
+  if (!close(a.origin, b.origin)) return `origin [${b.origin}] vs [${a.origin}]`;
+  if (!close(a.direction, b.direction)) return `direction [${b.direction}] vs [${a.direction}]`;
+  return null;
+}
+
+/** Read a case's channels from its files, checking the channel count and that all channels share one geometry. */
+export async function loadInputCase(c: InputCaseFiles, numChannels: number): Promise<Volume[]> {
+  const images: Volume[] = [];
+  const fileOf: string[] = [];
+  for (const f of c.files) {
+    let vols: Volume[];
+    try {
+      vols = await readNiftiChannels(f);
+    } catch (e) {
+      throw new Error(`${f}: cannot read: ${(e as Error).message}`);
+    }
+    for (const v of vols) {
+      images.push(v);
+      fileOf.push(f);
+    }
+  }
+  checkChannels(c.id, images, numChannels, fileOf);
+  return images;
+}
+
+function checkChannels(id: string, images: readonly Volume[], numChannels: number, fileOf?: string[]): void {
+  const where = (i: number) => (fileOf ? fileOf[i] : `case ${id} channel ${i}`);
+  if (images.length !== numChannels) {
+    throw new Error(`${fileOf ? fileOf.join(', ') : `case ${id}`}: case ${id} has ${images.length} channel(s), the model expects ${numChannels}`);
+  }
+  for (let i = 1; i < images.length; i++) {
+    const d = sameGeometry(images[0], images[i]);
+    if (d) throw new Error(`${where(i)}: case ${id}: geometry differs from channel 0 (${where(0)}): ${d}`);
+  }
+}
+
+/** fold_k folders with the wanted checkpoint (default every fold_0..fold_4 found). */
+export function findFoldFolders(modelFolder: string, folds?: (number | 'all')[], checkpoint: Checkpoint = 'checkpoint_final'): string[] {
+  const has = (d: string) => fs.existsSync(path.join(d, `${checkpoint}.json`)) || fs.existsSync(path.join(d, checkpoint));
+  if (folds && folds.length) {
+    return folds.map((k) => {
+      const d = path.join(modelFolder, `fold_${k}`);
+      if (!has(d)) throw new Error(`${d}: no ${checkpoint} (train fold ${k} first)`);
+      return d;
+    });
+  }
+  const found = [0, 1, 2, 3, 4].map((k) => path.join(modelFolder, `fold_${k}`)).filter(has);
+  if (found.length === 0) throw new Error(`${modelFolder}: no fold_0..fold_4 with a ${checkpoint}`);
+  return found;
+}
+
+function resolvePostprocessing(m: TrainedModel): PostprocessingJson | null {
+  const pp = m.postprocessing ?? true;
+  if (pp === false) return null;
+  if (typeof pp === 'string') return readPostprocessingJson(pp);
+  if (pp === true) {
+    const f = m.modelFolder ? path.join(m.modelFolder, 'postprocessing.json') : null;
+    return f && fs.existsSync(f) ? readPostprocessingJson(f) : null;
+  }
+  return pp;
+}
+
+/** A configuration loaded for inference: its networks (one per fold) and settings. */
+interface LoadedModel {
+  json: PlansJSON;
+  configuration: string;
+  patch: number[];
+  nets: GenericUNet[];
+  foldFolders: string[];
+  numClasses: number;
+  numImageChannels: number;
+  postprocessing: PostprocessingJson | null;
+}
+
+function loadModel(m: TrainedModel): LoadedModel {
+  const json = m.plans instanceof Plans ? m.plans.json : m.plans;
+  const cfg = resolveConfiguration(json, m.configuration);
+  let foldFolders = m.foldFolders;
+  if (!foldFolders) {
+    if (!m.modelFolder) throw new Error(`predict ${m.configuration}: give modelFolder or foldFolders`);
+    foldFolders = findFoldFolders(m.modelFolder, m.folds, m.checkpoint);
+  }
+  const nets: GenericUNet[] = [];
+  try {
+    for (const d of foldFolders) nets.push(loadTrainedNetwork(d, m.checkpoint ?? 'checkpoint_final'));
+  } catch (e) {
+    for (const n of nets) n.dispose();
+    throw e;
+  }
+  const a = nets[0].architecture;
+  for (let i = 1; i < nets.length; i++) {
+    const b = nets[i].architecture;
+    if (b.numClasses !== a.numClasses || b.numInputChannels !== a.numInputChannels) {
+      for (const n of nets) n.dispose();
+      throw new Error(`${foldFolders[i]}: network has ${b.numInputChannels} inputs / ${b.numClasses} classes, ${foldFolders[0]} has ${a.numInputChannels} / ${a.numClasses}`);
+    }
+  }
+  const numImageChannels = cfg.normalization_schemes.length;
+  const cascadeExtra = m.configuration === '3d_cascade_fullres' || cfg.previous_stage ? a.numClasses - 1 : 0;
+  if (a.numInputChannels !== numImageChannels + cascadeExtra) {
+    for (const n of nets) n.dispose();
+    throw new Error(
+      `${foldFolders[0]}: network expects ${a.numInputChannels} input channels, the plans' ${m.configuration} has ${numImageChannels} image channels` +
+        (cascadeExtra ? ` + ${cascadeExtra} one-hot` : ''),
+    );
+  }
+  return {
+    json,
+    configuration: m.configuration,
+    patch: cfg.patch_size,
+    nets,
+    foldFolders,
+    numClasses: a.numClasses,
+    numImageChannels,
+    postprocessing: resolvePostprocessing(m),
+  };
+}
+
+/** Preprocess one case for a configuration as at training (GenericPreprocessor.preprocess_test_case). */
+function preprocessForModel(images: readonly Volume[], model: LoadedModel, id: string) {
+  const cropped = cropCase(images, null, id);
+  const settings = preprocessSettingsFromPlans(model.json, model.configuration, []);
+  // v1 passes the cropped nonzero mask (-1 outside, 0 inside) as seg: use_mask_for_norm reads it
+  return preprocessCase({ data: cropped.data, seg: cropped.seg, properties: cropped.properties }, settings, id);
+}
+
+async function slidingWindow(model: LoadedModel, data: Float32Array, shape: number[], o: { mirroring?: boolean; stepSize?: number }): Promise<ClassProbabilities> {
+  const dim = model.patch.length;
+  return predictEnsemble(
+    data,
+    shape,
+    {
+      patchSize: model.patch,
+      numClasses: model.numClasses,
+      stepSize: o.stepSize ?? 0.5,
+      useGaussian: true,
+      mirrorAxes: o.mirroring === false ? [] : dim === 3 ? [0, 1, 2] : [0, 1],
+    },
+    model.nets.map((n) => tfjsPatchPredictor((x) => n.predict(x))),
+  );
+}
+
+/**
+ * The one-hot previous-stage channels of the cascade: the low-res segmentation in raw geometry -> crop_bbox ->
+ * transpose_forward -> resize_segmentation order 1 to the preprocessed shape -> one channel per label 1..K-1.
+ */
+export function cascadeOneHot(
+  prevSeg: ArrayLike<number>,
+  rawShape: readonly number[],
+  cropBbox: readonly (readonly number[])[],
+  transposeForward: readonly number[],
+  targetShape: readonly number[],
+  numClasses: number,
+): Float32Array {
+  if (prevSeg.length !== rawShape[0] * rawShape[1] * rawShape[2]) throw new Error(`cascade: previous-stage segmentation has ${prevSeg.length} voxels, image ${rawShape.join('x')}`);
+  const bs = cropBbox.map((b) => b[1] - b[0]);
+  const cropped = new Uint8Array(bs[0] * bs[1] * bs[2]);
+  let o = 0;
+  for (let z = cropBbox[0][0]; z < cropBbox[0][1]; z++)
+    for (let y = cropBbox[1][0]; y < cropBbox[1][1]; y++) {
+      const row = (z * rawShape[1] + y) * rawShape[2];
+      for (let x = cropBbox[2][0]; x < cropBbox[2][1]; x++) cropped[o++] = prevSeg[row + x];
+    }
+  const t = transpose3(cropped, bs, transposeForward);
+  const tShape = transposeForward.map((a) => bs[a]);
+  const r = resizeSegmentation(t, tShape, targetShape, 1);
+  const n = targetShape[0] * targetShape[1] * targetShape[2];
+  const out = new Float32Array((numClasses - 1) * n);
+  for (let k = 1; k < numClasses; k++) {
+    const off = (k - 1) * n;
+    for (let i = 0; i < n; i++) if (r[i] === k) out[off + i] = 1;
+  }
+  return out;
+}
+
+/** Predict one case in memory with a loaded model (and the cascade's low-res model); returns what exportPrediction needs. */
+async function predictOne(
+  images: Volume[],
+  id: string,
+  model: LoadedModel,
+  lowres: LoadedModel | null,
+  o: { mirroring?: boolean; stepSize?: number },
+) {
+  const pre = preprocessForModel(images, model, id);
+  let data = pre.data;
+  let shape: number[] = pre.dataShape;
+  if (lowres) {
+    const lp = preprocessForModel(images, lowres, id);
+    const lprobs = await slidingWindow(lowres, lp.data, lp.dataShape, o);
+    // v1 predict_simple: the low-res stage is exported (with its postprocessing) and read back as lowres_segmentations
+    const lseg = segmentationFromProbabilities(lprobs, lp.properties, {
+      transposeBackward: lowres.json.transpose_backward,
+      postprocessing: lowres.postprocessing,
+    });
+    const sp = pre.dataShape.slice(1);
+    const oneHot = cascadeOneHot(lseg.data, lseg.shape, pre.properties.crop_bbox, model.json.transpose_forward, sp, model.numClasses);
+    const both = new Float32Array(data.length + oneHot.length);
+    both.set(data);
+    both.set(oneHot, data.length);
+    data = both;
+    shape = [pre.dataShape[0] + model.numClasses - 1, ...sp];
+  }
+  const probs = await slidingWindow(model, data, shape, o);
+  return { probs, properties: pre.properties };
+}
+
+/**
+ * Predict cases with the averaged folds of one trained configuration (v1 predict_from_folder). Writes
+ * `<outputDir>/<case>.nii.gz` (uint8, the input's geometry) and, when asked, `<case>.npy` + `<case>.json`.
+ */
+export async function predictCases(o: PredictCasesOptions): Promise<PredictionResult> {
+  const json = o.plans instanceof Plans ? o.plans.json : o.plans;
+  const cfg = resolveConfiguration(json, o.configuration);
+  const isCascade = o.configuration === '3d_cascade_fullres' || Boolean(cfg.previous_stage);
+  // every input problem found before loading networks is still reported per case
+  const inputs: { id: string; load: () => Promise<Volume[]> }[] = [];
+  const numChannels = cfg.normalization_schemes.length;
+  if (typeof o.input === 'string') {
+    let cases = listInputCases(o.input);
+    if (o.caseIds) {
+      const missing = o.caseIds.filter((id) => !cases.some((c) => c.id === id));
+      if (missing.length) throw new Error(`${o.input}: no input files for case(s) ${missing.join(', ')}`);
+      cases = cases.filter((c) => o.caseIds?.includes(c.id));
+    }
+    if (cases.length === 0) throw new Error(`${o.input}: no .nii.gz cases found`);
+    for (const c of cases) inputs.push({ id: c.id, load: () => loadInputCase(c, numChannels) });
+  } else {
+    for (const c of o.input) {
+      inputs.push({
+        id: c.id,
+        load: async () => {
+          checkChannels(c.id, c.images, numChannels);
+          return c.images;
+        },
+      });
+    }
+  }
+  fs.mkdirSync(o.outputDir, { recursive: true });
+  const model = loadModel(o);
+  let lowres: LoadedModel | null = null;
+  const statuses: CaseStatus[] = [];
+  try {
+    if (isCascade) {
+      const prevName = cfg.previous_stage ?? '3d_lowres';
+      const ps = o.previousStage;
+      if (!ps || (!ps.modelFolder && !ps.foldFolders)) {
+        throw new Error(`predict ${o.configuration}: the cascade needs the ${prevName} model (previousStage.modelFolder)`);
+      }
+      lowres = loadModel({ plans: ps.plans ?? o.plans, configuration: ps.configuration ?? prevName, checkpoint: o.checkpoint, folds: o.folds, ...ps } as TrainedModel);
+    }
+    const bar = o.progress === false ? null : progress(`predict ${o.configuration}`, inputs.length);
+    for (const inp of inputs) {
+      const t0 = Date.now();
+      const segFile = path.join(o.outputDir, `${inp.id}.nii.gz`);
+      const probFile = o.saveProbabilities ? path.join(o.outputDir, `${inp.id}.npy`) : undefined;
+      if (o.skipExisting && fs.existsSync(segFile) && (!probFile || fs.existsSync(probFile))) {
+        statuses.push({ id: inp.id, ok: true, file: segFile, probabilities: probFile, seconds: 0, skipped: true });
+        bar?.tick(1, inp.id);
+        continue;
+      }
+      try {
+        const images = await inp.load();
+        const { probs, properties } = await predictOne(images, inp.id, model, lowres, o);
+        await exportPrediction({ segmentation: segFile, probabilities: probFile }, probs, properties, {
+          transposeBackward: json.transpose_backward,
+          postprocessing: model.postprocessing,
+        });
+        statuses.push({ id: inp.id, ok: true, file: segFile, probabilities: probFile, seconds: (Date.now() - t0) / 1000 });
+      } catch (e) {
+        const msg = (e as Error).message;
+        statuses.push({ id: inp.id, ok: false, error: msg.includes(inp.id) ? msg : `case ${inp.id}: ${msg}`, seconds: (Date.now() - t0) / 1000 });
+      }
+      bar?.tick(1, inp.id);
+    }
+    bar?.done();
+  } finally {
+    for (const n of model.nets) n.dispose();
+    if (lowres) for (const n of lowres.nets) n.dispose();
+  }
+  const result = new PredictionResult(
+    o.outputDir,
+    o.configuration,
+    model.foldFolders.map((d) => path.basename(d)),
+    statuses,
+    model.postprocessing,
+  );
+  if (result.failed.length && o.throwOnError !== false) throw new PredictionError(result);
+  return result;
+}
