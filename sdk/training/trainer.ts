@@ -579,6 +579,8 @@ export async function trainFold(opts: TrainFoldOptions): Promise<TrainingResult>
     bestEma = st.bestEma;
     sgd.momentum = st.momentum;
   } else {
+    // a fresh start replaces an earlier run's checkpoints, so a later resume can never continue a mix of two runs
+    for (const n of ['checkpoint_latest', 'checkpoint_best', 'checkpoint_final'] as const) removeCheckpoint(o.outputDir, n);
     net = buildNetwork(s, seed);
   }
   const vars = namedVariables(net);

@@ -166,6 +166,9 @@ describe('trainFold', () => {
     assert.ok(!fs.existsSync(ck));
     assert.deepEqual(fs.readdirSync(path.join(outRoot, dir)).filter((f) => f.startsWith('checkpoint_latest')), []);
     assert.ok(fs.existsSync(checkpointFile(path.join(outRoot, dir), 'checkpoint_final')));
+    // starting from scratch (no resume) in the same folder drops the earlier run's checkpoints before training
+    await trainFold(opts('3d_fullres', dir, { epochs: 2, stopAfterEpochs: 0 }));
+    assert.deepEqual(fs.readdirSync(path.join(outRoot, dir)).filter((f) => f.startsWith('checkpoint_')), []);
   });
 
   test('foldOutputDir / predNextStageDir follow the nnU-Net results layout', () => {
