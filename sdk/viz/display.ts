@@ -4,7 +4,7 @@
  * library once, not once per figure (strip outputs before committing anyway: kernel-setup/strip_outputs.py).
  * tslab is required lazily, on the first display, so the SDK loads fast outside notebooks.
  */
-import { assertValidFigure, Figure } from './figure';
+import { assertValidFigure, Figure, FigureLike } from './figure';
 import { figureSnippet, plotlyLibrary, plotlyVersion } from './plotly_lib';
 import { tableHTML, TableHTMLOptions, ArqueroTableLike } from './table';
 
@@ -62,7 +62,7 @@ export function loadPlotly(opts: ShowOptions & { force?: boolean } = {}): void {
 }
 
 /** Displays a figure inline in a tslab notebook (interactive Plotly). */
-export function show(fig: Figure, opts: ShowOptions = {}): void {
+export function show(fig: FigureLike, opts: ShowOptions = {}): void {
   assertValidFigure(fig, 'show()');
   const d = resolveDisplay(opts.display);
   loadPlotly({ display: d });
@@ -70,7 +70,7 @@ export function show(fig: Figure, opts: ShowOptions = {}): void {
 }
 
 /** Displays an arquero table (or array of row objects) as an HTML table. */
-export function showTable(table: ArqueroTableLike | Record<string, unknown>[], opts: TableHTMLOptions & ShowOptions = {}): void {
+export function showTable(table: ArqueroTableLike | readonly object[], opts: TableHTMLOptions & ShowOptions = {}): void {
   resolveDisplay(opts.display).html(tableHTML(table, opts));
 }
 
@@ -78,7 +78,7 @@ export function showTable(table: ArqueroTableLike | Record<string, unknown>[], o
  * Displays a figure as a static PNG rendered by headless Chromium (no plotly.js in the notebook at all: small
  * outputs that survive any viewer, e.g. GitHub's).
  */
-export async function showPNG(fig: Figure, opts: ShowOptions & { width?: number; height?: number; scale?: number } = {}): Promise<void> {
+export async function showPNG(fig: FigureLike, opts: ShowOptions & { width?: number; height?: number; scale?: number } = {}): Promise<void> {
   const d = resolveDisplay(opts.display);
   if (!d.png) throw new Error('showPNG(): this display cannot show PNG images');
   const { renderPNG } = await import('./render');

@@ -18,6 +18,17 @@ export interface PlotlyFrame {
   traces?: number[];
   layout?: PlotlyLayout;
 }
+/**
+ * Any Plotly figure spec: what every module's `.plot()` returns (plans, fingerprint, preprocessing, summaries build
+ * theirs as plain objects). `show`, `toPNG`, ... accept it and validate it at run time.
+ */
+export interface FigureLike {
+  data: readonly object[];
+  layout?: object;
+  frames?: readonly object[];
+  config?: object;
+}
+
 export interface Figure {
   data: PlotlyTrace[];
   layout: PlotlyLayout;
@@ -224,7 +235,8 @@ function isArrayish(v: unknown): v is ArrayLike<unknown> {
  * rectangular heatmap z, typed arrays (not JSON-safe), frame names and slider steps that point at frames.
  * Returns the problems found (empty: valid). Plotly's own attribute validation runs in render.ts (validate()).
  */
-export function figureProblems(fig: Figure): string[] {
+export function figureProblems(figure: FigureLike): string[] {
+  const fig = figure as Figure;
   const problems: string[] = [];
   if (!fig || !Array.isArray(fig.data)) return ['figure.data must be an array of traces'];
   if (typeof fig.layout !== 'object' || fig.layout === null) problems.push('figure.layout must be an object');
@@ -278,7 +290,8 @@ export function figureProblems(fig: Figure): string[] {
 }
 
 /** Throws (naming every problem) if figureProblems finds any. */
-export function assertValidFigure(fig: Figure, what = 'figure'): void {
+export function assertValidFigure(figure: FigureLike, what = 'figure'): void {
+  const fig = figure as Figure;
   const p = figureProblems(fig);
   if (p.length) throw new Error(`${what} is not a valid Plotly spec:\n  ${p.join('\n  ')}`);
 }

@@ -3,7 +3,7 @@
  * Loads nothing heavy at import: plotly.js is read on first display/export, tslab on first show(),
  * playwright-core when a browser is launched.
  */
-export type { PlotlyTrace, PlotlyLayout, PlotlyFrame, Figure, ChartOptions, ChartSeries, ChartSample, ChartMatrix } from './figure';
+export type { PlotlyTrace, PlotlyLayout, PlotlyFrame, Figure, FigureLike, ChartOptions, ChartSeries, ChartSample, ChartMatrix } from './figure';
 export { COLORWAY, toPlain, barChart, lineChart, boxPlot, histogramChart, heatmapChart, figureProblems, assertValidFigure } from './figure';
 export type { SliceVolume, OverlayStyle, SliceViewerOptions } from './slice_viewer';
 export { sliceViewer, CLASS_COLORS } from './slice_viewer';

@@ -3,7 +3,7 @@
  * plus the HTML snippet that draws one figure. Shared by display.ts (tslab) and render.ts (Chromium, HTML files).
  */
 import * as fs from 'fs';
-import { Figure } from './figure';
+import { Figure, FigureLike } from './figure';
 
 let lib: string | null = null;
 
@@ -33,7 +33,8 @@ export function scriptJSON(v: unknown): string {
  * A <div> plus a small script that draws `fig` with the page's Plotly (loaded once by display.ts or inlined by
  * toHTML). If Plotly is not there yet it retries for 10 s, then says how to fix it in the div.
  */
-export function figureSnippet(fig: Figure, opts: { id?: string; config?: Record<string, unknown> } = {}): string {
+export function figureSnippet(figure: FigureLike, opts: { id?: string; config?: Record<string, unknown> } = {}): string {
+  const fig = figure as Figure;
   const id = opts.id ?? `nnunet-ts-fig-${process.pid.toString(36)}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
   const height = typeof fig.layout.height === 'number' ? fig.layout.height : 450;
   const width = typeof fig.layout.width === 'number' ? `width:${fig.layout.width}px;` : '';

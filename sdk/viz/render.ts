@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import type { Browser, Page } from 'playwright-core';
 import { writeFileAtomic } from '../io/atomic';
-import { assertValidFigure, Figure } from './figure';
+import { assertValidFigure, Figure, FigureLike } from './figure';
 import { figureSnippet, plotlyLibrary, plotlyVersion } from './plotly_lib';
 import { escapeHTML } from './table';
 
@@ -35,7 +35,8 @@ export interface FigureRenderOptions {
   scale?: number;
 }
 
-function sizeOf(fig: Figure, opts: FigureRenderOptions): { width: number; height: number; scale: number } {
+function sizeOf(figure: FigureLike, opts: FigureRenderOptions): { width: number; height: number; scale: number } {
+  const fig = figure as Figure;
   const width = opts.width ?? (typeof fig.layout.width === 'number' ? fig.layout.width : 700);
   const height = opts.height ?? (typeof fig.layout.height === 'number' ? fig.layout.height : 450);
   const scale = opts.scale ?? 1;
@@ -99,7 +100,7 @@ export class FigureRenderer {
   }
 
   /** PNG bytes of `fig` at width x height CSS pixels times scale. */
-  png(fig: Figure, opts: FigureRenderOptions = {}): Promise<Uint8Array> {
+  png(fig: FigureLike, opts: FigureRenderOptions = {}): Promise<Uint8Array> {
     assertValidFigure(fig, 'render');
     const size = sizeOf(fig, opts);
     const arg = JSON.stringify({ fig: { data: fig.data, layout: fig.layout, frames: fig.frames ?? [] }, ...size });
@@ -112,7 +113,7 @@ export class FigureRenderer {
   }
 
   /** Plotly's own attribute validation (Plotly.validate): messages for unknown or invalid attributes; [] if valid. */
-  validate(fig: Figure): Promise<string[]> {
+  validate(fig: FigureLike): Promise<string[]> {
     const arg = JSON.stringify({ data: fig.data, layout: fig.layout });
     return this.run(async () => (await this.page.evaluate(`(${VALIDATE_JS})(${arg})`)) as string[]);
   }
@@ -161,14 +162,14 @@ export async function closeRenderer(): Promise<void> {
 }
 
 /** PNG bytes of a figure (shared headless Chromium). */
-export function renderPNG(fig: Figure, opts: FigureRenderOptions = {}): Promise<Uint8Array> {
+export function renderPNG(fig: FigureLike, opts: FigureRenderOptions = {}): Promise<Uint8Array> {
   assertValidFigure(fig, 'renderPNG()');
   return withShared((r) => r.png(fig, opts));
 }
 
 /** Writes `fig` as a PNG file (atomically). Returns the file, its size in bytes and the pixel size. */
 export async function toPNG(
-  fig: Figure,
+  fig: FigureLike,
   file: string,
   opts: FigureRenderOptions = {},
 ): Promise<{ file: string; bytes: number; width: number; height: number }> {
@@ -185,7 +186,7 @@ export async function toPNG(
 }
 
 /** Plotly's attribute validation of a figure in the shared browser ([] if valid). */
-export function validateInBrowser(fig: Figure): Promise<string[]> {
+export function validateInBrowser(fig: FigureLike): Promise<string[]> {
   return withShared((r) => r.validate(fig));
 }
 
@@ -195,10 +196,11 @@ export function validateInBrowser(fig: Figure): Promise<string[]> {
  * No browser is needed to write it.
  */
 export async function toHTML(
-  fig: Figure,
+  figure: FigureLike,
   file: string,
   opts: { title?: string; plotlyjs?: 'inline' | { src: string } } = {},
 ): Promise<{ file: string; bytes: number }> {
+  const fig = figure as Figure;
   assertValidFigure(fig, `toHTML(${file})`);
   const t = fig.layout.title as { text?: string } | string | undefined;
   const title = opts.title ?? (typeof t === 'string' ? t : t?.text) ?? 'nnunet-ts figure';

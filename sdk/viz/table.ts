@@ -44,7 +44,7 @@ export function formatCell(v: unknown, digits: number): string {
 }
 
 /** An HTML <table> (numbers right-aligned, 4 significant digits) of an arquero table or an array of row objects. */
-export function tableHTML(table: ArqueroTableLike | Record<string, unknown>[], opts: TableHTMLOptions = {}): string {
+export function tableHTML(table: ArqueroTableLike | readonly object[], opts: TableHTMLOptions = {}): string {
   const limit = opts.limit ?? 50;
   const digits = opts.digits ?? 4;
   let columns: string[];
