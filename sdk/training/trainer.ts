@@ -151,6 +151,11 @@ export interface TrainFoldOptions {
   numClasses?: number;
   /** Terminal progress bar (default true). */
   progress?: boolean;
+  /**
+   * 3d_lowres with a next stage (run_training.py): after validation, predict this fold's validation cases for the
+   * cascade (predictNextStage) into `outputDir` (normally predNextStageDir(...)), at the full-res preprocessed shapes.
+   */
+  nextStage?: { fullresPreprocessedDir: string; outputDir: string };
   /** After validation, decide largest-component postprocessing on this fold (v1 validate default true). */
   determinePostprocessing?: boolean;
   /** Initial learning rate (default 0.01). */
@@ -744,6 +749,20 @@ export async function trainFold(opts: TrainFoldOptions): Promise<TrainingResult>
       name: `${trainerName}__${s.plansName} val tiled True`,
       progress: o.progress,
       determinePostprocessing: o.determinePostprocessing ?? true,
+    });
+  }
+  if (!stopped && o.nextStage && o.valCases.length > 0) {
+    await predictNextStage({
+      net,
+      plans: o.plans,
+      configuration: o.configuration,
+      lowresPreprocessedDir: o.preprocessedDir,
+      fullresPreprocessedDir: o.nextStage.fullresPreprocessedDir,
+      caseIds: o.valCases,
+      outputDir: o.nextStage.outputDir,
+      numClasses: s.numClasses,
+      mirroring: o.mirroring ?? true,
+      progress: o.progress,
     });
   }
   const result = new TrainingResult(o.outputDir, o.configuration, o.fold, log, finalCk, validation, trainSeconds, stopped);

@@ -266,7 +266,18 @@ describe('trainFold', () => {
   });
 
   test('cascade: predictNextStage writes full-res-shaped previous-stage maps; the cascade trainer uses them as one-hot inputs', async () => {
-    const low = await trainFold(opts('3d_lowres', 'cascade_low', { epochs: 1, iterationsPerEpoch: 2, validationIterations: 1 }));
+    const autoDir = path.join(outRoot, 'pred_next_stage_auto');
+    const low = await trainFold(
+      opts('3d_lowres', 'cascade_low', {
+        epochs: 1,
+        iterationsPerEpoch: 2,
+        validationIterations: 1,
+        mirroring: false,
+        nextStage: { fullresPreprocessedDir: task.preprocessed['3d_fullres'], outputDir: autoDir },
+      }),
+    );
+    // run_training.py: the low-res fold predicts its own validation cases for the next stage
+    assert.deepEqual(fs.readdirSync(autoDir).sort(), task.val.map((id) => `${id}_segFromPrevStage.npy`));
     const net = loadTrainedNetwork(low.outputDir);
     const nextDir = path.join(outRoot, 'pred_next_stage');
     // out-of-fold in nnU-Net; here the single fold's network predicts every case so the cascade can train
@@ -283,6 +294,7 @@ describe('trainFold', () => {
     });
     net.dispose();
     assert.equal(files.length, task.caseIds.length);
+    for (const id of task.val) assert.ok(fs.readFileSync(path.join(autoDir, `${id}_segFromPrevStage.npy`)).equals(fs.readFileSync(path.join(nextDir, `${id}_segFromPrevStage.npy`))));
     for (const [k, id] of task.caseIds.entries()) {
       const seg = readNpy(files[k]);
       const full = readNpy(path.join(task.preprocessed['3d_fullres'], `${id}.npy`));
