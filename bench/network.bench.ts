@@ -6,7 +6,8 @@
  * same backend. Stock tfjs-wasm Conv3D is ~100x slower, so it is timed on ONE full-resolution layer with a reduced
  * depth (--stock-depth, default 4 slices) and extrapolated to the network at the measured GFLOP/s (marked "extrap.").
  * GFLOP/s count conv/transposed-conv/head multiply-adds only (forward F, forward+backward 3F); the extra forward
- * pass of micro-batching is not counted as useful work.
+ * pass of micro-batching is not counted as useful work. GFLOP/CPU-s divides by the process CPU time instead of wall
+ * time: wasm is single-threaded, so it is the rate a dedicated core would give on this shared machine.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -49,15 +50,23 @@ function placeholderLoss(outputs: tf.Tensor[], target: tf.Tensor): tf.Scalar {
   });
 }
 
+/** CPU seconds of the last timeIt (median run): wasm runs on one thread, so GFLOP per CPU-second is robust to
+ *  other processes competing for the cores, where wall-clock GFLOP/s is not. */
+let lastCpu = 0;
+
 async function timeIt(iters: number, f: () => Promise<void>): Promise<number> {
-  const ts: number[] = [];
+  const ts: [number, number][] = [];
   for (let i = 0; i < iters; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     await f();
-    ts.push((performance.now() - t0) / 1000);
+    const c = process.cpuUsage(c0);
+    ts.push([(performance.now() - t0) / 1000, (c.user + c.system) / 1e6]);
   }
-  ts.sort((a, b) => a - b);
-  return ts[Math.floor(ts.length / 2)];
+  ts.sort((a, b) => a[0] - b[0]);
+  const m = ts[Math.floor(ts.length / 2)];
+  lastCpu = m[1];
+  return m[0];
 }
 
 interface Row {
@@ -66,6 +75,7 @@ interface Row {
   pass: string;
   seconds: string;
   gflops: string;
+  cpu: string;
   note: string;
 }
 
@@ -107,7 +117,7 @@ export async function main(args: string[]): Promise<void> {
     };
     await fwd(); // warm-up (XNNPACK operator creation)
     const tF = await timeIt(iters, fwd);
-    rows.push({ network: label, ops: 'ours', pass: 'forward', seconds: fmt(tF), gflops: gf(F, tF), note: `${chunk}-sample chunks` });
+    rows.push({ network: label, ops: 'ours', pass: 'forward', seconds: fmt(tF), gflops: gf(F, tF), cpu: gf(F, lastCpu), note: `${chunk}-sample chunks` });
     const tFB = await timeIt(iters, async () => {
       const { grads } = net.computeGradients(x, (o) => placeholderLoss(o, target), { microBatch: micro });
       for (const g of grads.values()) await g.data();
@@ -119,6 +129,7 @@ export async function main(args: string[]): Promise<void> {
       pass: 'forward+backward',
       seconds: fmt(tFB),
       gflops: gf(3 * F, tFB),
+      cpu: gf(3 * F, lastCpu),
       note: `microBatch ${micro} (+1 recompute forward, not counted)`,
     });
     tf.dispose([x, target]);
@@ -147,9 +158,10 @@ export async function main(args: string[]): Promise<void> {
       if (layerIters > 1) await once(); // warm-up
       const tl = await timeIt(layerIters, once);
       const rate = layerF / tl;
-      rows.push({ network: label, ops: name, pass: 'forward', seconds: fmt(tl), gflops: gf(layerF, tl), note: layerDesc });
+      const cpuL = lastCpu;
+      rows.push({ network: label, ops: name, pass: 'forward', seconds: fmt(tl), gflops: gf(layerF, tl), cpu: gf(layerF, cpuL), note: layerDesc });
       if (name === 'stock tfjs') {
-        rows.push({ network: label, ops: name, pass: 'forward', seconds: fmt(F / rate), gflops: gf(layerF, tl), note: 'extrap. to network at layer GFLOP/s' });
+        rows.push({ network: label, ops: name, pass: 'forward', seconds: fmt(F / rate), gflops: gf(layerF, tl), cpu: gf(layerF, cpuL), note: 'extrap. to network at layer GFLOP/s' });
       }
       let tlb: number | null = null;
       let err = '';
@@ -169,25 +181,26 @@ export async function main(args: string[]): Promise<void> {
           await g.data();
           g.dispose();
         });
-        rows.push({ network: label, ops: name, pass: 'forward+dx only', seconds: fmt(tdx), gflops: gf(2 * layerF, tdx), note: layerDesc });
+        rows.push({ network: label, ops: name, pass: 'forward+dx only', seconds: fmt(tdx), gflops: gf(2 * layerF, tdx), cpu: gf(2 * layerF, lastCpu), note: layerDesc });
       }
       if (tlb === null) {
-        rows.push({ network: label, ops: name, pass: 'forward+backward', seconds: 'n/a', gflops: 'n/a', note: `fails: ${err}` });
+        rows.push({ network: label, ops: name, pass: 'forward+backward', seconds: 'n/a', gflops: 'n/a', cpu: 'n/a', note: `fails: ${err}` });
       } else {
-        rows.push({ network: label, ops: name, pass: 'forward+backward', seconds: fmt(tlb), gflops: gf(3 * layerF, tlb), note: layerDesc });
+        const cpuB = lastCpu;
+        rows.push({ network: label, ops: name, pass: 'forward+backward', seconds: fmt(tlb), gflops: gf(3 * layerF, tlb), cpu: gf(3 * layerF, cpuB), note: layerDesc });
         if (name === 'stock tfjs') {
           const r = (3 * layerF) / tlb;
           const note = kind === '3d' && info.backend === 'wasm' ? 'extrap.; stock wasm dx/dw are WRONG (toolchain §3)' : 'extrap. to network';
-          rows.push({ network: label, ops: name, pass: 'forward+backward', seconds: fmt((3 * F) / r), gflops: gf(3 * layerF, tlb), note });
+          rows.push({ network: label, ops: name, pass: 'forward+backward', seconds: fmt((3 * F) / r), gflops: gf(3 * layerF, tlb), cpu: gf(3 * layerF, cpuB), note });
         }
       }
     }
     tf.dispose([lx, lw]);
   }
 
-  const head: (keyof Row)[] = ['network', 'ops', 'pass', 'seconds', 'gflops', 'note'];
-  const cells = [head.map((h) => (h === 'seconds' ? 's/iter' : h === 'gflops' ? 'GFLOP/s' : h)), ...rows.map((r) => head.map((h) => r[h]))];
+  const head: (keyof Row)[] = ['network', 'ops', 'pass', 'seconds', 'gflops', 'cpu', 'note'];
+  const cells = [head.map((h) => (h === 'seconds' ? 's/iter' : h === 'gflops' ? 'GFLOP/s' : h === 'cpu' ? 'GFLOP/CPU-s' : h)), ...rows.map((r) => head.map((h) => r[h]))];
   const w = head.map((_, i) => Math.max(...cells.map((c) => c[i].length)));
   console.log(`\nbackend ${info.backend}${info.simd ? ' (simd, 1 thread)' : ''}, iters ${iters} (median)`);
-  for (const c of cells) console.log(c.map((v, i) => (i === 3 || i === 4 ? v.padStart(w[i]) : v.padEnd(w[i]))).join('  '));
+  for (const c of cells) console.log(c.map((v, i) => (i >= 3 && i <= 5 ? v.padStart(w[i]) : v.padEnd(w[i]))).join('  '));
 }

@@ -12,7 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { readJsonSync, writeFileAtomic, writeJsonAtomic } from '../io/atomic';
-import { NetworkArchitecture, parameterCount } from './architecture';
+import { buildArchitecture, NetworkArchitecture, parameterCount } from './architecture';
 import { GenericUNet } from './generic_unet';
 
 export const WEIGHTS_FORMAT = 'nnunet-ts-weights';
@@ -74,6 +74,10 @@ export function readWeights(prefix: string): { manifest: WeightsManifest; values
   const buf = fs.readFileSync(bin);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const values = new Map<string, Float32Array>();
+  const params = m.architecture?.params ?? [];
+  if (params.length !== m.tensors.length || params.some((p, i) => p.name !== m.tensors[i].name || p.shape.join() !== m.tensors[i].shape.join())) {
+    throw new Error(`${json}: tensor list does not match the architecture's parameters`);
+  }
   for (const t of m.tensors) {
     if (t.dtype !== 'float32') throw new Error(`${json}: tensor ${t.name} has unsupported dtype ${t.dtype}`);
     if (t.offset + 4 * t.length > buf.byteLength) {
@@ -116,8 +120,26 @@ export function loadWeightsInto(net: GenericUNet, prefix: string): void {
   net.setValues(values);
 }
 
-/** Build a network from a weights file (architecture from the manifest). */
+/** Build a network from a weights file (architecture from the manifest, re-derived and checked). */
 export function loadNetwork(prefix: string): GenericUNet {
   const { manifest, values } = readWeights(prefix);
-  return new GenericUNet(manifest.architecture, values);
+  const a = manifest.architecture;
+  let rebuilt: NetworkArchitecture;
+  try {
+    rebuilt = buildArchitecture(
+      {
+        pool_op_kernel_sizes: a.poolOpKernelSizes,
+        conv_kernel_sizes: a.convKernelSizes,
+        UNet_base_num_features: a.baseNumFeatures,
+        patch_size: new Array(a.dim).fill(1), // only its length (2D/3D) matters here
+        batch_size: 1,
+      },
+      { numInputChannels: a.numInputChannels, numClasses: a.numClasses, maxNumFeatures: a.maxNumFeatures, convPerStage: a.convPerStage },
+    );
+  } catch (e) {
+    throw new Error(`${paths(prefix).json}: invalid architecture (${(e as Error).message})`);
+  }
+  const diff = architectureDifference(a, rebuilt);
+  if (diff) throw new Error(`${paths(prefix).json}: stored architecture is inconsistent with its own settings (${diff})`);
+  return new GenericUNet(rebuilt, values);
 }
