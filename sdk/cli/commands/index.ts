@@ -2,6 +2,22 @@ import type { CommandSpec } from '../args';
 import { doctorCommand } from './doctor';
 import { planAndPreprocess } from './plan_and_preprocess';
 import { startCommand } from './start';
+import { trainCommand } from './train';
+import { predictCommand } from './predict';
+import { ensembleCommand } from './ensemble';
+import { evaluateCommand } from './evaluate';
+import { findBestConfigurationCommand } from './find_best_configuration';
+import { postprocessCommand } from './postprocess';
 
 /** Every CLI subcommand, in help order. */
-export const COMMANDS: CommandSpec[] = [startCommand, planAndPreprocess, doctorCommand];
+export const COMMANDS: CommandSpec[] = [
+  startCommand,
+  planAndPreprocess,
+  trainCommand,
+  predictCommand,
+  ensembleCommand,
+  evaluateCommand,
+  findBestConfigurationCommand,
+  postprocessCommand,
+  doctorCommand,
+];

@@ -1,0 +1,90 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type { CommandSpec } from '../args';
+import { UsageError } from '../args';
+import { Task } from '../../task';
+import { loadPlans } from '../../planning/plans';
+import { initBackend } from '../../network/backend';
+import { predictCases, PredictionError } from '../../inference/predict';
+import { configurationFolderName } from '../../evaluation/consolidate';
+import { FOLDER_FLAGS, taskOptionsFrom } from './common';
+
+/** A fold argument: 0..4 or 'all'. */
+export function parseFold(s: string): number | 'all' {
+  if (s === 'all') return 'all';
+  const k = Number(s);
+  if (!Number.isInteger(k) || k < 0) throw new UsageError(`fold must be a non-negative integer or 'all', got '${s}'`);
+  return k;
+}
+
+export function positiveInt(v: unknown, name: string): void {
+  if (v === undefined) return;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new UsageError(`${name} needs a positive integer, got '${v}'`);
+}
+
+/** nnUNet_predict (v1 predict_simple.py): fold ensemble of a trained configuration on a folder of cases. */
+export const predictCommand: CommandSpec = {
+  name: 'predict',
+  summary: 'predict a folder of cases with the trained folds of a configuration (nnUNet_predict)',
+  usage:
+    'predict -i IN -o OUT -t TASK_DIR -c CONFIG [-f 0 1 ...] [--disable-tta] [--save-probabilities] [--step-size 0.5] [--disable-postprocessing] [--lowres-folds 0 1 ...]',
+  flags: [
+    { name: 'input', alias: 'i', type: 'string', help: 'folder of <case>_0000.nii.gz (or <case>.nii.gz) files' },
+    { name: 'output', alias: 'o', type: 'string', help: 'output folder' },
+    { name: 'task', alias: 't', type: 'string', help: 'raw task folder the model was trained on (locates plans and results)' },
+    { name: 'configuration', alias: 'c', type: 'string', help: '2d, 3d_lowres, 3d_fullres or 3d_cascade_fullres', default: '3d_fullres' },
+    { name: 'folds', alias: 'f', type: 'list', help: 'folds to ensemble (default: all trained of 0..4)' },
+    { name: 'disable-tta', type: 'boolean', help: 'no mirroring test-time augmentation' },
+    { name: 'save-probabilities', alias: 'z', type: 'boolean', help: 'also write <case>.npy + .json probabilities (v1 --save_npz)' },
+    { name: 'step-size', type: 'number', help: 'sliding-window step size', default: 0.5 },
+    { name: 'disable-postprocessing', type: 'boolean', help: "ignore the configuration's postprocessing.json" },
+    { name: 'checkpoint', alias: 'chk', type: 'string', help: 'checkpoint_final, checkpoint_best or checkpoint_latest', default: 'checkpoint_final' },
+    { name: 'plans', alias: 'p', type: 'string', help: 'plans name', default: 'nnUNetPlansv2.1' },
+    ...FOLDER_FLAGS,
+  ],
+  async run({ positionals, flags }) {
+    if (positionals.length) throw new UsageError(`unexpected arguments: ${positionals.join(' ')}`);
+    const input = flags.input as string | undefined;
+    const output = flags.output as string | undefined;
+    const taskDir = flags.task as string | undefined;
+    if (!input || !output || !taskDir) throw new UsageError('-i IN, -o OUT and -t TASK_DIR are required');
+    const step = flags['step-size'] as number;
+    if (!(step > 0 && step <= 1)) throw new UsageError(`--step-size must be in (0, 1], got ${step}`);
+    const chk = flags.checkpoint as string;
+    if (!['checkpoint_final', 'checkpoint_best', 'checkpoint_latest'].includes(chk)) throw new UsageError(`unknown checkpoint '${chk}'`);
+    const folds = (flags.folds as string[] | undefined)?.map(parseFold);
+    const config = flags.configuration as string;
+    const task = await Task.load(taskDir, taskOptionsFrom(flags));
+    const plansFile = path.join(task.paths.preprocessed, `${flags.plans}.json`);
+    if (!fs.existsSync(plansFile)) throw new Error(`${plansFile}: no plans (run plan_and_preprocess and train first)`);
+    const plans = loadPlans(plansFile);
+    if (!plans.hasConfiguration(config)) throw new UsageError(`configuration '${config}' is not in ${plansFile} (${plans.configurationNames.join(', ')})`);
+    const names = { plans: plans.plansName };
+    const modelFolder = path.join(task.paths.results, configurationFolderName(config, names));
+    await initBackend({ log: false });
+    try {
+      const r = await predictCases({
+        plans,
+        configuration: config,
+        modelFolder,
+        folds,
+        checkpoint: chk as 'checkpoint_final',
+        input,
+        outputDir: output,
+        mirroring: !flags['disable-tta'],
+        stepSize: step,
+        saveProbabilities: Boolean(flags['save-probabilities']),
+        postprocessing: !flags['disable-postprocessing'],
+        previousStage: config === '3d_cascade_fullres' ? { modelFolder: path.join(task.paths.results, configurationFolderName('3d_lowres', names)) } : undefined,
+      });
+      console.log(r.summary());
+      return 0;
+    } catch (e) {
+      if (e instanceof PredictionError) {
+        console.error(e.result.summary());
+        return 1;
+      }
+      throw e;
+    }
+  },
+};
