@@ -106,7 +106,7 @@ export async function main(args: string[]): Promise<void> {
     const target = tf.tidy(() => tf.oneHot(tf.cast(tf.clipByValue(tf.add(tf.squeeze(x, [x.rank - 1]), 1), 0, 2), 'int32'), 3));
     // forward in chunks: the network is per-sample, and the wasm heap holds one chunk's activations comfortably
     const chunk = kind === '3d' ? 2 : 96;
-    const micro = chunk;
+    const micro = net.defaultMicroBatch(cfg.patch_size, bs);
     const fwd = async () => {
       for (let s = 0; s < bs; s += chunk) {
         const len = Math.min(chunk, bs - s);

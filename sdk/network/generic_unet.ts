@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { RandomState } from '../util/random';
+import { useNativeConv3d } from './backend';
 import {
   buildArchitecture,
   ConvBlockSpec,
@@ -173,7 +174,7 @@ export class GenericUNet {
     const vars = this.trainableVariables();
     const names = this.architecture.params.map((p) => p.name);
     const n = x.shape[0];
-    const mb = Math.max(1, Math.min(n, opts.microBatch ?? n));
+    const mb = Math.max(1, Math.min(n, opts.microBatch ?? this.defaultMicroBatch(x.shape.slice(1, -1), n)));
     if (mb >= n) {
       const { value, grads } = tf.variableGrads(() => lossFn(this.forward(x, { training: true })), vars);
       const loss = value.dataSync()[0];
@@ -214,6 +215,31 @@ export class GenericUNet {
     }
     tf.dispose(dOut);
     return { loss, grads: acc };
+  }
+
+  /**
+   * Float32 bytes the backward pass keeps per sample (per conv block: its input and its pre-norm output; per decoder
+   * level also the upsampled, concatenated maps and logits), at input size `spatial`.
+   */
+  activationBytesPerSample(spatial: number[]): number {
+    let floats = 0;
+    for (const s of this.architecture.stages) {
+      const vox = spatial.reduce((a, p, i) => a * (p / s.scale[i]), 1);
+      const f = s.blocks[s.blocks.length - 1].outChannels;
+      floats += vox * f * 2 * s.blocks.length;
+      if (s.kind === 'decoder') floats += vox * (3 * f + this.architecture.numClasses);
+    }
+    return floats * 4;
+  }
+
+  /**
+   * Samples per backward chunk when none is given: the whole batch on native TensorFlow; on wasm/cpu as many as keep
+   * the saved activations under ~700 MB (the wasm heap is 32-bit: hippocampus 3d_fullres fails at 7 samples in one
+   * tape and works at 4, measured).
+   */
+  defaultMicroBatch(spatial: number[], batch: number): number {
+    if (useNativeConv3d()) return batch;
+    return Math.max(1, Math.min(batch, Math.floor(700e6 / this.activationBytesPerSample(spatial))));
   }
 
   /** Current parameter values by state_dict name (copies). */

@@ -197,6 +197,9 @@ for (const backend of ['wasm', 'cpu'] as const) {
       assert.ok(net.variables.get('conv_blocks_context.0.blocks.0.conv.bias')!.dataSync().every((e) => e === 0));
       assert.ok(net.variables.get('conv_blocks_context.0.blocks.0.instnorm.weight')!.dataSync().every((e) => e === 1));
       assert.equal(net.parameterCount, hippocampusExpected(27, 8));
+      // the official batch of 7 does not fit one wasm tape (measured: 4 works, 7 aborts): default chunks must split it
+      const mb = net.defaultMicroBatch([40, 56, 40], 7);
+      assert.ok(mb >= 1 && mb <= 4, `default micro-batch ${mb}`);
       net.dispose();
     });
 
