@@ -4,7 +4,18 @@
  * with a trivial network.
  *
  *   npm run bench -- predict [--config 3d|2d|both] [--tta on|off|both] [--backend auto|wasm|cpu] [--overhead on|off]
- *                            [--tiles-per-batch N]
+ *                            [--tiles-per-batch N] [--full-path on|off] [--hippo-cases N] [--ct on|off]
+ *                            [--ct-shape 250,512,512] [--ct-tiles N|all]
+ *
+ * Full predict path (predictCases: read NIfTI + crop + preprocess + sliding window + export + write NIfTI), random
+ * weights, 3d_fullres, TTA on and off, peak RSS sampled every 50 ms:
+ *  - hippocampus: v2.1 plans from the official fingerprint (fixtures hippocampus_v2_fingerprint.json), N raw cases;
+ *  - a synthetic 512x512x250 CT (data-scripts/synthetic_lung.ts generateCase(1)) at Lung-like spacing
+ *    (1.25, 0.785, 0.785) with the Lung 3d_fullres topology (patch 80x192x160, pools [2,2,2]x4 + [1,2,2], 32 base
+ *    features, CT normalisation). On a 2-core CPU one network call on that patch takes many seconds, so by default
+ *    (--ct-tiles 2) the network is run on 2 real tiles for the per-tile time and the rest of the path (preprocess,
+ *    Gaussian aggregation, export) runs fully with a zero-cost stand-in network; the table says 'extrapolated'.
+ *    --ct-tiles all measures the whole case.
  *
  * Reference point (fixtures README, official v1 on a 2-core CPU): validation of 40 hippocampus cases took 204-216 s
  * for the 2d configuration (prediction with mirroring + export + evaluation), i.e. about 5 s per case.
@@ -17,6 +28,12 @@ import { initBackend } from '../sdk/network/backend';
 import { GenericUNet } from '../sdk/network/generic_unet';
 import { predictSlidingWindow, PatchPredictor, computeSlidingWindowSteps } from '../sdk/inference/sliding_window';
 import { tfjsPatchPredictor } from '../sdk/inference/tfjs_predictor';
+import * as os from 'os';
+import { predictCases } from '../sdk/inference/predict';
+import { planExperiment } from '../sdk/planning/plan_experiment';
+import { Plans, PlansJSON } from '../sdk/planning/plans';
+import { writeNifti } from '../sdk/io/nifti';
+import { generateCase } from '../data-scripts/synthetic_lung';
 
 const FIX = path.resolve(__dirname, '../../shared/fixtures/official');
 
@@ -132,4 +149,205 @@ export async function main(args: string[]): Promise<void> {
     });
   }
   console.table(rows);
+  if (arg(args, 'full-path', 'on') === 'on') await fullPath(args);
+}
+
+/** Peak RSS (GB), sampled every 50 ms while `fn` runs. */
+async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ value: T; peakGB: number }> {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 50);
+  try {
+    const value = await fn();
+    peak = Math.max(peak, process.memoryUsage().rss);
+    return { value, peakGB: peak / 2 ** 30 };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+interface FullRow {
+  what: string;
+  tta: string;
+  cases: number;
+  s_per_case: string;
+  preprocess_s: string;
+  sliding_window_s: string;
+  export_s: string;
+  peak_rss_GB: string;
+  note: string;
+}
+
+/** Lung 3d_fullres topology (v1 Task06 plans: patch 80x192x160, 5 poolings, the last one in-plane only). */
+function lungPlans(base: PlansJSON): Plans {
+  const j: PlansJSON = structuredClone(base);
+  const c = structuredClone(j.configurations['3d_fullres']);
+  Object.assign(c, {
+    data_identifier: 'bench_lung_3d_fullres',
+    spacing: [1.25, 0.78515625, 0.78515625],
+    patch_size: [80, 192, 160],
+    batch_size: 2,
+    num_pool_per_axis: [4, 5, 5],
+    pool_op_kernel_sizes: [[2, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2]],
+    conv_kernel_sizes: [[3, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3]],
+    n_conv_per_stage_encoder: [2, 2, 2, 2, 2, 2],
+    n_conv_per_stage_decoder: [2, 2, 2, 2, 2],
+    UNet_base_num_features: 32,
+    normalization_schemes: ['CTNormalization'],
+    use_mask_for_norm: [false],
+  });
+  j.configurations = { '3d_fullres': c };
+  j.transpose_forward = [0, 1, 2];
+  j.transpose_backward = [0, 1, 2];
+  // Task06-like CT foreground intensities (synthetic lung generator's range)
+  j.foreground_intensity_properties_per_channel = { '0': { max: 400, mean: -150, median: -120, min: -1024, percentile_00_5: -900, percentile_99_5: 300, std: 250 } };
+  return new Plans(j);
+}
+
+async function fullPath(args: string[]): Promise<void> {
+  const info = await initBackend({ log: false });
+  const rows: FullRow[] = [];
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-ts-bench-predict-'));
+  const ttas = arg(args, 'tta', 'both');
+  const modes = ttas === 'both' ? ['off', 'on'] : [ttas];
+  try {
+    // ---- hippocampus: v2.1 plans from the official fingerprint, raw MSD cases
+    const fp = JSON.parse(fs.readFileSync(path.join(FIX, 'hippocampus_v2_fingerprint.json'), 'utf8'));
+    // the v2 fingerprint lacks the v1 fields the planner reads: channels and labels from the MSD dataset.json
+    // (MRI; labels 1, 2), no cropping (median_relative_size_after_cropping 1.0)
+    const n = fp.spacings.length;
+    const plans = planExperiment(
+      { ...fp, modalities: { '0': 'MRI' }, all_classes: [1, 2], size_reductions: Array(n).fill(1), case_identifiers: Array.from({ length: n }, (_, i) => `case_${i}`) },
+      { datasetName: 'Task04_Hippocampus' },
+    );
+    const cfg = plans.configuration('3d_fullres');
+    const nHippo = Number(arg(args, 'hippo-cases', '3'));
+    const data = path.resolve(__dirname, '../../shared/data/Task04_Hippocampus/imagesTr');
+    const ids = fs.readdirSync(data).filter((f) => f.endsWith('.nii.gz') && !f.startsWith('.')).sort().slice(0, nHippo).map((f) => f.replace('.nii.gz', ''));
+    const net = GenericUNet.fromPlans(cfg as never, { numInputChannels: 1, numClasses: 3, seed: 1 });
+    try {
+      for (const tta of nHippo > 0 ? modes : []) {
+        const { value: r, peakGB } = await withPeakRss(() =>
+          predictCases({ plans, configuration: '3d_fullres', networks: [net], input: data, caseIds: ids, outputDir: path.join(tmp, `hippo_${tta}`), mirroring: tta === 'on', progress: false }),
+        );
+        const mean = (f: (c: (typeof r.cases)[0]) => number) => r.cases.reduce((a, c) => a + f(c), 0) / r.cases.length;
+        rows.push({
+          what: `hippocampus 3d_fullres (patch ${cfg.patch_size.join('x')}, ${info.backend})`,
+          tta,
+          cases: r.cases.length,
+          s_per_case: mean((c) => c.seconds).toFixed(2),
+          preprocess_s: mean((c) => c.timings?.preprocess_s ?? NaN).toFixed(2),
+          sliding_window_s: mean((c) => c.timings?.predict_s ?? NaN).toFixed(2),
+          export_s: mean((c) => c.timings?.export_s ?? NaN).toFixed(2),
+          peak_rss_GB: peakGB.toFixed(2),
+          note: 'measured',
+        });
+        console.log(JSON.stringify(rows[rows.length - 1]));
+      }
+    } finally {
+      net.dispose();
+    }
+
+    // ---- synthetic 512x512x250 CT with the Lung topology
+    if (arg(args, 'ct', 'on') === 'on') {
+      const shape = arg(args, 'ct-shape', '250,512,512').split(',').map(Number) as [number, number, number];
+      const spacing: [number, number, number] = [1.25, 0.78515625, 0.78515625];
+      const inDir = path.join(tmp, 'ct_in');
+      fs.mkdirSync(inDir, { recursive: true });
+      const t0 = performance.now();
+      const c = generateCase(1, { shape, spacing });
+      await writeNifti(path.join(inDir, 'lung_001_0000.nii.gz'), c.image);
+      console.log(`synthetic CT ${shape.join('x')} generated and written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      const lp = lungPlans(plans.toJSON());
+      const lcfg = lp.configuration('3d_fullres');
+      const lnet = GenericUNet.fromPlans(lcfg as never, { numInputChannels: 1, numClasses: 2, seed: 1 });
+      const tilesArg = arg(args, 'ct-tiles', '2');
+      try {
+        // per-tile network time (batch of 1 without TTA, 8 mirrors with TTA as v1 runs them one by one)
+        const nTiles = tilesArg === 'all' ? 0 : Number(tilesArg);
+        const timeCalls = (patch: number[]): number => {
+          const x = tf.randomNormal([1, ...patch, 1]); // channels last
+          try {
+            tf.tidy(() => lnet.predict(x)).dataSync(); // warm-up (kernel setup, heap growth) not counted
+            const t = performance.now();
+            for (let i = 0; i < nTiles; i++) tf.tidy(() => lnet.predict(x)).dataSync();
+            return (performance.now() - t) / 1000 / nTiles;
+          } finally {
+            x.dispose();
+          }
+        };
+        let perCall = NaN;
+        let perCallNote = '';
+        if (nTiles) {
+          if (arg(args, 'ct-full-patch', 'off') === 'on') {
+            perCall = timeCalls(lcfg.patch_size);
+            perCallNote = `measured on ${nTiles} call(s)`;
+          } else {
+            // a full 80x192x160 forward pass with 32 base features does not fit the wasm heap here ("memory access out
+            // of bounds"): time a 32x96x96 patch (divisible by the pooling, same network) and scale by the voxel
+            // count (convolution cost is linear in voxels)
+            const small = [32, 96, 96];
+            const ratio = lcfg.patch_size.reduce((a, b) => a * b, 1) / small.reduce((a, b) => a * b, 1);
+            perCall = timeCalls(small) * ratio;
+            perCallNote = `${small.join('x')} patch timed on ${nTiles} call(s) x ${ratio.toFixed(2)} (voxel ratio)`;
+          }
+        }
+        for (const tta of modes) {
+          const acc = { calls: 0 };
+          const real = tilesArg === 'all';
+          const { value: r, peakGB } = await withPeakRss(() =>
+            predictCases({
+              plans: lp,
+              configuration: '3d_fullres',
+              networks: [real ? lnet : zeroNetwork(lnet, acc)],
+              input: inDir,
+              outputDir: path.join(tmp, `ct_${tta}`),
+              mirroring: tta === 'on',
+              progress: false,
+            }),
+          );
+          const cs = r.cases[0];
+          if (!cs.ok) throw new Error(cs.error);
+          const t = cs.timings as NonNullable<typeof cs.timings>;
+          const calls = real ? NaN : acc.calls;
+          const sw = real ? t.predict_s : t.predict_s + calls * perCall;
+          rows.push({
+            what: `synthetic CT ${shape.join('x')} Lung 3d_fullres (patch 80x192x160, ${info.backend})`,
+            tta,
+            cases: 1,
+            s_per_case: (t.preprocess_s + sw + t.export_s).toFixed(1),
+            preprocess_s: t.preprocess_s.toFixed(1),
+            sliding_window_s: sw.toFixed(1),
+            export_s: t.export_s.toFixed(1),
+            peak_rss_GB: peakGB.toFixed(2),
+            note: real
+              ? 'measured'
+              : `extrapolated: ${calls} network calls x ${perCall.toFixed(2)} s/call (${perCallNote}) + measured aggregation ${t.predict_s.toFixed(1)} s; RSS without the network's activations`,
+          });
+          console.log(JSON.stringify(rows[rows.length - 1]));
+        }
+      } finally {
+        lnet.dispose();
+      }
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  console.table(rows);
+}
+
+/**
+ * A stand-in with the network's architecture (so predictCases' channel checks pass) whose predict returns zero
+ * logits without running the convolutions: times everything but the network.
+ */
+function zeroNetwork(net: GenericUNet, acc: { calls: number }): GenericUNet {
+  const k = net.architecture.numClasses;
+  return Object.assign(Object.create(Object.getPrototypeOf(net)), net, {
+    predict(xx: tf.Tensor): tf.Tensor {
+      acc.calls++;
+      // channels-last (N, ...spatial, C_in) -> (N, ...spatial, K)
+      return tf.zeros([...xx.shape.slice(0, -1), k]);
+    },
+  }) as GenericUNet;
 }

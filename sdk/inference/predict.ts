@@ -58,6 +58,8 @@ export interface TrainedModel {
   folds?: (number | 'all')[];
   /** explicit fold folders instead of modelFolder + folds */
   foldFolders?: string[];
+  /** networks already in memory (one per fold) instead of checkpoints; the caller keeps ownership (not disposed) */
+  networks?: GenericUNet[];
   checkpoint?: Checkpoint;
   /**
    * Postprocessing: true (default) = `<modelFolder>/postprocessing.json` when it exists; false = none; a file or a
@@ -95,6 +97,8 @@ export interface CaseStatus {
   probabilities?: string;
   error?: string;
   seconds: number;
+  /** wall seconds per phase: preprocessing (incl. the cascade's low-res stage), sliding window, export */
+  timings?: { preprocess_s: number; predict_s: number; export_s: number };
   skipped?: boolean;
 }
 
@@ -240,36 +244,46 @@ interface LoadedModel {
   numClasses: number;
   numImageChannels: number;
   postprocessing: PostprocessingJson | null;
+  /** loaded here, so disposed here */
+  owned: boolean;
 }
 
 function loadModel(m: TrainedModel): LoadedModel {
   const json = m.plans instanceof Plans ? m.plans.json : m.plans;
   const cfg = resolveConfiguration(json, m.configuration);
   let foldFolders = m.foldFolders;
-  if (!foldFolders) {
-    if (!m.modelFolder) throw new Error(`predict ${m.configuration}: give modelFolder or foldFolders`);
-    foldFolders = findFoldFolders(m.modelFolder, m.folds, m.checkpoint);
+  const owned = !m.networks;
+  const nets: GenericUNet[] = m.networks ? [...m.networks] : [];
+  if (m.networks) {
+    if (m.networks.length === 0) throw new Error(`predict ${m.configuration}: networks is empty`);
+    foldFolders = m.networks.map((_, i) => `network_${i}`);
+  } else {
+    if (!foldFolders) {
+      if (!m.modelFolder) throw new Error(`predict ${m.configuration}: give modelFolder, foldFolders or networks`);
+      foldFolders = findFoldFolders(m.modelFolder, m.folds, m.checkpoint);
+    }
+    try {
+      for (const d of foldFolders) nets.push(loadTrainedNetwork(d, m.checkpoint ?? 'checkpoint_final'));
+    } catch (e) {
+      for (const n of nets) n.dispose();
+      throw e;
+    }
   }
-  const nets: GenericUNet[] = [];
-  try {
-    for (const d of foldFolders) nets.push(loadTrainedNetwork(d, m.checkpoint ?? 'checkpoint_final'));
-  } catch (e) {
-    for (const n of nets) n.dispose();
-    throw e;
-  }
+  const fail = (msg: string): never => {
+    if (owned) for (const n of nets) n.dispose();
+    throw new Error(msg);
+  };
   const a = nets[0].architecture;
   for (let i = 1; i < nets.length; i++) {
     const b = nets[i].architecture;
     if (b.numClasses !== a.numClasses || b.numInputChannels !== a.numInputChannels) {
-      for (const n of nets) n.dispose();
-      throw new Error(`${foldFolders[i]}: network has ${b.numInputChannels} inputs / ${b.numClasses} classes, ${foldFolders[0]} has ${a.numInputChannels} / ${a.numClasses}`);
+      fail(`${foldFolders[i]}: network has ${b.numInputChannels} inputs / ${b.numClasses} classes, ${foldFolders[0]} has ${a.numInputChannels} / ${a.numClasses}`);
     }
   }
   const numImageChannels = cfg.normalization_schemes.length;
   const cascadeExtra = m.configuration === '3d_cascade_fullres' || cfg.previous_stage ? a.numClasses - 1 : 0;
   if (a.numInputChannels !== numImageChannels + cascadeExtra) {
-    for (const n of nets) n.dispose();
-    throw new Error(
+    fail(
       `${foldFolders[0]}: network expects ${a.numInputChannels} input channels, the plans' ${m.configuration} has ${numImageChannels} image channels` +
         (cascadeExtra ? ` + ${cascadeExtra} one-hot` : ''),
     );
@@ -283,6 +297,7 @@ function loadModel(m: TrainedModel): LoadedModel {
     numClasses: a.numClasses,
     numImageChannels,
     postprocessing: resolvePostprocessing(m),
+    owned,
   };
 }
 
@@ -351,6 +366,7 @@ async function predictOne(
   lowres: LoadedModel | null,
   o: { mirroring?: boolean; stepSize?: number },
 ) {
+  const t0 = performance.now();
   const pre = preprocessForModel(images, model, id);
   let data = pre.data;
   let shape: number[] = pre.dataShape;
@@ -370,8 +386,9 @@ async function predictOne(
     data = both;
     shape = [pre.dataShape[0] + model.numClasses - 1, ...sp];
   }
+  const t1 = performance.now();
   const probs = await slidingWindow(model, data, shape, o);
-  return { probs, properties: pre.properties };
+  return { probs, properties: pre.properties, preprocess_s: (t1 - t0) / 1000, predict_s: (performance.now() - t1) / 1000 };
 }
 
 /**
@@ -430,12 +447,14 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
       }
       try {
         const images = await inp.load();
-        const { probs, properties } = await predictOne(images, inp.id, model, lowres, o);
+        const { probs, properties, preprocess_s, predict_s } = await predictOne(images, inp.id, model, lowres, o);
+        const te = performance.now();
         await exportPrediction({ segmentation: segFile, probabilities: probFile }, probs, properties, {
           transposeBackward: json.transpose_backward,
           postprocessing: model.postprocessing,
         });
-        statuses.push({ id: inp.id, ok: true, file: segFile, probabilities: probFile, seconds: (Date.now() - t0) / 1000 });
+        const timings = { preprocess_s, predict_s, export_s: (performance.now() - te) / 1000 };
+        statuses.push({ id: inp.id, ok: true, file: segFile, probabilities: probFile, seconds: (Date.now() - t0) / 1000, timings });
       } catch (e) {
         const msg = (e as Error).message;
         statuses.push({ id: inp.id, ok: false, error: msg.includes(inp.id) ? msg : `case ${inp.id}: ${msg}`, seconds: (Date.now() - t0) / 1000 });
@@ -444,8 +463,8 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
     }
     bar?.done();
   } finally {
-    for (const n of model.nets) n.dispose();
-    if (lowres) for (const n of lowres.nets) n.dispose();
+    if (model.owned) for (const n of model.nets) n.dispose();
+    if (lowres?.owned) for (const n of lowres.nets) n.dispose();
   }
   const result = new PredictionResult(
     o.outputDir,
