@@ -18,3 +18,5 @@ export * from './training';
 export * from './network';
 export * from './training/trainer';
 export * from './synthetic';
+export * from './inference/predict';
+export * from './evaluation/consolidate';
