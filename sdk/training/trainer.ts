@@ -30,6 +30,7 @@ import { Plans, PlansConfiguration, PlansJSON, resolveConfiguration } from '../p
 import { GenericUNet, initialValues } from '../network/generic_unet';
 import { buildArchitecture } from '../network/architecture';
 import { loadNetwork } from '../network/weights';
+import { initBackend } from '../network/backend';
 import { predictSlidingWindow, argmaxClasses } from '../inference/sliding_window';
 import { tfjsPatchPredictor } from '../inference/tfjs_predictor';
 import { exportPrediction } from '../inference/export';
@@ -531,6 +532,8 @@ function mean(a: readonly number[]): number {
  * is given), checkpointing as it goes, then validate the held-out cases (unless `validate: false`).
  */
 export async function trainFold(opts: TrainFoldOptions): Promise<TrainingResult> {
+  // the selected fast backend (wasm here), never tfjs's silent default cpu backend; idempotent
+  await initBackend();
   const o: TrainFoldOptions & { preprocessedDir: string } = {
     ...opts,
     preprocessedDir: typeof opts.preprocessedDir === 'string' ? opts.preprocessedDir : opts.preprocessedDir.dir,
@@ -838,6 +841,8 @@ async function referenceLabel(o: ValidateFoldOptions, id: string, props: StoredP
  * `<folder>/summary.json` over labels 0..K−1 against the raw reference labels.
  */
 export async function validateFold(o: ValidateFoldOptions): Promise<ValidationResult> {
+  // the selected fast backend (wasm here), never tfjs's silent default cpu backend; idempotent
+  await initBackend();
   const t0 = Date.now();
   const json = o.plans instanceof Plans ? o.plans.json : o.plans;
   const cfg = resolveConfiguration(json, o.configuration);
@@ -943,6 +948,8 @@ export interface PredictNextStageOptions {
  * `<outputDir>/<case>_segFromPrevStage.npy` (v1: .npz key 'data'). No postprocessing.
  */
 export async function predictNextStage(o: PredictNextStageOptions): Promise<string[]> {
+  // the selected fast backend (wasm here), never tfjs's silent default cpu backend; idempotent
+  await initBackend();
   const json = o.plans instanceof Plans ? o.plans.json : o.plans;
   const cfg = resolveConfiguration(json, o.configuration ?? '3d_lowres');
   if (cfg.patch_size.length !== 3) throw new Error(`predictNextStage: ${o.configuration ?? '3d_lowres'} is not a 3D configuration`);
