@@ -24,6 +24,10 @@ import { Plans, loadPlans, savePlans } from './planning/plans';
 import { generateSplits, loadSplits, saveSplits, type Split } from './planning/splits';
 import { preprocessConfiguration, Preprocessed, type PreprocessConfigurationOptions } from './preprocessing/preprocessed_dataset';
 import { trainFold, type TrainFoldOptions, type TrainingResult } from './training/trainer';
+import { predictCases, type PredictCasesOptions, type PredictInputCase, type PredictionResult } from './inference/predict';
+import { findBestConfigurationInResults, type FindBestOptions, type ModelSelectionResult } from './evaluation/consolidate';
+import { initBackend } from './network/backend';
+import { writeJsonAtomic } from './io/atomic';
 
 /** Training options of `fold(k).train(...)`: everything of trainFold that the fold does not already know. */
 export type FoldTrainOptions = Partial<
@@ -56,6 +60,13 @@ export interface FingerprintStepOptions {
   force?: boolean;
   threads?: number;
 }
+
+export type TaskPredictOptions = Omit<PredictCasesOptions, 'input' | 'plans' | 'configuration' | 'modelFolder'> & {
+  /** default '3d_fullres' */
+  configuration?: string;
+  /** default 'nnUNetPlansv2.1' */
+  plansName?: string;
+};
 
 export interface PlanStepOptions extends PlanOptions {
   /** recompute the fingerprint too */
@@ -138,6 +149,8 @@ export class Fold {
       throw new Error(`configuration '${configuration}' is not in the plans (${this.plans.configurationNames.join(', ')})`);
     }
     const pre = await this.task.preprocessWith(this.plans, configuration);
+    // as nnU-Net, the model folder keeps the plans it was trained with (prediction reads them back, overrides included)
+    await writeJsonAtomic(path.join(this.configurationFolder(configuration), 'plans.json'), this.plans.toJSON());
     let previousStageDir = opts.previousStageDir;
     if (configuration === '3d_cascade_fullres' && !previousStageDir) {
       previousStageDir = path.join(this.configurationFolder('3d_lowres'), 'pred_next_stage');
@@ -301,6 +314,46 @@ export class Task {
     return new Fold(this, plans, k, [...s[k].train], [...s[k].val]);
   }
 
+  /** `<nnUNet_results>/<dataset>/<trainer>__<plans>__<configuration>` */
+  modelFolder(configuration: string, plansName = 'nnUNetPlansv2.1'): string {
+    return path.join(this.paths.results, `${trainerNameFor(configuration)}__${plansName}__${configuration}`);
+  }
+
+  /**
+   * Predict new cases (a folder of `<case>_0000.nii.gz` / `<case>.nii.gz`, or volumes in memory) with a trained
+   * configuration of this task: every trained fold (or `folds`) averaged, mirroring TTA, the configuration's
+   * postprocessing.json applied, NIfTI written with each input's exact geometry. The plans are the ones the model
+   * was trained with (`<model folder>/plans.json`).
+   */
+  predict(input: string | PredictInputCase[], opts: TaskPredictOptions): PredictionStep {
+    return new PredictionStep(`predict(${typeof input === 'string' ? JSON.stringify(input) : `${input.length} cases`})`, async () => {
+      const configuration = opts.configuration ?? '3d_fullres';
+      const modelFolder = this.modelFolder(configuration, opts.plansName);
+      const plansFile = path.join(modelFolder, 'plans.json');
+      if (!fs.existsSync(plansFile)) throw new Error(`${modelFolder}: no trained model (plans.json missing): train '${configuration}' first`);
+      const plans = loadPlans(plansFile);
+      await initBackend();
+      const { configuration: _c, plansName: _p, ...rest } = opts;
+      let previousStage = opts.previousStage;
+      if (configuration === '3d_cascade_fullres' && !previousStage) {
+        const lowFolder = this.modelFolder('3d_lowres', opts.plansName);
+        previousStage = { modelFolder: lowFolder, plans: loadPlans(path.join(lowFolder, 'plans.json')), configuration: '3d_lowres' };
+      }
+      return predictCases({ ...rest, input, plans, configuration, modelFolder, previousStage });
+    });
+  }
+
+  /**
+   * nnUNet_find_best_configuration over this task's trained configurations: consolidated cross-validation of each,
+   * every pair ensemble, with and without postprocessing; reports the best and how to predict with it.
+   */
+  findBestConfiguration(opts: Partial<FindBestOptions> = {}): Step<ModelSelectionResult> {
+    return new Step('findBestConfiguration()', async () => {
+      const gtDir = opts.gtDir ?? path.join(this.dir, 'labelsTr');
+      return findBestConfigurationInResults(this.paths.results, { ...opts, gtDir });
+    });
+  }
+
   /** Preprocess one configuration into <nnUNet_preprocessed>/<dataset>/<data_identifier>/ (resumable). */
   preprocessWith(plans: Plans, configuration: string, opts: PreprocessConfigurationOptions = {}): Promise<Preprocessed> {
     return preprocessConfiguration(this.dataset, plans, configuration, {
@@ -315,6 +368,14 @@ export class Task {
 // ---- lazy steps ------------------------------------------------------------------------------------------
 
 export class TaskStep extends Step<Task> {
+  predict(input: string | PredictInputCase[], opts: TaskPredictOptions): PredictionStep {
+    return child(this, 'predict()', PredictionStep, (t) => t.predict(input, opts));
+  }
+  findBestConfiguration(opts: Partial<FindBestOptions> = {}): Step<ModelSelectionResult> {
+    return child(this, 'findBestConfiguration()', Step as new (n: string, c: () => Promise<ModelSelectionResult>, p?: Step<unknown>) => Step<ModelSelectionResult>, (t) =>
+      t.findBestConfiguration(opts),
+    );
+  }
   fingerprint(opts: FingerprintStepOptions = {}): FingerprintStep {
     return child(this, 'fingerprint()', FingerprintStep, (t) => t.fingerprint(opts));
   }
@@ -362,6 +423,8 @@ export class FoldStep extends Step<Fold> {
 }
 
 export class TrainingStep extends Step<TrainingResult> {}
+
+export class PredictionStep extends Step<PredictionResult> {}
 
 // ---- the same chain methods on resolved objects -------------------------------------------------------------
 

@@ -98,3 +98,24 @@ test('fold(k).train() chains into the trainer and writes the nnU-Net results lay
   assert.ok(fs.readdirSync(foldDir).some((f) => f.startsWith('checkpoint_final')), 'final checkpoint written');
   assert.ok(fs.existsSync(path.join(foldDir, 'training_log.jsonl')));
 });
+
+test('task.predict() uses the trained model folder (plans.json saved at training) and writes NIfTI in input geometry', async () => {
+  const { readNifti } = await import('../../sdk/io/nifti');
+  const task = await Task.load(ensureSynthLung(), { workDir: shared });
+  const folder = task.modelFolder('2d');
+  assert.ok(fs.existsSync(path.join(folder, 'plans.json')), 'the trained plans are stored with the model');
+  // a 3-slice excerpt of the test case keeps this fast (a 2D model predicts slice by slice)
+  const full = await readNifti(path.join(task.dir, 'imagesTs', 'lung_009.nii.gz'));
+  const [, y, x] = full.shape;
+  const img = { ...full, data: full.data.slice(40 * y * x, 43 * y * x), shape: [3, y, x] as [number, number, number] };
+  const out = path.join(shared, 'pred_2d');
+  const result = await task.predict([{ id: 'lung_009', images: [img] }], { configuration: '2d', outputDir: out, folds: [0], mirroring: false, progress: false });
+  assert.equal(result.cases.length, 1);
+  assert.ok(result.cases[0].ok, result.cases[0].error);
+  const pred = await readNifti(path.join(out, 'lung_009.nii.gz'));
+  assert.deepEqual(pred.shape, img.shape);
+  assert.deepEqual(pred.spacing, img.spacing);
+  assert.deepEqual(pred.origin, img.origin);
+  assert.deepEqual(pred.direction, img.direction);
+  await assert.rejects(task.predict(out, { configuration: '3d_lowres', outputDir: out }), /no trained model/);
+});
