@@ -294,7 +294,7 @@ async function fullPath(args: string[]): Promise<void> {
           }
         }
         for (const tta of modes) {
-          const acc = { calls: 0 };
+          const acc = { calls: 0, passes: 0 };
           const real = tilesArg === 'all';
           const { value: r, peakGB } = await withPeakRss(() =>
             predictCases({
@@ -310,8 +310,8 @@ async function fullPath(args: string[]): Promise<void> {
           const cs = r.cases[0];
           if (!cs.ok) throw new Error(cs.error);
           const t = cs.timings as NonNullable<typeof cs.timings>;
-          const calls = real ? NaN : acc.calls;
-          const sw = real ? t.predict_s : t.predict_s + calls * perCall;
+          const passes = real ? NaN : acc.passes;
+          const sw = real ? t.predict_s : t.predict_s + passes * perCall;
           rows.push({
             what: `synthetic CT ${shape.join('x')} Lung 3d_fullres (patch 80x192x160, ${info.backend})`,
             tta,
@@ -323,7 +323,7 @@ async function fullPath(args: string[]): Promise<void> {
             peak_rss_GB: peakGB.toFixed(2),
             note: real
               ? 'measured'
-              : `extrapolated: ${calls} network calls x ${perCall.toFixed(2)} s/call (${perCallNote}) + measured aggregation ${t.predict_s.toFixed(1)} s; RSS without the network's activations`,
+              : `extrapolated: ${acc.calls} tiles, ${passes} network passes x ${perCall.toFixed(2)} s/pass (${perCallNote}) + measured aggregation ${t.predict_s.toFixed(1)} s; RSS without the network's activations`,
           });
           console.log(JSON.stringify(rows[rows.length - 1]));
         }
@@ -341,11 +341,12 @@ async function fullPath(args: string[]): Promise<void> {
  * A stand-in with the network's architecture (so predictCases' channel checks pass) whose predict returns zero
  * logits without running the convolutions: times everything but the network.
  */
-function zeroNetwork(net: GenericUNet, acc: { calls: number }): GenericUNet {
+function zeroNetwork(net: GenericUNet, acc: { calls: number; passes: number }): GenericUNet {
   const k = net.architecture.numClasses;
   return Object.assign(Object.create(Object.getPrototypeOf(net)), net, {
     predict(xx: tf.Tensor): tf.Tensor {
       acc.calls++;
+      acc.passes += xx.shape[0]; // TTA batches the 8 mirrors of a tile into one call
       // channels-last (N, ...spatial, C_in) -> (N, ...spatial, K)
       return tf.zeros([...xx.shape.slice(0, -1), k]);
     },
