@@ -44,6 +44,28 @@ export const startCommand: CommandSpec = {
       const pre = await plans.preprocess(c);
       console.log(`${c}: ${pre.caseIds.length} cases -> ${pre.dir}`);
     }
+
+    // A CPU-sized schedule (an override of patch and batch, a few epochs): it shows every step, not nnU-Net's
+    // accuracy; on a GPU train with the plans and the default 1000 x 250 schedule (nnunet-ts train).
+    console.log('\n== 7. training 2d on fold 0 (short CPU schedule) + validation (summary.json)');
+    const small = plans.override({ '2d': { patch_size: [64, 64], batch_size: 4 } });
+    const training = await small.fold(0).train({ configuration: '2d', epochs: 3, iterationsPerEpoch: 10, validationIterations: 2, mirroring: false });
+    console.log(training.summary());
+    training.table().print();
+
+    console.log('\n== 8. prediction of the test case(s) (imagesTs)');
+    const prediction = await task.predict(path.join(dir, 'imagesTs'), {
+      configuration: '2d',
+      outputDir: path.join(path.dirname(rawRoot), 'predictions', '2d'),
+      folds: [0],
+      mirroring: false,
+      progress: false,
+    });
+    prediction.table().print();
+
+    console.log('\n== Dice on the fold-0 validation cases');
+    const mean = training.validation?.meanDice ?? {};
+    console.log(Object.entries(mean).map(([label, d]) => `label ${label}: Dice ${d.toFixed(4)}`).join('\n'));
     return 0;
   },
 };
