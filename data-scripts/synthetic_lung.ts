@@ -27,7 +27,7 @@ import { encodeNifti } from '../sdk/io/nifti';
 import { ItkDirection, ItkVec3, Shape3, Spacing3, Volume, makeVolume } from '../sdk/io/volume';
 import { RandomState } from '../sdk/util/random';
 import { progress } from '../sdk/util/progress';
-import { gaussianFilterFloat32 } from './gaussian_filter';
+import { gaussianFilterFloat32 } from '../sdk/training/gaussian_filter';
 
 export type SynthLungSize = 'small' | 'default';
 

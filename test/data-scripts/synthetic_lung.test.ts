@@ -6,7 +6,7 @@ import * as path from 'path';
 import { test } from 'node:test';
 import * as zlib from 'zlib';
 import { readNifti } from '../../sdk/io/nifti';
-import { expCorrectlyRounded, gaussianKernel1d, numpyPairwiseSum } from '../../data-scripts/gaussian_filter';
+import { expCorrectlyRounded, gaussianKernel1dExact, numpyPairwiseSum } from '../../sdk/training/gaussian_filter';
 import { ZERO_MARGIN_CASES, SynthLungStream, generateCase, generateTask } from '../../data-scripts/synthetic_lung';
 import { parseArgs } from '../../data-scripts/generate_synthetic_lung';
 
@@ -35,7 +35,7 @@ test('gaussian kernel: exact exp and numpy pairwise sum', () => {
   assert.equal(expCorrectlyRounded(-8), 0.00033546262790251185);
   assert.equal(expCorrectlyRounded(-4.5), 0.011108996538242306);
   assert.equal(expCorrectlyRounded(1), Math.E);
-  const w = gaussianKernel1d(4, 16);
+  const w = gaussianKernel1dExact(4, 16);
   assert.equal(w.length, 33);
   for (let k = 0; k <= 16; k++) assert.equal(w[16 + k], w[16 - k]);
   // numpy 1.24: np.add.reduce(1.0 / np.arange(1, 301)) = 6.282663880299504 (a left-to-right sum gives ...502):
