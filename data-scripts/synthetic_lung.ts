@@ -27,6 +27,7 @@ import { encodeNifti } from '../sdk/io/nifti';
 import { ItkDirection, ItkVec3, Shape3, Spacing3, Volume, makeVolume } from '../sdk/io/volume';
 import { RandomState } from '../sdk/util/random';
 import { progress } from '../sdk/util/progress';
+import { roundHalfEven } from '../sdk/util/numeric';
 import { gaussianFilterFloat32 } from '../sdk/training/gaussian_filter';
 
 export type SynthLungSize = 'small' | 'default';
@@ -81,11 +82,6 @@ export interface SynthLungCase {
 
 const f32 = Math.fround;
 
-/** numpy.round on float32: round half to even. */
-function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 /** Python's round(x, 4) for the spacings (nearest decimal, then the double nearest to it). */
 function round4(x: number): number {

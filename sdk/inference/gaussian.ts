@@ -9,6 +9,7 @@
  * the centre value every voxel is prod_d exp(-(i_d - c_d)^2 / (2 sigma_d^2)). We evaluate that product in float64.
  * Voxels beyond the truncation radius (only possible for a larger sigma_scale) are 0, as in scipy.
  */
+import { roundHalfEven } from '../util/numeric';
 
 /** v1 map: float32, maximum 1 at the centre voxel `floor(P/2)`. C order over the patch axes. */
 export function getGaussian(patchSize: readonly number[], sigmaScale = 1 / 8): Float32Array {
@@ -87,13 +88,4 @@ export function roundToFloat16(v: number): number {
   const ulpExp = Math.max(e, -14) - 10; // normals: 10 mantissa bits; subnormals: fixed 2^-24 spacing
   const q = a / 2 ** ulpExp; // exact (power-of-two scaling)
   return s * roundHalfEven(q) * 2 ** ulpExp;
-}
-
-/** numpy's round: half to even. */
-export function roundHalfEven(x: number): number {
-  const f = Math.floor(x);
-  const d = x - f;
-  if (d < 0.5) return f;
-  if (d > 0.5) return f + 1;
-  return f % 2 === 0 ? f : f + 1;
 }

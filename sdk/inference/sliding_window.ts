@@ -7,7 +7,8 @@
  * channels-first Float32Array out. Everything else (padding, tiling, mirroring TTA, softmax, Gaussian weighting,
  * aggregation, cropping) happens here on typed arrays.
  */
-import { getGaussian, roundHalfEven } from './gaussian';
+import { getGaussian } from './gaussian';
+import { roundHalfEven } from '../util/numeric';
 
 /**
  * The network-call boundary. `batch` is C order over `shape` = [N, C_in, ...spatial] (spatial = [pz, py, px] for a

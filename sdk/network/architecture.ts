@@ -7,6 +7,7 @@
  * `tu.0.weight`, `seg_outputs.0.weight`) so official checkpoints can be mapped one to one. Weight layouts are tfjs
  * channels-last: conv [k..., Ci, Co] (PyTorch [Co, Ci, k...]), transposed conv [k..., Co, Ci] (PyTorch [Ci, Co, k...]).
  */
+import { prod } from '../util/numeric';
 
 /**
  * The plans fields the network needs (nnU-Net v2 plans names). Structural subset of sdk/planning's
@@ -248,7 +249,6 @@ export function buildArchitecture(cfg: UNetPlansConfiguration, opts: NetworkOpti
 
   // parameters in state_dict order: context blocks, localization blocks, tu, seg_outputs (ModuleList registration order)
   const params: ParamSpec[] = [];
-  const prod = (a: number[]) => a.reduce((x, y) => x * y, 1);
   const blockParams = (b: ConvBlockSpec) => {
     const rf = prod(b.kernel);
     params.push({ name: `${b.prefix}.conv.weight`, shape: [...b.kernel, b.inChannels, b.outChannels], init: 'he', fanIn: b.inChannels * rf });
@@ -368,7 +368,6 @@ export function describeNetwork(cfg: UNetPlansConfiguration, opts: NetworkOption
  * convolutions and segmentation heads (norm and nonlinearity are not counted). A backward pass costs twice this.
  */
 export function forwardFlops(arch: NetworkArchitecture, spatial: number[], batch: number): number {
-  const prod = (a: number[]) => a.reduce((x, y) => x * y, 1);
   let flops = 0;
   for (const s of arch.stages) {
     const vox = prod(spatial.map((p, i) => p / s.scale[i]));

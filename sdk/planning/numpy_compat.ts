@@ -2,15 +2,8 @@
  * The few numpy semantics planning and the fingerprint depend on, reproduced exactly.
  */
 
-/** numpy / Python 3 round(): half to even (banker's rounding). JS Math.round rounds half up. */
-export function roundHalfEven(x: number): number {
-  if (!Number.isFinite(x)) return x;
-  const f = Math.floor(x);
-  const diff = x - f;
-  if (diff > 0.5) return f + 1;
-  if (diff < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
+/** numpy round (half to even) and np.prod: one definition for the whole SDK, re-exported for the planners. */
+export { prod, roundHalfEven } from '../util/numeric';
 
 /** Sort a copy ascending (numeric). */
 export function sortedNumeric(values: ArrayLike<number>): Float64Array {
@@ -76,10 +69,4 @@ export function argsortLast(v: readonly number[]): number {
   let best = 0;
   for (let i = 1; i < v.length; i++) if (v[i] >= v[best]) best = i;
   return best;
-}
-
-export function prod(v: readonly number[]): number {
-  let p = 1;
-  for (const x of v) p *= x;
-  return p;
 }

@@ -18,6 +18,7 @@
  * Axis order (z, y, x); arrays are C-order typed arrays.
  */
 import { Shape3 } from '../io/volume';
+import { roundHalfEven } from '../util/numeric';
 
 /** nnU-Net RESAMPLING_SEPARATE_Z_ANISO_THRESHOLD (S1 nnunet/configuration.py). */
 export const RESAMPLING_SEPARATE_Z_ANISO_THRESHOLD = 3;
@@ -30,13 +31,8 @@ const POLE3 = -0.267949192431122706472553658494127633;
 export type Float = Float32Array | Float64Array;
 export type NumericArray = Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array;
 
-/** numpy round (half to even). */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  // Math.round rounds .5 up; fix exact ties to the even neighbour
-  if (Math.abs(x % 1) === 0.5 && r % 2 !== 0) return r - 1;
-  return r;
-}
+/** numpy round (half to even), kept importable from here. */
+export { roundHalfEven } from '../util/numeric';
 
 /** new_shape = np.round(original_spacing / target_spacing * shape).astype(int) (S1 resample_patient). */
 export function computeNewShape(shape: readonly number[], spacing: readonly number[], targetSpacing: readonly number[]): number[] {

@@ -3,20 +3,10 @@
  * Arrays are C-order typed arrays; shapes list the axes outermost first ((B, C, Z, Y, X) or (C, Z, Y, X)).
  */
 
-/** Python/numpy `round`: half to even (banker's rounding). Used wherever v1 rounds (oversampling index, DS shapes). */
-export function roundHalfEven(x: number): number {
-  const f = Math.floor(x);
-  const d = x - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
+import { prod } from '../util/numeric';
 
-export function prod(shape: readonly number[]): number {
-  let n = 1;
-  for (const s of shape) n *= s;
-  return n;
-}
+/** numpy `round` (half to even; v1's oversampling index, DS shapes) and np.prod, shared with the rest of the SDK. */
+export { prod, roundHalfEven } from '../util/numeric';
 
 /** C-order strides (in elements). */
 export function stridesOf(shape: readonly number[]): number[] {

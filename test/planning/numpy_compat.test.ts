@@ -3,7 +3,10 @@ import * as assert from 'node:assert/strict';
 import { argsortLast, median, percentile, roundHalfEven } from '../../sdk/planning/numpy_compat';
 
 test('roundHalfEven rounds half to even like numpy/Python (Math.round does not)', () => {
-  assert.deepEqual([0.5, 1.5, 2.5, 3.5, -0.5, -1.5, 84.5, 2.4999, 2.5001].map(roundHalfEven), [0, 2, 2, 4, 0, -2, 84, 2, 3]);
+  // -0.5 gives -0 as np.round does (one shared helper, sdk/util/numeric.ts); the planners only round values >= 0
+  assert.deepEqual([0.5, 1.5, 2.5, 3.5, -0.5, -1.5, 84.5, 2.4999, 2.5001].map(roundHalfEven), [0, 2, 2, 4, -0, -2, 84, 2, 3]);
+  assert.deepEqual([0, -0, 0.4999999999999999, 1e300, Infinity, -Infinity].map(roundHalfEven), [0, -0, 0, 1e300, Infinity, -Infinity]);
+  assert.ok(Number.isNaN(roundHalfEven(NaN)));
   assert.equal(Math.round(2.5), 3); // the reason the helper exists
 });
 
