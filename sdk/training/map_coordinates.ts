@@ -91,6 +91,42 @@ function cubicWeights(t: number, w: Float64Array): void {
   w[3] = t3 / 6;
 }
 
+/**
+ * Locates output point k for orders 1 and 3: false when its coordinate lies outside [0, n−1] on some axis (the point
+ * gets cval); otherwise lo[d] = floor(x_d) and fr[d] = x_d − floor(x_d) for every axis.
+ */
+export function locatePoint(coords: readonly ArrayLike<number>[], shape: readonly number[], k: number, lo: Int32Array, fr: Float64Array): boolean {
+  for (let d = 0; d < shape.length; d++) {
+    const x = coords[d][k];
+    if (!(x >= 0 && x <= shape[d] - 1)) return false;
+    const f = Math.floor(x);
+    lo[d] = f;
+    fr[d] = x - f;
+  }
+  return true;
+}
+
+/**
+ * Order-1 corners of a located point: for corner c (bit nd−1−d of c set: upper neighbour on axis d) the weight
+ * ∏ (fr or 1 − fr) in axis order and the flat offset (strides st); the upper neighbour of the last sample only occurs
+ * with weight 0 and is mirrored back into range, as scipy does.
+ */
+export function linearCorners(lo: Int32Array, fr: Float64Array, shape: readonly number[], st: readonly number[], weight: Float64Array, offset: Int32Array): void {
+  const nd = shape.length;
+  const corners = 1 << nd;
+  for (let c = 0; c < corners; c++) {
+    let w = 1;
+    let off = 0;
+    for (let d = 0; d < nd; d++) {
+      const bit = (c >> (nd - 1 - d)) & 1;
+      w *= bit ? fr[d] : 1 - fr[d];
+      off += mirrorIndex(lo[d] + bit, shape[d]) * st[d];
+    }
+    weight[c] = w;
+    offset[c] = off;
+  }
+}
+
 export interface MapCoordinatesOptions {
   order: 0 | 1 | 3;
   /** Only 'constant' (SpatialTransform) here; see resizeEdge for the edge-mode resize. */
@@ -134,37 +170,20 @@ export function mapCoordinates(
     }
     return res;
   }
+  const lo = new Int32Array(nd);
+  const fr = new Float64Array(nd);
   if (order === 1) {
-    const lo = new Int32Array(nd);
-    const fr = new Float64Array(nd);
+    const corners = 1 << nd;
+    const cw = new Float64Array(corners);
+    const co = new Int32Array(corners);
     for (let k = 0; k < m; k++) {
-      let inside = true;
-      for (let d = 0; d < nd; d++) {
-        const x = coords[d][k];
-        if (!(x >= 0 && x <= shape[d] - 1)) {
-          inside = false;
-          break;
-        }
-        const f = Math.floor(x);
-        lo[d] = f;
-        fr[d] = x - f;
-      }
-      if (!inside) {
+      if (!locatePoint(coords, shape, k, lo, fr)) {
         res[k] = cval;
         continue;
       }
+      linearCorners(lo, fr, shape, st, cw, co);
       let acc = 0;
-      const corners = 1 << nd;
-      for (let cnr = 0; cnr < corners; cnr++) {
-        let w = 1;
-        let off = 0;
-        for (let d = 0; d < nd; d++) {
-          const bit = (cnr >> (nd - 1 - d)) & 1;
-          w *= bit ? fr[d] : 1 - fr[d];
-          off += mirrorIndex(lo[d] + bit, shape[d]) * st[d];
-        }
-        if (w !== 0) acc += w * input[off];
-      }
+      for (let c = 0; c < corners; c++) if (cw[c] !== 0) acc += cw[c] * input[co[c]];
       res[k] = acc;
     }
     return res;
@@ -178,20 +197,13 @@ export function mapCoordinates(
   const W = Array.from({ length: nd }, () => new Float64Array(4));
   const I = Array.from({ length: nd }, () => new Int32Array(4));
   for (let k = 0; k < m; k++) {
-    let inside = true;
-    for (let d = 0; d < nd; d++) {
-      const x = coords[d][k];
-      if (!(x >= 0 && x <= shape[d] - 1)) {
-        inside = false;
-        break;
-      }
-      const f = Math.floor(x);
-      cubicWeights(x - f, W[d]);
-      for (let t = 0; t < 4; t++) I[d][t] = mirrorIndex(f - 1 + t, shape[d]) * st[d];
-    }
-    if (!inside) {
+    if (!locatePoint(coords, shape, k, lo, fr)) {
       res[k] = cval;
       continue;
+    }
+    for (let d = 0; d < nd; d++) {
+      cubicWeights(fr[d], W[d]);
+      for (let t = 0; t < 4; t++) I[d][t] = mirrorIndex(lo[d] - 1 + t, shape[d]) * st[d];
     }
     res[k] = evalSpline(coef, nd, W, I);
   }

@@ -7,7 +7,7 @@
  */
 import { RandomState } from '../../util/random';
 import { gaussianFilter } from '../gaussian_filter';
-import { mapCoordinates, splineFilter3 } from '../map_coordinates';
+import { linearCorners, locatePoint, mapCoordinates, splineFilter3 } from '../map_coordinates';
 import { rotationMatrix2d, rotationMatrix3d } from '../rotation';
 import { cropPadInto, floorDiv, prod, stridesOf, uniqueSorted } from '../util';
 import { AugBatch, Transform, channelView } from './base';
@@ -109,35 +109,15 @@ export function interpolateSeg(
   const corners = 1 << nd;
   const cl = new Float64Array(corners); // corner label
   const cw = new Float64Array(corners); // corner weight
+  const co = new Int32Array(corners); // corner offset
   for (let k = 0; k < m; k++) {
-    let inside = true;
-    for (let d = 0; d < nd; d++) {
-      const x = coords[d][k];
-      if (!(x >= 0 && x <= shape[d] - 1)) {
-        inside = false;
-        break;
-      }
-      const f = Math.floor(x);
-      lo[d] = f;
-      fr[d] = x - f;
-    }
-    if (!inside) {
+    if (!locatePoint(coords, shape, k, lo, fr)) {
       out[k] = 0;
       continue;
     }
-    for (let c = 0; c < corners; c++) {
-      let w = 1;
-      let off = 0;
-      for (let d = 0; d < nd; d++) {
-        const bit = (c >> (nd - 1 - d)) & 1;
-        w *= bit ? fr[d] : 1 - fr[d];
-        // the upper neighbour of the last sample only occurs with weight 0; mirror it back in range like scipy
-        const i = lo[d] + bit;
-        off += (i < shape[d] ? i : 2 * (shape[d] - 1) - i) * st[d];
-      }
-      cl[c] = img[off];
-      cw[c] = w;
-    }
+    // the corners of map_coordinates order 1 (same weights and offsets)
+    linearCorners(lo, fr, shape, st, cw, co);
+    for (let c = 0; c < corners; c++) cl[c] = img[co[c]];
     let best = 0;
     let bestLabel = -Infinity;
     for (let c = 0; c < corners; c++) {
