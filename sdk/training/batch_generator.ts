@@ -74,6 +74,7 @@ export class BatchGenerator {
   private nextId = 0;
   private rr = 0;
   private closed = false;
+  private closing: Promise<void> | null = null;
   private augmentMsSum = 0;
   private augmentCount = 0;
   readonly stats: BatchGeneratorStats = { batches: 0, waitMsTotal: 0, waitMsLast: 0, augmentMsMean: 0 };
@@ -87,6 +88,8 @@ export class BatchGenerator {
       const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { modulePath: path.resolve(modulePath) } });
       const wi = i;
       w.on('message', (m: { id: number; out?: AugBatch; ms?: number; error?: string }) => {
+        // a batch finished after close() began: drop it, and leave the worker ref'd until it has exited
+        if (this.closed) return;
         if (--this.busy[wi] === 0) w.unref();
         const p = this.pending.get(m.id);
         if (!p) return;
@@ -98,6 +101,7 @@ export class BatchGenerator {
         }
       });
       w.on('error', (e) => {
+        if (this.closed) return;
         for (const p of this.pending.values()) p.reject(new Error(`BatchGenerator: worker died: ${e.message}`));
         this.pending.clear();
       });
@@ -121,6 +125,8 @@ export class BatchGenerator {
       const loaded = this.loaderChain.then(() => this.source.generateTrainBatch());
       this.loaderChain = loaded.catch(() => undefined);
       const job = loaded.then((batch) => {
+        // loaded after close(): the workers are gone or going
+        if (this.closed) throw new Error('BatchGenerator: closed');
         const augJob: AugmentJob = {
           batch: { data: batch.data, dataShape: batch.dataShape, seg: batch.seg, segShape: batch.segShape, keys: batch.keys },
           params: this.o.params,
@@ -167,14 +173,29 @@ export class BatchGenerator {
     return out;
   }
 
-  /** Stop the workers; pending batches are rejected. */
-  async close(): Promise<void> {
-    this.closed = true;
+  /**
+   * Stop the workers; batches not yet taken are rejected, batches that workers finish from now on are dropped.
+   * Resolves once every worker has exited. Idempotent: later calls return the same promise.
+   */
+  close(): Promise<void> {
+    if (!this.closing) this.closing = this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closed = true; // from here the message handler neither unrefs nor resolves, and no job is dispatched
     for (const p of this.pending.values()) p.reject(new Error('BatchGenerator: closed'));
     this.pending.clear();
-    // ref first: terminate() resolves on 'exit', which an unref'd worker would let the event loop skip
-    await Promise.all(this.workers.map((w) => (w.ref(), w.terminate())));
-    this.workers = [];
     this.queue = [];
+    const workers = this.workers;
+    this.workers = [];
+    // ref first (and keep it: late messages are ignored, so nothing unrefs again): terminate() resolves on 'exit',
+    // which an unref'd worker would let the event loop skip, leaving this promise pending while the process exits
+    await Promise.all(
+      workers.map((w) => {
+        w.ref();
+        return w.terminate();
+      }),
+    );
   }
 }
