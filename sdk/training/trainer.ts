@@ -494,17 +494,11 @@ function valStep(net: GenericUNet, batch: AugBatch, weights: number[], batchDice
 }
 
 /**
- * BatchGenerator.close() with the event loop held alive: a worker that posts a finished batch after close() began
- * drops its busy count to 0 and unref()s itself, so the terminate() promise can be left pending with nothing
- * keeping the process alive (node exits silently in the middle of training). Reported to the training-blocks owner.
+ * Closes a batch generator. BatchGenerator.close() itself keeps its workers ref'd until they have exited (batches
+ * posted after close() began are dropped without unref'ing), so no keep-alive timer is needed here any more.
  */
-async function closeGenerator(g: BatchGenerator): Promise<void> {
-  const keepAlive = setInterval(() => undefined, 1000);
-  try {
-    await g.close();
-  } finally {
-    clearInterval(keepAlive);
-  }
+function closeGenerator(g: BatchGenerator): Promise<void> {
+  return g.close();
 }
 
 /** Budget of (patch voxels x base features) per chunk on wasm: 3d 40x56x40 x 32 -> 2 samples, 2d 56x40 x 32 -> 83. */
