@@ -6,7 +6,7 @@
  */
 import type { DatasetFingerprintJSON } from '../fingerprint/fingerprint_types';
 import { roundHalfEven } from './numpy_compat';
-import { planExperiment2DV21, planExperiment3DV21, V1_PLANNER, type V1Plans, type V1StagePlan } from './planner_v21';
+import { gpuTargetSuffix, planExperiment2DV21, planExperiment3DV21, V1_PLANNER, type V1Plans, type V1StagePlan } from './planner_v21';
 import { planExperimentV2, V2_VARIANTS } from './planner_v2';
 import {
   applyOverrides,
@@ -25,6 +25,14 @@ export interface PlanOptions {
   overrides?: ConfigurationOverrides;
   /** defaults to fingerprint.dataset_name */
   datasetName?: string;
+  /**
+   * GPU memory the plans target, in GB (default: the preset's own, 8 for v2.1 / nnUNetPlans / ResEnc M, 24 for
+   * ResEnc L). v2.1 scales the VRAM reference by GB/8 as v1's ExperimentPlanner3D_v21_11GB; v2 presets set
+   * `gpu_memory_target_in_gb` as `nnUNetv2_plan_experiment -gpu_memory_target` does. A smaller target gives smaller
+   * patches and, on large enough images, a 3d_lowres stage and the cascade. A non-default target renames the plans
+   * (`nnUNetPlansv2.1_2GB`) and their data identifiers so both sets of plans coexist.
+   */
+  gpuMemoryTargetGB?: number;
 }
 
 /** The fingerprint fields the planners read (dataset_name optional). */
@@ -74,9 +82,9 @@ export function configurationFromV1Stage(
 }
 
 /** Plans for the v2.1 preset from the two v1 planners. */
-export function plansV21(fp: PlanningFingerprint, datasetName: string): PlansJSON {
-  const r3 = planExperiment3DV21(fp);
-  const r2 = planExperiment2DV21(fp);
+export function plansV21(fp: PlanningFingerprint, datasetName: string, opts: { gpuMemoryTargetGB?: number } = {}): PlansJSON {
+  const r3 = planExperiment3DV21(fp, opts);
+  const r2 = planExperiment2DV21(fp, opts);
   const p3 = r3.plans;
   const stages = Object.keys(p3.plans_per_stage).sort((a, b) => Number(a) - Number(b));
   const hasLowres = stages.length > 1;
@@ -105,7 +113,7 @@ export function plansV21(fp: PlanningFingerprint, datasetName: string): PlansJSO
   const fullresMedianShape = fullres.median_patient_size_in_voxels; // rounded, transposed (spacing ratio 1)
   return {
     dataset_name: datasetName,
-    plans_name: 'nnUNetPlansv2.1',
+    plans_name: `nnUNetPlansv2.1${gpuTargetSuffix(opts.gpuMemoryTargetGB)}`,
     original_median_spacing_after_transp: [...fullres.current_spacing],
     original_median_shape_after_transp: fullresMedianShape.map((x) => roundHalfEven(x)),
     image_reader_writer: 'SimpleITKIO',
@@ -129,8 +137,18 @@ export function planExperiment(fingerprint: PlanningFingerprint | { json: Planni
   const preset = opts.preset ?? 'nnUNetPlansv2.1';
   const name = opts.datasetName ?? fp.dataset_name ?? 'unnamed_dataset';
   let json: PlansJSON;
-  if (preset === 'nnUNetPlansv2.1') json = plansV21(fp, name);
-  else if (preset in V2_VARIANTS) json = planExperimentV2(fp, name, V2_VARIANTS[preset as keyof typeof V2_VARIANTS]);
+  const gpu = opts.gpuMemoryTargetGB;
+  if (preset === 'nnUNetPlansv2.1') json = plansV21(fp, name, { gpuMemoryTargetGB: gpu });
+  else if (preset in V2_VARIANTS) {
+    const variant = V2_VARIANTS[preset as keyof typeof V2_VARIANTS];
+    const custom = gpu !== undefined && gpu !== variant.UNet_vram_target_GB;
+    if (custom && !(gpu > 0 && Number.isFinite(gpu))) throw new Error(`planExperiment: gpuMemoryTargetGB must be a positive number, got ${gpu}`);
+    json = planExperimentV2(
+      fp,
+      name,
+      custom ? { ...variant, UNet_vram_target_GB: gpu, plans_name: `${variant.plans_name}_${String(gpu).replace('.', 'p')}GB` } : variant,
+    );
+  }
   else {
     throw new Error(
       `planExperiment: unknown preset '${String(preset)}' (use 'nnUNetPlansv2.1', 'nnUNetPlans', 'nnUNetResEncUNetMPlans' or 'nnUNetResEncUNetLPlans')`,

@@ -73,6 +73,31 @@ export interface ShrinkStep {
 export interface StageOptions {
   /** receives the patch and VRAM proxy before the loop and after every shrink step */
   trace?: ShrinkStep[];
+  /**
+   * GPU memory the plans target, in GB (default 8, what ExperimentPlanner3D_v21 was tuned for). The VRAM reference
+   * is scaled by GB/8 exactly as v1's alternative planner ExperimentPlanner3D_v21_11GB does (`ref * 11 / 8`);
+   * v2 exposes the same idea as `nnUNetv2_plan_experiment -gpu_memory_target`.
+   */
+  gpuMemoryTargetGB?: number;
+}
+
+/** v1 planners were tuned for 8 GB (ExperimentPlanner3D_v21_11GB: `ref = use_this_for_batch_size_computation_3D * 11 / 8`). */
+export const V1_REFERENCE_GPU_GB = 8;
+
+function vramScale(opts: { gpuMemoryTargetGB?: number }): number {
+  const gb = opts.gpuMemoryTargetGB ?? V1_REFERENCE_GPU_GB;
+  if (!(gb > 0) || !Number.isFinite(gb)) throw new Error(`planner: gpuMemoryTargetGB must be a positive number, got ${gb}`);
+  return gb / V1_REFERENCE_GPU_GB;
+}
+
+/**
+ * Suffix of plans name and data identifier for a non-default GPU memory target (v1's 11GB planner writes
+ * nnUNetPlansv2.1_big / nnUNetData_plans_v2.1_big; we name the target so that several can coexist).
+ */
+export function gpuTargetSuffix(gpuMemoryTargetGB?: number): string {
+  if (gpuMemoryTargetGB === undefined || gpuMemoryTargetGB === V1_REFERENCE_GPU_GB) return '';
+  vramScale({ gpuMemoryTargetGB });
+  return `_${String(gpuMemoryTargetGB).replace('.', 'p')}GB`;
 }
 
 /** The subset of the fingerprint the v1 planners read. */
@@ -153,7 +178,7 @@ export function getPropertiesForStage3DV21(
   let t = topo(inputPatch);
   let newShp = t.patch_size;
   // v2.1 computes as if with 30 features, scaled to 32 (fp16 frees the memory)
-  const ref = (GENERIC_UNET.use_this_for_batch_size_computation_3D * P.unet_base_num_features) / GENERIC_UNET.BASE_NUM_FEATURES_3D;
+  const ref = ((GENERIC_UNET.use_this_for_batch_size_computation_3D * P.unet_base_num_features) / GENERIC_UNET.BASE_NUM_FEATURES_3D) * vramScale(opts);
   const vram = (shp: number[], pools: number[][]) =>
     computeApproxVramConsumption(shp, pools, P.unet_base_num_features, P.unet_max_num_filters, numModalities, numClasses, P.conv_per_stage);
   let here = vram(newShp, t.pool_op_kernel_sizes);
@@ -206,7 +231,7 @@ export function getPropertiesForStage2DV21(
   let t = topo(inPlaneMedian);
   let newShp = t.patch_size;
   // ref for batch size 2 (v1 2D_v21)
-  const ref = (GENERIC_UNET.use_this_for_batch_size_computation_2D * GENERIC_UNET.DEFAULT_BATCH_SIZE_2D) / 2;
+  const ref = ((GENERIC_UNET.use_this_for_batch_size_computation_2D * GENERIC_UNET.DEFAULT_BATCH_SIZE_2D) / 2) * vramScale(opts);
   let here = computeApproxVramConsumption(newShp, t.pool_op_kernel_sizes, 30, P.unet_max_num_filters_2d, numModalities, numClasses, P.conv_per_stage);
   opts.trace?.push({ patch_size: [...newShp], vram: here });
   while (here > ref) {
@@ -311,7 +336,7 @@ function checkFingerprint(fp: PlannerFingerprint): void {
 }
 
 /** ExperimentPlanner3D_v21.plan_experiment (3d_fullres, and 3d_lowres when the dataset is large enough). */
-export function planExperiment3DV21(fp: PlannerFingerprint): V1PlanResult {
+export function planExperiment3DV21(fp: PlannerFingerprint, opts: { gpuMemoryTargetGB?: number } = {}): V1PlanResult {
   checkFingerprint(fp);
   const P = V1_PLANNER;
   const numCases = fp.spacings.length;
@@ -323,7 +348,8 @@ export function planExperiment3DV21(fp: PlannerFingerprint): V1PlanResult {
   const targetT = transpose(target, forward);
   const medianT = transpose(medianShape, forward);
   const trace: ShrinkStep[] = [];
-  const fullres = getPropertiesForStage3DV21(targetT, targetT, medianT, numCases, numModalities, numClasses, { trace });
+  const gpu = { gpuMemoryTargetGB: opts.gpuMemoryTargetGB };
+  const fullres = getPropertiesForStage3DV21(targetT, targetT, medianT, numCases, numModalities, numClasses, { trace, ...gpu });
   const stages: V1StagePlan[] = [fullres];
   let archVoxels = prod(fullres.patch_size);
   let steps = 0;
@@ -342,7 +368,7 @@ export function planExperiment3DV21(fp: PlannerFingerprint): V1PlanResult {
       }
       steps++;
       numVoxels = prod(target.map((t, i) => (t / lowresSpacing[i]) * medianShape[i]));
-      lowres = getPropertiesForStage3DV21(transpose(lowresSpacing, forward), targetT, medianT, numCases, numModalities, numClasses);
+      lowres = getPropertiesForStage3DV21(transpose(lowresSpacing, forward), targetT, medianT, numCases, numModalities, numClasses, gpu);
       archVoxels = prod(lowres.patch_size);
     }
     if (!lowres) throw new Error('planner: lowres loop did not run (median/patch ratio exactly 4; v1 fails here too)');
@@ -359,7 +385,7 @@ export function planExperiment3DV21(fp: PlannerFingerprint): V1PlanResult {
       base_num_features: P.unet_base_num_features,
       transpose_forward: forward,
       transpose_backward: backward,
-      data_identifier: 'nnUNetData_plans_v2.1',
+      data_identifier: `nnUNetData_plans_v2.1${gpuTargetSuffix(opts.gpuMemoryTargetGB)}`,
       plans_per_stage: plansPerStage,
       preprocessor_name: 'GenericPreprocessor',
       conv_per_stage: P.conv_per_stage,
@@ -371,7 +397,7 @@ export function planExperiment3DV21(fp: PlannerFingerprint): V1PlanResult {
 }
 
 /** ExperimentPlanner2D_v21.plan_experiment (plain median target spacing, one stage). */
-export function planExperiment2DV21(fp: PlannerFingerprint): V1PlanResult {
+export function planExperiment2DV21(fp: PlannerFingerprint, opts: { gpuMemoryTargetGB?: number } = {}): V1PlanResult {
   checkFingerprint(fp);
   const numCases = fp.spacings.length;
   const numModalities = Object.keys(fp.modalities).length;
@@ -382,7 +408,7 @@ export function planExperiment2DV21(fp: PlannerFingerprint): V1PlanResult {
   const targetT = transpose(target, forward);
   const medianT = transpose(medianShape, forward);
   const trace: ShrinkStep[] = [];
-  const stage = getPropertiesForStage2DV21(targetT, targetT, medianT, numCases, numModalities, numClasses, { trace });
+  const stage = getPropertiesForStage2DV21(targetT, targetT, medianT, numCases, numModalities, numClasses, { trace, gpuMemoryTargetGB: opts.gpuMemoryTargetGB });
   return {
     plans: {
       num_stages: 1,
@@ -390,7 +416,7 @@ export function planExperiment2DV21(fp: PlannerFingerprint): V1PlanResult {
       base_num_features: V1_PLANNER.unet_base_num_features,
       transpose_forward: forward,
       transpose_backward: backward,
-      data_identifier: 'nnUNetData_plans_v2.1_2D',
+      data_identifier: `nnUNetData_plans_v2.1${gpuTargetSuffix(opts.gpuMemoryTargetGB)}_2D`,
       plans_per_stage: { '0': stage },
       preprocessor_name: 'PreprocessorFor2D',
     },

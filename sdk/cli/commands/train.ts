@@ -12,7 +12,7 @@ export const trainCommand: CommandSpec = {
   name: 'train',
   summary: 'train one fold of a configuration (nnUNet_train): plans/preprocesses first if needed',
   usage:
-    'train CONFIG FOLD -i TASK_DIR [--epochs N] [--iterations N] [--val-iterations N] [--batch-size N] [--resume] [--no-validate] [--save-probabilities] [--seed S] [--threads N]',
+    'train CONFIG FOLD -i TASK_DIR [--epochs N] [--iterations N] [--val-iterations N] [--batch-size N] [--gpu-memory-target GB] [--resume] [--no-validate] [--disable-next-stage-pred] [--save-probabilities] [--seed S] [--threads N]',
   flags: [
     { name: 'input', alias: 'i', type: 'string', help: 'raw task folder (MSD or v2 layout)' },
     { name: 'epochs', type: 'number', help: 'epochs (v1: 1000)' },
@@ -24,6 +24,8 @@ export const trainCommand: CommandSpec = {
     { name: 'save-probabilities', type: 'boolean', help: 'save validation probabilities, needed for ensembling (v1 --npz)' },
     { name: 'seed', type: 'number', help: 'random seed' },
     { name: 'preset', type: 'string', help: 'plans preset', default: 'nnUNetPlansv2.1' },
+    { name: 'gpu-memory-target', type: 'number', help: 'plans for this GPU memory in GB (as given to plan_and_preprocess)' },
+    { name: 'disable-next-stage-pred', type: 'boolean', help: '3d_lowres: do not write pred_next_stage for the cascade (v1 flag)' },
     ...FOLDER_FLAGS,
   ],
   async run({ positionals, flags }) {
@@ -37,7 +39,9 @@ export const trainCommand: CommandSpec = {
     for (const k of ['epochs', 'iterations', 'val-iterations', 'batch-size']) positiveInt(flags[k], `--${k}`);
     await initBackend({ log: false });
     const task = await Task.load(input, taskOptionsFrom(flags));
-    const plans = await task.plan({ preset: flags.preset as 'nnUNetPlansv2.1' });
+    const gpu = flags['gpu-memory-target'] as number | undefined;
+    if (gpu !== undefined && !(gpu > 0)) throw new UsageError(`--gpu-memory-target must be a positive number of GB, got ${gpu}`);
+    const plans = await task.plan({ preset: flags.preset as 'nnUNetPlansv2.1', gpuMemoryTargetGB: gpu });
     if (!plans.hasConfiguration(config)) throw new UsageError(`configuration '${config}' is not in the plans (${plans.configurationNames.join(', ')})`);
     const f = await task.foldOf(plans, fold);
     console.log(`${f.summary()}\n  output: ${f.outputDir(config)}`);
@@ -52,6 +56,7 @@ export const trainCommand: CommandSpec = {
       saveProbabilities: Boolean(flags['save-probabilities']),
       seed: flags.seed as number | undefined,
       numThreads: flags.threads !== undefined ? Number(flags.threads) : undefined,
+      disableNextStagePrediction: Boolean(flags['disable-next-stage-pred']),
     });
     console.log(r.summary());
     console.log(`checkpoint: ${path.relative(process.cwd(), r.checkpoint) || r.checkpoint}`);
