@@ -23,7 +23,7 @@ import { planExperiment, type PlanOptions } from './planning/plan_experiment';
 import { Plans, loadPlans, savePlans } from './planning/plans';
 import { generateSplits, loadSplits, saveSplits, type Split } from './planning/splits';
 import { preprocessConfiguration, Preprocessed, type PreprocessConfigurationOptions } from './preprocessing/preprocessed_dataset';
-import { trainFold, type TrainFoldOptions, type TrainingResult } from './training/trainer';
+import { loadTrainedNetwork, predictNextStage, trainFold, type TrainFoldOptions, type TrainingResult } from './training/trainer';
 import { predictCases, type PredictCasesOptions, type PredictInputCase, type PredictionResult } from './inference/predict';
 import { findBestConfigurationInResults, type FindBestOptions, type ModelSelectionResult } from './evaluation/consolidate';
 import { initBackend } from './network/backend';
@@ -35,6 +35,12 @@ export type FoldTrainOptions = Partial<
 > & {
   /** default '3d_fullres' (nnU-Net's default), or '2d' when the plans have no 3D configuration */
   configuration?: string;
+  /**
+   * 3d_lowres only: skip predict_next_stage after validation (v1 run_training.py `--disable_next_stage_pred`).
+   * By default, when the plans have a cascade, the fold's validation cases are predicted into
+   * `<3d_lowres folder>/pred_next_stage/` (the cascade's input), as the official trainer does.
+   */
+  disableNextStagePrediction?: boolean;
 };
 
 /** nnU-Net v1 trainer names, as they appear in the results folder names. */
@@ -151,9 +157,14 @@ export class Fold {
     const pre = await this.task.preprocessWith(this.plans, configuration);
     // as nnU-Net, the model folder keeps the plans it was trained with (prediction reads them back, overrides included)
     await writeJsonAtomic(path.join(this.configurationFolder(configuration), 'plans.json'), this.plans.toJSON());
+    let nextStage = opts.nextStage;
+    if (configuration === '3d_lowres' && !nextStage && !opts.disableNextStagePrediction && this.plans.hasConfiguration('3d_cascade_fullres')) {
+      const fullres = await this.task.preprocessWith(this.plans, '3d_fullres');
+      nextStage = { fullresPreprocessedDir: fullres.dir, outputDir: this.predNextStageDir() };
+    }
     let previousStageDir = opts.previousStageDir;
     if (configuration === '3d_cascade_fullres' && !previousStageDir) {
-      previousStageDir = path.join(this.configurationFolder('3d_lowres'), 'pred_next_stage');
+      previousStageDir = this.predNextStageDir();
       if (!fs.existsSync(previousStageDir)) {
         throw new Error(`3d_cascade_fullres needs the 3d_lowres predictions in ${previousStageDir}: train 3d_lowres on all folds first`);
       }
@@ -169,8 +180,44 @@ export class Fold {
       fold: this.fold,
       dataset: this.task.dataset,
       previousStageDir,
+      nextStage,
       trainerName: opts.trainerName ?? trainerNameFor(configuration),
     });
+  }
+
+  /** `<3d_lowres configuration folder>/pred_next_stage`: the cascade's previous-stage segmentations. */
+  predNextStageDir(): string {
+    return path.join(this.configurationFolder('3d_lowres'), 'pred_next_stage');
+  }
+
+  /**
+   * predict_next_stage with this fold's trained 3d_lowres model for `cases` (default: the fold's validation cases,
+   * which training already did). nnU-Net fills pred_next_stage out-of-fold by training 3d_lowres on all 5 folds;
+   * predicting this fold's *training* cases instead is in-sample (optimistic cascade input) and only meant for
+   * short demonstrations with one fold.
+   */
+  async predictNextStage(opts: { cases?: readonly string[]; mirroring?: boolean; progress?: boolean } = {}): Promise<string[]> {
+    if (!this.plans.hasConfiguration('3d_cascade_fullres')) throw new Error(`the plans ${this.plans.plansName} have no cascade (no 3d_lowres stage)`);
+    const low = await this.task.preprocessWith(this.plans, '3d_lowres');
+    const full = await this.task.preprocessWith(this.plans, '3d_fullres');
+    const modelDir = this.outputDir('3d_lowres');
+    const net = loadTrainedNetwork(modelDir);
+    try {
+      return await predictNextStage({
+        net,
+        plans: this.plans,
+        configuration: '3d_lowres',
+        lowresPreprocessedDir: low.dir,
+        fullresPreprocessedDir: full.dir,
+        caseIds: opts.cases ?? this.valCases,
+        outputDir: this.predNextStageDir(),
+        numClasses: net.architecture.numClasses,
+        mirroring: opts.mirroring,
+        progress: opts.progress,
+      });
+    } finally {
+      net.dispose();
+    }
   }
 
   /** Lazy form of trainNow (chains like every step). */
