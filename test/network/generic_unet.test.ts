@@ -173,7 +173,10 @@ for (const backend of ['wasm', 'cpu'] as const) {
         const expect3 = [[2, 4, 8, 8, 3], [2, 4, 4, 4, 3]];
         const expect2 = [[2, 8, 8, 3], [2, 4, 4, 3]];
         assert.deepEqual(outs.map((o) => o.shape), cfg === TINY_3D ? expect3 : expect2);
-        const p = net.predict(x);
+        const live = tf.memory().numTensors;
+        const p = net.predict(x); // frees its activations as it goes: only the output is left
+        assert.equal(tf.memory().numTensors, live + 1, 'predict leaves exactly one tensor');
+        assert.ok(!x.isDisposed, 'predict keeps the caller-owned input');
         assert.deepEqual(Array.from(p.dataSync()), Array.from(outs[0].dataSync()));
         assert.throws(() => net.forward(tf.zeros([1, ...cfg.patch_size.map((s) => s + 1), 2])), /divisible/);
         tf.dispose([x, p, ...outs]);
