@@ -315,7 +315,7 @@ export async function findBestConfigurationInResults(resultsDir: string, o: Find
     const configs = selection.members ?? [selection.best];
     const e = ensembles.find((x) => x.name === selection.best);
     const commands = configs.map(
-      (c) => `nnunet-ts predict -i INPUT_FOLDER -o OUTPUT_FOLDER${selection.isEnsemble ? `_${c}` : ''} -t TASK_DIR -c ${c} -f ${fl}${selection.isEnsemble ? ' --save-probabilities' : ''}`,
+      (c) => `nnunet-ts predict -i INPUT_FOLDER -o OUTPUT_FOLDER${selection.isEnsemble ? `_${c}` : ''} -t TASK_DIR -c ${c} -f ${fl}${plans !== V1_DEFAULT_PLANS ? ` -p ${plans}` : ''}${selection.isEnsemble ? ' --save-probabilities' : ''}`,
     );
     const ppFile = e ? path.join(e.folder, 'postprocessing.json') : consolidated[selection.best].postprocessingFile;
     if (selection.isEnsemble) {
