@@ -329,6 +329,20 @@ function conv3dForwardRaw(x: tf.Tensor5D, w: tf.Tensor5D, p: Int3): tf.Tensor5D 
 }
 
 /**
+ * Largest stacked conv3d input (elements) built at once; bigger forward values are computed in depth chunks.
+ * 2^26 floats = 256 MB keeps the stacking well inside tfjs-wasm's 4 GB heap.
+ */
+let conv3dStackLimit = 2 ** 26;
+
+/** Set the conv3d stacking limit (elements); returns the previous value. For tests and memory tuning. */
+export function setConv3dStackLimit(elements: number): number {
+  if (!(elements >= 1)) throw new Error(`setConv3dStackLimit: expected a positive number of elements, got ${elements}`);
+  const prev = conv3dStackLimit;
+  conv3dStackLimit = Math.floor(elements);
+  return prev;
+}
+
+/**
  * conv3d with PyTorch padding: the kd depth taps (depth-strided) are stacked along channels, giving one conv2d of
  * [N*Do, H, W, kd*Ci] with the filter reshaped to [kh, kw, kd*Ci, Co] (toolchain.md §4). One customGrad saves only x
  * and w (the kd-times larger stacked input is rebuilt in the backward pass), and all depth handling uses rank <= 4
@@ -358,23 +372,26 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
   const plane = h * wd * ci;
   // depth-padded length covering the last strided window, rounded so every tap slice of dOut*sd rows fits
   const dPad = Math.max(d + 2 * p[0], (kd - 1) + dOut * sd);
-  const stackInput = (xx: tf.Tensor): tf.Tensor4D =>
+  // the kd depth taps of `dIn` input rows (depth padding pz) stacked on channels for `dO` output rows
+  const stackRows = (xx: tf.Tensor, dIn: number, pz: number, dO: number): tf.Tensor4D =>
     tf.tidy(() => {
-      const x3 = tf.reshape(xx, [n, d, plane]);
-      const xp = tf.pad(x3, [[0, 0], [p[0], dPad - d - p[0]], [0, 0]]);
+      const dP = Math.max(dIn + 2 * pz, (kd - 1) + dO * sd);
+      const x3 = tf.reshape(xx, [n, dIn, plane]);
+      const xp = tf.pad(x3, [[0, 0], [pz, dP - dIn - pz], [0, 0]]);
       const taps: tf.Tensor2D[] = [];
       for (let j = 0; j < kd; j++) {
         let t: tf.Tensor;
-        if (sd === 1) t = tf.slice(xp, [0, j, 0], [n, dOut, plane]);
+        if (sd === 1) t = tf.slice(xp, [0, j, 0], [n, dO, plane]);
         else {
-          const g = tf.reshape(tf.slice(xp, [0, j, 0], [n, dOut * sd, plane]), [n, dOut, sd, plane]);
-          t = tf.slice(g, [0, 0, 0, 0], [n, dOut, 1, plane]);
+          const g = tf.reshape(tf.slice(xp, [0, j, 0], [n, dO * sd, plane]), [n, dO, sd, plane]);
+          t = tf.slice(g, [0, 0, 0, 0], [n, dO, 1, plane]);
         }
-        taps.push(tf.reshape(t, [n * dOut * h * wd, ci]) as tf.Tensor2D);
+        taps.push(tf.reshape(t, [n * dO * h * wd, ci]) as tf.Tensor2D);
       }
       const cat = kd === 1 ? taps[0] : tf.concat(taps, 1); // channel index j*Ci + c
-      return tf.reshape(cat, [n * dOut, h, wd, kd * ci]) as tf.Tensor4D;
+      return tf.reshape(cat, [n * dO, h, wd, kd * ci]) as tf.Tensor4D;
     });
+  const stackInput = (xx: tf.Tensor): tf.Tensor4D => stackRows(xx, d, p[0], dOut);
   const filter2d = (ww: tf.Tensor): tf.Tensor4D =>
     tf.reshape(tf.transpose(tf.reshape(ww, [kd, kh * kw, ci * co]), [1, 0, 2]), [kh, kw, kd * ci, co]) as tf.Tensor4D;
   const explicit: [[number, number], [number, number], [number, number], [number, number]] = [
@@ -383,9 +400,30 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
   const f = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xx, ww, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     save([xx, ww]);
-    const value = tf.tidy(() =>
-      tf.reshape(tf.conv2d(stackInput(xx), filter2d(ww), hw, explicit), [n, dOut, hOut, wOut, co]),
-    );
+    const value = tf.tidy(() => {
+      const w2 = filter2d(ww);
+      const rowElems = n * h * wd * kd * ci; // stacked-input elements per output depth row
+      if (rowElems * dOut <= conv3dStackLimit) {
+        return tf.reshape(tf.conv2d(stackInput(xx), w2, hw, explicit), [n, dOut, hOut, wOut, co]);
+      }
+      // Too large to stack at once (a 80x192x160 CT tile with 64 channels would need a 1.9 GB array, beyond the
+      // wasm heap): the same conv2d over chunks of output depth rows, each from its own window of padded input rows.
+      // Every output row sees exactly the arithmetic of the unchunked path.
+      const rows = Math.max(1, Math.floor(conv3dStackLimit / rowElems));
+      const xp = tf.reshape(tf.pad(tf.reshape(xx, [n, d, plane]), [[0, 0], [p[0], dPad - d - p[0]], [0, 0]]), [n, dPad, h, wd, ci]);
+      const parts: tf.Tensor[] = [];
+      for (let o0 = 0; o0 < dOut; o0 += rows) {
+        const dO = Math.min(rows, dOut - o0);
+        const dIn = (dO - 1) * sd + kd;
+        parts.push(
+          tf.tidy(() => {
+            const sub = tf.reshape(tf.slice(tf.reshape(xp, [n, dPad, plane]), [0, o0 * sd, 0], [n, dIn, plane]), [n, dIn, h, wd, ci]);
+            return tf.reshape(tf.conv2d(stackRows(sub, dIn, 0, dO), w2, hw, explicit), [n, dO, hOut * wOut * co]);
+          }),
+        );
+      }
+      return tf.reshape(parts.length === 1 ? parts[0] : tf.concat(parts, 1), [n, dOut, hOut, wOut, co]);
+    });
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {

@@ -12,6 +12,7 @@ import {
   conv1x1,
   conv2d,
   conv3d,
+  setConv3dStackLimit,
   convTranspose2d,
   convTranspose3d,
   instanceNorm,
@@ -84,6 +85,29 @@ for (const backend of ['wasm', 'cpu'] as const) {
         assert.ok(relErr(got.y, ref.y.data) < TOL, `forward ${label}: ${relErr(got.y, ref.y.data)}`);
         assert.ok(relErr(got.dx, ref.dx!.data) < TOL, `dx ${label}: ${relErr(got.dx, ref.dx!.data)}`);
         assert.ok(relErr(got.dw, ref.dw!.data) < TOL, `dw ${label}: ${relErr(got.dw, ref.dw!.data)}`);
+      }
+    });
+
+    it('conv3d split into depth chunks (large inputs) gives bit-identical forward values and the same gradients', () => {
+      const r = rng(17);
+      for (const c of CASES_3D) {
+        const pads = c.k.map((k) => (k - 1) >> 1);
+        const x = randArr(c.x, r);
+        const w = randArr([...c.k, c.x[4], c.co], r);
+        const dy = randArr(conv3dRef(x, w, c.s, pads).y.shape, r);
+        const f = (a: tf.Tensor, b: tf.Tensor) => conv3d(a as tf.Tensor5D, b as tf.Tensor5D, c.s as [number, number, number]);
+        const whole = run(f, x, w, dy);
+        // one stacked row per chunk: the smallest chunks, the most boundaries
+        const prev = setConv3dStackLimit(1);
+        try {
+          const chunked = run(f, x, w, dy);
+          const label = `x ${c.x} k ${c.k} s ${c.s}`;
+          assert.deepEqual(Array.from(chunked.y), Array.from(whole.y), `forward ${label}`);
+          assert.deepEqual(Array.from(chunked.dx), Array.from(whole.dx), `dx ${label}`);
+          assert.deepEqual(Array.from(chunked.dw), Array.from(whole.dw), `dw ${label}`);
+        } finally {
+          setConv3dStackLimit(prev);
+        }
       }
     });
 
