@@ -5,17 +5,18 @@
  *
  *   npm run bench -- predict [--config 3d|2d|both] [--tta on|off|both] [--backend auto|wasm|cpu] [--overhead on|off]
  *                            [--tiles-per-batch N] [--full-path on|off] [--hippo-cases N] [--ct on|off]
- *                            [--ct-shape 250,512,512] [--ct-tiles N|all]
+ *                            [--ct-shape 250,512,512] [--ct-tiles N|all] [--ct-full-patch on|off]
  *
  * Full predict path (predictCases: read NIfTI + crop + preprocess + sliding window + export + write NIfTI), random
  * weights, 3d_fullres, TTA on and off, peak RSS sampled every 50 ms:
  *  - hippocampus: v2.1 plans from the official fingerprint (fixtures hippocampus_v2_fingerprint.json), N raw cases;
  *  - a synthetic 512x512x250 CT (data-scripts/synthetic_lung.ts generateCase(1)) at Lung-like spacing
  *    (1.25, 0.785, 0.785) with the Lung 3d_fullres topology (patch 80x192x160, pools [2,2,2]x4 + [1,2,2], 32 base
- *    features, CT normalisation). On a 2-core CPU one network call on that patch takes many seconds, so by default
- *    (--ct-tiles 2) the network is run on 2 real tiles for the per-tile time and the rest of the path (preprocess,
- *    Gaussian aggregation, export) runs fully with a zero-cost stand-in network; the table says 'extrapolated'.
- *    --ct-tiles all measures the whole case.
+ *    features, CT normalisation). On a 2-core CPU one network call on that patch takes about 90 s, so by default
+ *    (--ct-tiles 2) the network is run on 2 real full-size tiles for the per-tile time (--ct-full-patch off times a
+ *    32x96x96 tile and scales it) and the rest of the path (preprocess, Gaussian aggregation, export) runs fully
+ *    with a zero-cost stand-in network; the table says 'extrapolated'. --ct-tiles all measures the whole case
+ *    (hours on a CPU: 180 tiles, x8 with TTA).
  *
  * Reference point (fixtures README, official v1 on a 2-core CPU): validation of 40 hippocampus cases took 204-216 s
  * for the 2d configuration (prediction with mirroring + export + evaluation), i.e. about 5 s per case.
@@ -280,13 +281,15 @@ async function fullPath(args: string[]): Promise<void> {
         let perCall = NaN;
         let perCallNote = '';
         if (nTiles) {
-          if (arg(args, 'ct-full-patch', 'off') === 'on') {
+          if (arg(args, 'ct-full-patch', 'on') === 'on') {
+            // the full 80x192x160 tile fits the wasm heap since GenericUNet.predict frees activations as it goes and
+            // conv3d stacks large inputs in depth chunks; the wasm heap never shrinks, so RSS after the calls is
+            // the high-water mark of one tile's forward pass
             perCall = timeCalls(lcfg.patch_size);
-            perCallNote = `measured on ${nTiles} call(s)`;
+            perCallNote = `full patch measured on ${nTiles} call(s), RSS after them ${(process.memoryUsage().rss / 1e9).toFixed(2)} GB`;
           } else {
-            // a full 80x192x160 forward pass with 32 base features does not fit the wasm heap here ("memory access out
-            // of bounds"): time a 32x96x96 patch (divisible by the pooling, same network) and scale by the voxel
-            // count (convolution cost is linear in voxels)
+            // --ct-full-patch off (low-memory machines): time a 32x96x96 patch (divisible by the pooling, same
+            // network) and scale by the voxel count (convolution cost is linear in voxels)
             const small = [32, 96, 96];
             const ratio = lcfg.patch_size.reduce((a, b) => a * b, 1) / small.reduce((a, b) => a * b, 1);
             perCall = timeCalls(small) * ratio;
