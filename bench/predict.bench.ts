@@ -326,7 +326,7 @@ async function fullPath(args: string[]): Promise<void> {
             peak_rss_GB: peakGB.toFixed(2),
             note: real
               ? 'measured'
-              : `extrapolated: ${acc.calls} tiles, ${passes} network passes x ${perCall.toFixed(2)} s/pass (${perCallNote}) + measured aggregation ${t.predict_s.toFixed(1)} s; RSS without the network's activations`,
+              : `extrapolated: ${acc.calls} tiles, ${passes} network passes x ${perCall.toFixed(2)} s/pass (${perCallNote}) + measured aggregation ${t.predict_s.toFixed(1)} s; peak RSS includes the wasm heap the measured tiles grew (it never shrinks)`,
           });
           console.log(JSON.stringify(rows[rows.length - 1]));
         }
