@@ -160,7 +160,8 @@ export class GenericUNet {
     this.assertAlive();
     this.checkInput(x);
     const a = this.architecture;
-    const skips: tf.Tensor[] = [];
+    // encoder outputs awaiting their concatenation (null once consumed and freed)
+    const skips: (tf.Tensor | null)[] = [];
     let h = x;
     const advance = (next: tf.Tensor) => {
       if (h !== x && !skips.includes(h)) h.dispose();
@@ -176,19 +177,18 @@ export class GenericUNet {
       for (const [u, s] of decoders.entries()) {
         const w = this.v(s.upsample!.name);
         advance(tf.tidy(() => (a.dim === 3 ? convTranspose3d(h as tf.Tensor5D, w as tf.Tensor5D) : convTranspose2d(h as tf.Tensor4D, w as tf.Tensor4D))));
-        const skip = skips[skips.length - 1 - u];
-        const cat = tf.tidy(() => concatND([h, skip], a.dim + 1)); // [upsampled, skip]
-        advance(cat);
-        skips.splice(skips.length - 1 - u, 1, tf.scalar(0)); // keep indices; the real skip is freed below
+        const k = skips.length - 1 - u;
+        const skip = skips[k]!;
+        advance(tf.tidy(() => concatND([h, skip], a.dim + 1))); // [upsampled, skip]
+        skips[k] = null;
         skip.dispose();
         for (const b of s.blocks) advance(tf.tidy(() => this.block(h, b)));
       }
       const last = decoders[decoders.length - 1];
-      const out = tf.tidy(() => conv1x1(h, this.v(last.segHead!.name)));
-      return out;
+      return tf.tidy(() => conv1x1(h, this.v(last.segHead!.name)));
     } finally {
       if (h !== x) h.dispose();
-      for (const t of skips) if (t !== x && !t.isDisposed) t.dispose();
+      for (const t of skips) if (t && t !== h) t.dispose();
     }
   }
 
