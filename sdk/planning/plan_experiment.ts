@@ -6,7 +6,7 @@
  */
 import type { DatasetFingerprintJSON } from '../fingerprint/fingerprint_types';
 import { roundHalfEven } from './numpy_compat';
-import { gpuTargetSuffix, planExperiment2DV21, planExperiment3DV21, V1_PLANNER, type V1Plans, type V1StagePlan } from './planner_v21';
+import { gpuTargetName, gpuTargetSuffix, planExperiment2DV21, planExperiment3DV21, V1_PLANNER, type V1Plans, type V1StagePlan } from './planner_v21';
 import { planExperimentV2, V2_VARIANTS } from './planner_v2';
 import {
   applyOverrides,
@@ -142,12 +142,7 @@ export function planExperiment(fingerprint: PlanningFingerprint | { json: Planni
   else if (preset in V2_VARIANTS) {
     const variant = V2_VARIANTS[preset as keyof typeof V2_VARIANTS];
     const custom = gpu !== undefined && gpu !== variant.UNet_vram_target_GB;
-    if (custom && !(gpu > 0 && Number.isFinite(gpu))) throw new Error(`planExperiment: gpuMemoryTargetGB must be a positive number, got ${gpu}`);
-    json = planExperimentV2(
-      fp,
-      name,
-      custom ? { ...variant, UNet_vram_target_GB: gpu, plans_name: `${variant.plans_name}_${String(gpu).replace('.', 'p')}GB` } : variant,
-    );
+    json = planExperimentV2(fp, name, custom ? { ...variant, UNet_vram_target_GB: gpu, plans_name: `${variant.plans_name}${gpuTargetName(gpu)}` } : variant);
   }
   else {
     throw new Error(

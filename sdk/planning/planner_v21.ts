@@ -96,6 +96,11 @@ function vramScale(opts: { gpuMemoryTargetGB?: number }): number {
  */
 export function gpuTargetSuffix(gpuMemoryTargetGB?: number): string {
   if (gpuMemoryTargetGB === undefined || gpuMemoryTargetGB === V1_REFERENCE_GPU_GB) return '';
+  return gpuTargetName(gpuMemoryTargetGB);
+}
+
+/** `_0p25GB` for 0.25: the plans-name suffix of any explicit GPU memory target (validated). */
+export function gpuTargetName(gpuMemoryTargetGB: number): string {
   vramScale({ gpuMemoryTargetGB });
   return `_${String(gpuMemoryTargetGB).replace('.', 'p')}GB`;
 }
