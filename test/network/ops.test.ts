@@ -59,6 +59,15 @@ const CASES_3D: Case3[] = [
   { x: [1, 7, 7, 7, 2], k: [5, 5, 5], s: [1, 1, 1], co: 2 },
 ];
 
+/** Random input, filter and upstream gradient of a conv3d case (PyTorch 'same' padding). */
+function case3Inputs(c: Case3, r: ReturnType<typeof rng>) {
+  const pads = c.k.map((k) => (k - 1) >> 1);
+  const x = randArr(c.x, r);
+  const w = randArr([...c.k, c.x[4], c.co], r);
+  const dy = randArr(conv3dRef(x, w, c.s, pads).y.shape, r);
+  return { pads, x, w, dy };
+}
+
 for (const backend of ['wasm', 'cpu'] as const) {
   describe(`network ops on ${backend}`, () => {
     before(async () => {
@@ -68,11 +77,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
     it('conv3d forward, dx, dw match the direct reference (strides 1/2, anisotropic kernels, PyTorch padding)', () => {
       const r = rng(7);
       for (const c of CASES_3D) {
-        const pads = c.k.map((k) => (k - 1) >> 1);
-        const x = randArr(c.x, r);
-        const w = randArr([...c.k, c.x[4], c.co], r);
-        const ref0 = conv3dRef(x, w, c.s, pads);
-        const dy = randArr(ref0.y.shape, r);
+        const { pads, x, w, dy } = case3Inputs(c, r);
         const ref = conv3dRef(x, w, c.s, pads, dy);
         const got = run(
           (a, b) => conv3d(a as tf.Tensor5D, b as tf.Tensor5D, c.s as [number, number, number]),
@@ -91,10 +96,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
     it('conv3d split into depth chunks (large inputs) gives bit-identical forward values and the same gradients', () => {
       const r = rng(17);
       for (const c of CASES_3D) {
-        const pads = c.k.map((k) => (k - 1) >> 1);
-        const x = randArr(c.x, r);
-        const w = randArr([...c.k, c.x[4], c.co], r);
-        const dy = randArr(conv3dRef(x, w, c.s, pads).y.shape, r);
+        const { x, w, dy } = case3Inputs(c, r);
         const f = (a: tf.Tensor, b: tf.Tensor) => conv3d(a as tf.Tensor5D, b as tf.Tensor5D, c.s as [number, number, number]);
         const whole = run(f, x, w, dy);
         // one stacked row per chunk: the smallest chunks, the most boundaries
