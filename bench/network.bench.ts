@@ -5,8 +5,10 @@
  * forward and forward+backward seconds per iteration and achieved GFLOP/s with our ops, and stock tfjs ops on the
  * same backend. Stock tfjs-wasm Conv3D is ~100x slower, so it is timed on ONE full-resolution layer with a reduced
  * depth (--stock-depth, default 4 slices) and extrapolated to the network at the measured GFLOP/s (marked "extrap.").
- * GFLOP/s count conv/transposed-conv/head multiply-adds only (forward F, forward+backward 3F); the extra forward
- * pass of micro-batching is not counted as useful work. GFLOP/CPU-s divides by the process CPU time instead of wall
+ * Forward+backward is one training step's gradients as the trainer computes them (DC+CE with deep supervision, batch
+ * Dice per the plans, the trainer's wasm chunks). GFLOP/s count conv/transposed-conv/head multiply-adds only (forward
+ * F, forward+backward 3F); the extra no-tape forward that exact batch Dice needs with chunks (2d) is not counted as
+ * useful work. GFLOP/CPU-s divides by the process CPU time instead of wall
  * time: wasm is single-threaded, so it is the rate a dedicated core would give on this shared machine.
  */
 import * as fs from 'fs';
@@ -16,6 +18,9 @@ import { initBackend, BackendName } from '../sdk/network/backend';
 import { describeNetwork, forwardFlops, UNetPlansConfiguration } from '../sdk/network/architecture';
 import { GenericUNet } from '../sdk/network/generic_unet';
 import { conv2d, conv3d } from '../sdk/network/ops';
+import { accumulateGradients } from '../sdk/training/accumulation';
+import { dcAndCeLoss, deepSupervisionWeights, multipleOutputLoss } from '../sdk/training/dice_ce_loss';
+import { microBatchSize } from '../sdk/training/trainer';
 
 const FIX = path.resolve(__dirname, '../../shared/fixtures/official');
 
@@ -30,24 +35,6 @@ function plansConfig(kind: '3d' | '2d'): UNetPlansConfiguration {
     patch_size: st.patch_size,
     batch_size: st.batch_size,
   };
-}
-
-/** Placeholder Dice + CE over the deep-supervision outputs (the real loss lives in sdk/training). */
-function placeholderLoss(outputs: tf.Tensor[], target: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => {
-    let total: tf.Tensor = tf.scalar(0);
-    outputs.forEach((o, k) => {
-      const strides = [1, ...o.shape.slice(1, -1).map((s, i) => target.shape[i + 1] / s), 1];
-      const t = tf.stridedSlice(target, new Array(target.rank).fill(0), target.shape, strides);
-      const logp = tf.logSoftmax(o);
-      const ce = tf.neg(tf.mean(tf.sum(tf.mul(t, logp), -1)));
-      const p = tf.exp(logp);
-      const axes = Array.from({ length: o.rank - 1 }, (_, i) => i);
-      const dice = tf.mean(tf.div(tf.mul(2, tf.sum(tf.mul(p, t), axes)), tf.add(tf.add(tf.sum(p, axes), tf.sum(t, axes)), 1e-5)));
-      total = tf.add(total, tf.mul(1 / 2 ** k, tf.sub(ce, dice)));
-    });
-    return total as tf.Scalar;
-  });
 }
 
 /** CPU seconds of the last timeIt (median run): wasm runs on one thread, so GFLOP per CPU-second is robust to
@@ -91,6 +78,8 @@ export async function main(args: string[]): Promise<void> {
   const only = arg(args, 'only');
   const info = await initBackend({ backend });
   const rows: Row[] = [];
+  /** network-level seconds for the target lines: [kind][what] */
+  const net3: Record<string, number> = {};
   const fmt = (s: number) => s.toFixed(2);
   const gf = (flops: number, s: number) => (flops / s / 1e9).toFixed(1);
 
@@ -103,10 +92,8 @@ export async function main(args: string[]): Promise<void> {
     const F = forwardFlops(desc.architecture, cfg.patch_size, bs);
     const net = GenericUNet.fromPlans(cfg, { numInputChannels: 1, numClasses: 3, seed: 1 });
     const x = tf.randomNormal([bs, ...cfg.patch_size, 1], 0, 1, 'float32', 2);
-    const target = tf.tidy(() => tf.oneHot(tf.cast(tf.clipByValue(tf.add(tf.squeeze(x, [x.rank - 1]), 1), 0, 2), 'int32'), 3));
     // forward in chunks: the network is per-sample, and the wasm heap holds one chunk's activations comfortably
     const chunk = kind === '3d' ? 2 : 96;
-    const micro = net.defaultMicroBatch(cfg.patch_size, bs);
     const fwd = async () => {
       for (let s = 0; s < bs; s += chunk) {
         const len = Math.min(chunk, bs - s);
@@ -118,11 +105,33 @@ export async function main(args: string[]): Promise<void> {
     await fwd(); // warm-up (XNNPACK operator creation)
     const tF = await timeIt(iters, fwd);
     rows.push({ network: label, ops: 'ours', pass: 'forward', seconds: fmt(tF), gflops: gf(F, tF), cpu: gf(F, lastCpu), note: `${chunk}-sample chunks` });
-    const tFB = await timeIt(iters, async () => {
-      const { grads } = net.computeGradients(x, (o) => placeholderLoss(o, target), { microBatch: micro });
-      for (const g of grads.values()) await g.data();
-      tf.dispose([...grads.values()]);
+    // forward+backward = one training step's gradients exactly as the trainer computes them (trainStep): DC+CE over
+    // the deep-supervision outputs with the plans' weights, batch Dice per the plans, in the trainer's wasm chunks
+    // (accumulateGradients; batch Dice costs one extra no-tape forward, which is counted in the time, not in FLOPs)
+    const batchDice = kind === '2d'; // v1 default_configuration: 2d uses batch Dice, a one-stage 3d_fullres does not
+    // deep-supervision targets: the label map subsampled to each output's resolution (the shapes of a 1-sample forward)
+    const outShapes = tf.tidy(() => net.forward(tf.slice(x, [0, ...new Array(x.rank - 1).fill(0)], [1, ...x.shape.slice(1)])).map((o) => o.shape));
+    const dsWeights = deepSupervisionWeights(outShapes.length);
+    const chunkT = Math.min(bs, microBatchSize('auto', cfg));
+    const labels = tf.tidy(() => tf.cast(tf.clipByValue(tf.add(tf.squeeze(x, [x.rank - 1]), 1), 0, 2), 'int32'));
+    const targets = outShapes.map((o) => {
+      const strides = [1, ...o.slice(1, -1).map((v, i) => labels.shape[i + 1] / v)];
+      return tf.stridedSlice(labels, new Array(labels.rank).fill(0), labels.shape, strides);
     });
+    const tFB = await timeIt(iters, async () => {
+      const { grads } =
+        chunkT >= bs
+          ? (() => {
+              const r = tf.variableGrads(() => multipleOutputLoss(net.forward(x, { training: true }), targets, dsWeights, (lo, t) => dcAndCeLoss(lo, t, { batchDice, smooth: 1e-5, doBg: false })), net.trainableVariables());
+              r.value.dispose();
+              return r;
+            })()
+          : accumulateGradients(net, x, targets, dsWeights, batchDice, chunkT);
+      for (const g of Object.values(grads)) await g.data();
+      tf.dispose(Object.values(grads));
+    });
+    net3[`${kind} ours fwd+bwd`] = tFB;
+    net3[`${kind} ours fwd+bwd cpu`] = (3 * F) / lastCpu / 1e9;
     rows.push({
       network: label,
       ops: 'ours',
@@ -130,9 +139,10 @@ export async function main(args: string[]): Promise<void> {
       seconds: fmt(tFB),
       gflops: gf(3 * F, tFB),
       cpu: gf(3 * F, lastCpu),
-      note: `microBatch ${micro} (+1 recompute forward, not counted)`,
+      note: `training step: DC+CE, batch Dice ${batchDice}, chunks of ${chunkT}${batchDice && chunkT < bs ? ' (+1 forward for batch Dice, not counted)' : ''}`,
     });
-    tf.dispose([x, target]);
+    tf.dispose([labels, ...targets]);
+    tf.dispose([x]);
     net.dispose();
 
     // stock tfjs on one full-resolution 32->32 3x3(x3) layer, ours on the same layer, then extrapolate
@@ -190,10 +200,36 @@ export async function main(args: string[]): Promise<void> {
         rows.push({ network: label, ops: name, pass: 'forward+backward', seconds: fmt(tlb), gflops: gf(3 * layerF, tlb), cpu: gf(3 * layerF, cpuB), note: layerDesc });
         if (name === 'stock tfjs') {
           const r = (3 * layerF) / tlb;
+          net3[`${kind} stock fwd+bwd`] = (3 * F) / r;
           const note = kind === '3d' && info.backend === 'wasm' ? 'extrap.; stock wasm dx/dw are WRONG (toolchain §3)' : 'extrap. to network';
           rows.push({ network: label, ops: name, pass: 'forward+backward', seconds: fmt((3 * F) / r), gflops: gf(3 * layerF, tlb), cpu: gf(3 * layerF, cpuB), note });
         }
       }
+    }
+    if (kind === '3d' && info.backend !== 'tensorflow') {
+      // Stock tfjs-wasm's Conv3D backward is cheap because it is wrong (its dx fills only depth slice 0). A CORRECT
+      // gradient from stock ops: dx = stock conv3d of the padded dy with the flipped, Ci/Co-swapped filter; dw = stock
+      // Conv3DBackpropFilterV2 (correct at stride 1, checked here against ours).
+      const dyL = tf.onesLike(lx); // d sum(y) / dy for this 32->32 'same' layer
+      const wf = tf.transpose(tf.reverse(lw, [0, 1, 2]), [0, 1, 2, 4, 3]);
+      let dwStock: tf.Tensor | null = null;
+      const tCorrect = await timeIt(1, async () => {
+        const dw = tf.grad((w: tf.Tensor) => tf.sum(stockFwd(lx, w)))(lw);
+        const dx = stockFwd(dyL, wf);
+        await dw.data();
+        await dx.data();
+        dx.dispose();
+        dwStock?.dispose();
+        dwStock = dw;
+      });
+      const cpuC = lastCpu;
+      const dwOurs = tf.grad((w: tf.Tensor) => tf.sum(ourFwd(lx, w)))(lw);
+      const rel = tf.tidy(() => tf.div(tf.max(tf.abs(tf.sub(dwStock!, dwOurs))), tf.max(tf.abs(dwOurs))).dataSync()[0]);
+      const r = (3 * layerF) / tCorrect;
+      net3[`${kind} stock correct fwd+bwd`] = (3 * F) / r;
+      rows.push({ network: label, ops: 'stock tfjs, correct dx', pass: 'forward+backward', seconds: fmt(tCorrect), gflops: gf(3 * layerF, tCorrect), cpu: gf(3 * layerF, cpuC), note: `${layerDesc}; dx by stock conv3d, dw vs ours rel. err ${rel.toExponential(1)}` });
+      rows.push({ network: label, ops: 'stock tfjs, correct dx', pass: 'forward+backward', seconds: fmt((3 * F) / r), gflops: gf(3 * layerF, tCorrect), cpu: gf(3 * layerF, cpuC), note: 'extrap. to network' });
+      tf.dispose([dyL, wf, dwOurs, dwStock!]);
     }
     tf.dispose([lx, lw]);
   }
@@ -203,4 +239,11 @@ export async function main(args: string[]): Promise<void> {
   const w = head.map((_, i) => Math.max(...cells.map((c) => c[i].length)));
   console.log(`\nbackend ${info.backend}${info.simd ? ' (simd, 1 thread)' : ''}, iters ${iters} (median)`);
   for (const c of cells) console.log(c.map((v, i) => (i >= 3 && i <= 5 ? v.padStart(w[i]) : v.padEnd(w[i]))).join('  '));
+  const ours = net3['3d ours fwd+bwd'];
+  if (ours !== undefined) {
+    // issue 5 targets: 3D forward+backward >= 50x stock tfjs-wasm Conv3D, >= 10 GFLOP/s on one core
+    const x = (k: string) => (net3[k] === undefined ? 'n/a' : `${(net3[k] / ours).toFixed(1)}x`);
+    console.log(`\n3d forward+backward speedup (target >= 50x): vs stock as shipped (wrong dx) ${x('3d stock fwd+bwd')}, ` +
+      `vs stock with a correct dx ${x('3d stock correct fwd+bwd')}; ours ${net3['3d ours fwd+bwd cpu'].toFixed(1)} GFLOP/CPU-s (target >= 10)`);
+  }
 }

@@ -504,7 +504,8 @@ function closeGenerator(g: BatchGenerator): Promise<void> {
 /** Budget of (patch voxels x base features) per chunk on wasm: 3d 40x56x40 x 32 -> 2 samples, 2d 56x40 x 32 -> 83. */
 export const WASM_CHUNK_BUDGET = 6e6;
 
-function microBatchSize(o: number | 'auto', cfg: PlansConfiguration): number {
+/** Samples per forward/backward chunk of a training step (`microBatchSize` option; also used by `bench network`). */
+export function microBatchSize(o: number | 'auto', cfg: Pick<PlansConfiguration, 'patch_size' | 'UNet_base_num_features'>): number {
   if (o !== 'auto') {
     if (!(Number.isInteger(o) && o >= 1)) throw new Error(`trainFold: microBatchSize must be a positive integer or 'auto', got ${o}`);
     return o;
