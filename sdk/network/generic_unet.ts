@@ -127,26 +127,7 @@ export class GenericUNet {
   forward(x: tf.Tensor, _opts: { training?: boolean } = {}): tf.Tensor[] {
     this.assertAlive();
     this.checkInput(x);
-    const a = this.architecture;
-    return tf.tidy(() => {
-      const skips: tf.Tensor[] = [];
-      let h = x;
-      const decoders = a.stages.filter((s) => s.kind === 'decoder');
-      for (const s of a.stages) {
-        if (s.kind === 'decoder') break;
-        for (const b of s.blocks) h = tf.tidy(() => this.block(h, b));
-        if (s.kind === 'encoder') skips.push(h);
-      }
-      const outs: tf.Tensor[] = [];
-      for (const [u, s] of decoders.entries()) {
-        const w = this.v(s.upsample!.name);
-        h = a.dim === 3 ? convTranspose3d(h as tf.Tensor5D, w as tf.Tensor5D) : convTranspose2d(h as tf.Tensor4D, w as tf.Tensor4D);
-        h = concatND([h, skips[skips.length - 1 - u]], a.dim + 1); // [upsampled, skip]
-        for (const b of s.blocks) h = tf.tidy(() => this.block(h, b));
-        outs.push(conv1x1(h, this.v(s.segHead!.name)));
-      }
-      return outs.reverse();
-    });
+    return tf.tidy(() => this.traverse(x, false).reverse());
   }
 
   /**
@@ -159,12 +140,23 @@ export class GenericUNet {
   predict(x: tf.Tensor): tf.Tensor {
     this.assertAlive();
     this.checkInput(x);
+    return this.traverse(x, true)[0];
+  }
+
+  /**
+   * The one U-Net pass: encoder blocks (skips kept), then per decoder level transposed-conv upsampling,
+   * concatenation [upsampled, skip] and the blocks. `release` (inference): free every activation as soon as the next
+   * exists and a skip once concatenated, and run only the last (full-resolution) head; otherwise (under a tape) keep
+   * everything and return every head's logits, lowest resolution first.
+   */
+  private traverse(x: tf.Tensor, release: boolean): tf.Tensor[] {
     const a = this.architecture;
-    // encoder outputs awaiting their concatenation (null once consumed and freed)
-    const skips: (tf.Tensor | null)[] = [];
+    const decoders = a.stages.filter((s) => s.kind === 'decoder');
+    const skips: (tf.Tensor | null)[] = []; // encoder outputs awaiting their concatenation (null once consumed)
+    const outs: tf.Tensor[] = [];
     let h = x;
     const advance = (next: tf.Tensor) => {
-      if (h !== x && !skips.includes(h)) h.dispose();
+      if (release && h !== x && !skips.includes(h)) h.dispose();
       h = next;
     };
     try {
@@ -173,22 +165,23 @@ export class GenericUNet {
         for (const b of s.blocks) advance(tf.tidy(() => this.block(h, b)));
         if (s.kind === 'encoder') skips.push(h);
       }
-      const decoders = a.stages.filter((s) => s.kind === 'decoder');
       for (const [u, s] of decoders.entries()) {
         const w = this.v(s.upsample!.name);
         advance(tf.tidy(() => (a.dim === 3 ? convTranspose3d(h as tf.Tensor5D, w as tf.Tensor5D) : convTranspose2d(h as tf.Tensor4D, w as tf.Tensor4D))));
         const k = skips.length - 1 - u;
         const skip = skips[k]!;
-        advance(tf.tidy(() => concatND([h, skip], a.dim + 1))); // [upsampled, skip]
+        advance(tf.tidy(() => concatND([h, skip], a.dim + 1)));
         skips[k] = null;
-        skip.dispose();
+        if (release) skip.dispose();
         for (const b of s.blocks) advance(tf.tidy(() => this.block(h, b)));
+        if (!release || u === decoders.length - 1) outs.push(tf.tidy(() => conv1x1(h, this.v(s.segHead!.name))));
       }
-      const last = decoders[decoders.length - 1];
-      return tf.tidy(() => conv1x1(h, this.v(last.segHead!.name)));
+      return outs;
     } finally {
-      if (h !== x) h.dispose();
-      for (const t of skips) if (t && t !== h) t.dispose();
+      if (release) {
+        if (h !== x) h.dispose();
+        for (const t of skips) if (t && t !== h) t.dispose();
+      }
     }
   }
 
