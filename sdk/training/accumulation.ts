@@ -10,7 +10,7 @@
  *     Σ_c (∂L/∂tp_c)·tp_c + (∂L/∂fp_c)·fp_c + (∂L/∂fn_c)·fn_c with the partial derivatives evaluated at the global
  *     sums. Because tp/fp/fn are sums over samples, the accumulated gradient equals the full-batch gradient.
  * The loss value reported is the full-batch DC+CE (same formula as dice_ce_loss.ts) computed from the sums.
- * Cost with batch_dice: one extra forward pass per chunk.
+ * Cost with batch_dice: one extra forward pass per chunk except the last (its taped forward also gives its sums).
  */
 import * as tf from '@tensorflow/tfjs';
 import { GenericUNet } from '../network/generic_unet';
@@ -131,16 +131,10 @@ export function accumulateGradients(
     }
     return { loss, grads };
   }
-  // pass 1: global tp/fp/fn per output and class
+  // pass 1: global tp/fp/fn per output and class, without a tape, for every chunk but the last; the last chunk's
+  // taped forward of pass 2 supplies its own sums, so it is not run twice (a k-chunk step costs k-1 extra forwards)
   const sums: GlobalSums = { tp: [], fp: [], fn: [] };
-  for (const [a, b] of ranges) {
-    const parts = tf.tidy(() => {
-      const xs = sliceBatch(data, a, b);
-      const outs = net.forward(xs, { training: true });
-      const r: tf.Tensor[] = [];
-      for (let k = 0; k < nOut; k++) if (used[k]) r.push(tf.stack(tpFpFn(outs[k], sliceBatch(targets[k], a, b))));
-      return r;
-    });
+  const addSums = (parts: tf.Tensor[]) => {
     let j = 0;
     for (let k = 0; k < nOut; k++) {
       if (!used[k]) continue;
@@ -153,25 +147,44 @@ export function accumulateGradients(
         sums.fn[k][c] += v[2 * C + c];
       }
     }
+  };
+  for (const [a, b] of ranges.slice(0, -1)) {
+    const parts = tf.tidy(() => {
+      const xs = sliceBatch(data, a, b);
+      const outs = net.forward(xs, { training: true });
+      const r: tf.Tensor[] = [];
+      for (let k = 0; k < nOut; k++) if (used[k]) r.push(tf.stack(tpFpFn(outs[k], sliceBatch(targets[k], a, b))));
+      return r;
+    });
+    addSums(parts);
     tf.dispose(parts);
   }
-  const coef = Array.from({ length: nOut }, (_, k) => (used[k] ? diceCoefficients(sums, k) : null));
-  // pass 2: per chunk, CE (weighted by its share) + the linear Dice surrogate
+  let coef: ({ a: Float32Array; b: Float32Array; dice: number } | null)[] = [];
+  // pass 2, last chunk first (it completes the sums inside its taped function), then the others: per chunk, CE
+  // (weighted by its share) + the linear Dice surrogate at the global sums
   let ceTotal = 0;
-  for (const [a, b] of ranges) {
+  const order = [ranges[ranges.length - 1], ...ranges.slice(0, -1)];
+  for (const [i, [a, b]] of order.entries()) {
     const scale = (b - a) / N;
     const xs = sliceBatch(data, a, b);
     const ts = targets.map((t) => sliceBatch(t, a, b));
     let ceChunk: tf.Scalar | null = null;
     const { value, grads: g } = tf.variableGrads(() => {
       const outs = net.forward(xs, { training: true });
+      const stats = outs.map((o, k) => (used[k] ? tpFpFn(o, ts[k]) : null));
+      if (i === 0) {
+        const parts = tf.tidy(() => stats.filter((e): e is [tf.Tensor, tf.Tensor, tf.Tensor] => e !== null).map((e) => tf.stack(e)));
+        addSums(parts);
+        tf.dispose(parts);
+        coef = Array.from({ length: nOut }, (_, k) => (used[k] ? diceCoefficients(sums, k) : null));
+      }
       let total: tf.Tensor = tf.scalar(0);
       let ce: tf.Tensor = tf.scalar(0);
       for (let k = 0; k < nOut; k++) {
         if (!used[k]) continue;
         const w = weights[k];
         const cek = crossEntropyMean(outs[k], ts[k]);
-        const [tp, fp, fn] = tpFpFn(outs[k], ts[k]);
+        const [tp, fp, fn] = stats[k]!;
         const c = coef[k]!;
         const sur = tf.sum(tf.add(tf.mul(tp, tf.tensor1d(c.a)), tf.mul(tf.add(fp, fn), tf.tensor1d(c.b))));
         total = tf.add(total, tf.mul(w, tf.add(tf.mul(cek, scale), sur)));

@@ -85,7 +85,15 @@ for (const batchDice of [false, true]) {
     const fullLoss = full.value.dataSync()[0];
     for (const chunk of [1, 2, 3]) {
       const before = tf.memory().numTensors;
+      let forwards = 0;
+      const fwd = net.forward.bind(net);
+      net.forward = (...args: Parameters<typeof net.forward>) => (forwards++, fwd(...args));
       const acc = accumulateGradients(net, x, targets, weights, batchDice, chunk);
+      net.forward = fwd;
+      // batch Dice needs the global sums first: one no-tape forward per chunk except the last (its taped forward
+      // supplies its own sums); without batch Dice every chunk is forwarded once
+      const k = Math.ceil(5 / chunk);
+      assert.equal(forwards, batchDice ? 2 * k - 1 : k, `chunk ${chunk}: forward passes`);
       assert.ok(Math.abs(acc.loss - fullLoss) < 1e-5 * Math.max(1, Math.abs(fullLoss)), `chunk ${chunk}: loss ${acc.loss} vs ${fullLoss}`);
       const d = maxRelDiff(full.grads, acc.grads);
       assert.ok(d < 1e-4, `chunk ${chunk}: max relative gradient difference ${d}`);
