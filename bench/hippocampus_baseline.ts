@@ -11,7 +11,7 @@
  *
  * Usage (each full budget takes about an hour on the shared 2-core machine):
  *   npx ts-node --transpile-only bench/hippocampus_baseline.ts --budget B1
- *   npx ts-node --transpile-only bench/hippocampus_baseline.ts --budget B2 [--threads 2] [--resume]
+ *   npx ts-node --transpile-only bench/hippocampus_baseline.ts --budget B2 [--threads 2] [--gradient-workers 1] [--seed S] [--out DIR] [--resume]
  * Smoke run (tiny budget override, few validation cases):
  *   npx ts-node --transpile-only bench/hippocampus_baseline.ts --budget B2 --epochs 1 --iterations 2 --val-cases 2
  * Preprocessed data and results are cached under .cache/hippocampus (git-ignored; --out to change).
@@ -122,6 +122,7 @@ export async function main(args: string[]): Promise<void> {
   const batch = num(args, '--batch') ?? off.batch;
   const threads = num(args, '--threads') ?? 2;
   const seed = num(args, '--seed') ?? 12345;
+  const gradientWorkers = num(args, '--gradient-workers') ?? 0;
   const valCasesLimit = num(args, '--val-cases');
   const cacheRoot = path.resolve(arg(args, '--out') ?? path.join(__dirname, '../.cache/hippocampus'));
   const reduced = epochs !== off.epochs || iterations !== off.iterations || batch !== off.batch || valBatches !== off.valBatches || valCasesLimit !== undefined;
@@ -153,6 +154,7 @@ export async function main(args: string[]): Promise<void> {
     batchSize: batch,
     seed,
     numThreads: threads,
+    gradientWorkers,
     checkpointEvery: 1, // a killed run loses at most one epoch (these budgets are short)
     resume: args.includes('--resume') ? 'auto' : false,
     validate: !args.includes('--no-validate'),
@@ -188,7 +190,7 @@ export async function main(args: string[]): Promise<void> {
   await writeJsonAtomic(path.join(outputDir, 'baseline_comparison.json'), {
     budget,
     reduced,
-    settings: { epochs, iterations, valBatches, batch, threads, seed, valCases: valCases.length, backend: backend.backend },
+    settings: { epochs, iterations, valBatches, batch, threads, gradientWorkers, seed, valCases: valCases.length, backend: backend.backend },
     ours: { postprocessedDice: pp ? [pp.meanDice['1'], pp.meanDice['2']] : null, trainS: r.trainSeconds, valS: r.validation?.seconds ?? null, dice: r.validation ? [r.validation.meanDice['1'], r.validation.meanDice['2']] : null, pseudoDice: r.log.map((e) => e.mean_pseudo_dice) },
     official: off,
   });

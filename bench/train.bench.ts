@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- train [--configs 2d,3d_fullres] [--iterations N] [--threads T] [--batch B]`
+ * `npm run bench -- train [--configs 2d,3d_fullres] [--iterations N] [--threads T] [--batch B] [--gradient-workers 0,1]`
  *
  * Seconds per training iteration of trainFold (nnUNetTrainerV2 loop: augmentation in worker threads, forward,
  * DC+CE with deep supervision, backward, clip, SGD step) with the official hippocampus v1 plans (2d: patch 56x40,
@@ -11,6 +11,8 @@
  * augmentation workers, so the median is over iterations 2..N. "waiting" is the time the loop waited for an
  * augmented batch; "step" is forward + backward + clip + SGD update on the main thread; "aug s/batch" is how long one
  * worker took to augment one batch (it overlaps the step; with 2 workers it is hidden while < 2 x step).
+ * Each configuration runs once per `--gradient-workers` count (default 0 and 1): 1 splits every batch between this
+ * thread and one more wasm instance in a worker thread (data parallelism, sdk/training/data_parallel.ts).
  */
 import * as os from 'os';
 import * as fs from 'fs';
@@ -41,10 +43,11 @@ export async function main(args: string[]): Promise<void> {
   const iterations = Number(arg(args, '--iterations') ?? 4);
   const threads = Number(arg(args, '--threads') ?? 2);
   const batchOverride = arg(args, '--batch') !== undefined ? Number(arg(args, '--batch')) : undefined;
+  const workerCounts = (arg(args, '--gradient-workers') ?? '0,1').split(',').map(Number);
   const cacheRoot = path.resolve(__dirname, '../.cache/hippocampus');
   const backend = await initBackend();
   const rows: string[][] = [];
-  for (const configuration of configs) {
+  for (const configuration of configs) for (const gradientWorkers of workerCounts) {
     const { dataset, plans, dir } = await preprocessHippocampus(cacheRoot, configuration, threads);
     const cfg = plans.configuration(configuration);
     const fold = officialFold(dataset, 0);
@@ -69,6 +72,7 @@ export async function main(args: string[]): Promise<void> {
         validationIterations: 0,
         batchSize: batchOverride,
         numThreads: threads,
+        gradientWorkers,
         stopAfterEpochs: 1,
         validate: false,
         saveBest: false,
@@ -93,6 +97,7 @@ export async function main(args: string[]): Promise<void> {
     const step = median(steady.map((i) => i.stepS));
     rows.push([
       configuration,
+      String(gradientWorkers),
       cfg.patch_size.join('x'),
       String(batchOverride ?? cfg.batch_size),
       perIt.toFixed(1),
@@ -103,9 +108,9 @@ export async function main(args: string[]): Promise<void> {
       o ? o.perIt.toFixed(1) : '-',
       o ? o.network : '-',
     ]);
-    console.log(`${configuration}: per-iteration wall ${wall.map((w) => w.toFixed(1)).join(', ')} s; wait ${its.map((i) => i.waitS.toFixed(1)).join(', ')} s`);
+    console.log(`${configuration}, ${gradientWorkers} gradient workers: per-iteration wall ${wall.map((w) => w.toFixed(1)).join(', ')} s; wait ${its.map((i) => i.waitS.toFixed(1)).join(', ')} s`);
   }
-  const head = ['configuration', 'patch', 'batch', 's/it (median)', 'step s', 'waiting for aug s', 'aug s/batch (worker)', 'first it s', 'official s/it', 'official network s'];
+  const head = ['configuration', 'gradient workers', 'patch', 'batch', 's/it (median)', 'step s', 'waiting for aug s', 'aug s/batch (worker)', 'first it s', 'official s/it', 'official network s'];
   console.log(`\nbackend ${backend.backend}${backend.simd ? ' simd' : ''}, ${threads} augmentation workers, ${iterations} iterations per configuration (median over iterations 2..${iterations}), ${os.cpus().length} cores shared with other users`);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i])).join(' | ');

@@ -47,7 +47,7 @@ function tpFpFn(logits: tf.Tensor, target: tf.Tensor): [tf.Tensor, tf.Tensor, tf
   return [tf.sum(tf.mul(p, y), axes), tf.sum(tf.mul(p, tf.sub(1, y)), axes), tf.sum(tf.mul(tf.sub(1, p), y), axes)];
 }
 
-interface GlobalSums {
+export interface GlobalSums {
   tp: Float64Array[];
   fp: Float64Array[];
   fn: Float64Array[];
@@ -95,6 +95,141 @@ function addInto(acc: tf.NamedTensorMap, g: tf.NamedTensorMap): void {
   }
 }
 
+type Coef = { a: Float32Array; b: Float32Array; dice: number } | null;
+
+function usedOutputs(nOut: number, weights: readonly number[]): boolean[] {
+  return Array.from({ length: nOut }, (_, k) => k === 0 || weights[k] !== 0);
+}
+
+function emptySums(): GlobalSums {
+  return { tp: [], fp: [], fn: [] };
+}
+
+/** Adds stacked [tp; fp; fn] per used output (one tensor each, in output order) into `sums`. */
+function addSums(sums: GlobalSums, parts: tf.Tensor[], used: boolean[]): void {
+  let j = 0;
+  for (let k = 0; k < used.length; k++) {
+    if (!used[k]) continue;
+    const v = parts[j++].dataSync();
+    const C = v.length / 3;
+    if (!sums.tp[k]) (sums.tp[k] = new Float64Array(C)), (sums.fp[k] = new Float64Array(C)), (sums.fn[k] = new Float64Array(C));
+    for (let c = 0; c < C; c++) {
+      sums.tp[k][c] += v[c];
+      sums.fp[k][c] += v[C + c];
+      sums.fn[k][c] += v[2 * C + c];
+    }
+  }
+}
+
+/** Element-wise sum of batch-Dice sums (shards of one batch). */
+export function combineSums(parts: readonly GlobalSums[]): GlobalSums {
+  const out = emptySums();
+  for (const p of parts) {
+    for (const key of ['tp', 'fp', 'fn'] as const) {
+      p[key].forEach((v, k) => {
+        if (!v) return;
+        if (!out[key][k]) out[key][k] = new Float64Array(v.length);
+        for (let c = 0; c < v.length; c++) out[key][k][c] += v[c];
+      });
+    }
+  }
+  return out;
+}
+
+/** No-tape forward of one chunk: its batch-Dice sums added into `sums`. */
+function chunkSums(net: GenericUNet, data: tf.Tensor, targets: readonly tf.Tensor[], a: number, b: number, used: boolean[], sums: GlobalSums): void {
+  const parts = tf.tidy(() => {
+    const outs = net.forward(sliceBatch(data, a, b), { training: true });
+    const r: tf.Tensor[] = [];
+    for (let k = 0; k < used.length; k++) if (used[k]) r.push(tf.stack(tpFpFn(outs[k], sliceBatch(targets[k], a, b))));
+    return r;
+  });
+  addSums(sums, parts, used);
+  tf.dispose(parts);
+}
+
+/** Gradients of one chunk's share of the plain (per-sample) DC+CE loss; returns the share's value. */
+function plainChunk(net: GenericUNet, data: tf.Tensor, targets: readonly tf.Tensor[], weights: readonly number[], a: number, b: number, scale: number, grads: tf.NamedTensorMap): number {
+  const xs = sliceBatch(data, a, b);
+  const ts = targets.map((t) => sliceBatch(t, a, b));
+  const { value, grads: g } = tf.variableGrads(() => {
+    const outs = net.forward(xs, { training: true });
+    const l = multipleOutputLoss(outs, ts, weights, (lo, t) => dcAndCeLoss(lo, t, { batchDice: false, smooth: SMOOTH, doBg: false }));
+    return tf.mul(l, scale) as tf.Scalar;
+  }, net.trainableVariables());
+  const loss = value.dataSync()[0];
+  value.dispose();
+  xs.dispose();
+  tf.dispose(ts);
+  addInto(grads, g);
+  return loss;
+}
+
+/**
+ * Gradients of one chunk's CE share plus the linear batch-Dice surrogate at the global sums; returns the chunk's
+ * weighted CE share. `complete` (the last chunk of a single-process step) receives the chunk's own sums from inside
+ * the taped forward and returns the coefficients, so that chunk needs no separate no-tape forward.
+ */
+function surrogateChunk(
+  net: GenericUNet,
+  data: tf.Tensor,
+  targets: readonly tf.Tensor[],
+  weights: readonly number[],
+  used: boolean[],
+  a: number,
+  b: number,
+  scale: number,
+  coefOrComplete: Coef[] | ((own: tf.Tensor[]) => Coef[]),
+  grads: tf.NamedTensorMap,
+): number {
+  const xs = sliceBatch(data, a, b);
+  const ts = targets.map((t) => sliceBatch(t, a, b));
+  let ceChunk: tf.Scalar | null = null;
+  const { value, grads: g } = tf.variableGrads(() => {
+    const outs = net.forward(xs, { training: true });
+    const stats = outs.map((o, k) => (used[k] ? tpFpFn(o, ts[k]) : null));
+    let coef: Coef[];
+    if (typeof coefOrComplete === 'function') {
+      const own = tf.tidy(() => stats.filter((e): e is [tf.Tensor, tf.Tensor, tf.Tensor] => e !== null).map((e) => tf.stack(e)));
+      coef = coefOrComplete(own);
+      tf.dispose(own);
+    } else coef = coefOrComplete;
+    let total: tf.Tensor = tf.scalar(0);
+    let ce: tf.Tensor = tf.scalar(0);
+    for (let k = 0; k < used.length; k++) {
+      if (!used[k]) continue;
+      const w = weights[k];
+      const cek = crossEntropyMean(outs[k], ts[k]);
+      const [tp, fp, fn] = stats[k]!;
+      const c = coef[k]!;
+      const sur = tf.sum(tf.add(tf.mul(tp, tf.tensor1d(c.a)), tf.mul(tf.add(fp, fn), tf.tensor1d(c.b))));
+      total = tf.add(total, tf.mul(w, tf.add(tf.mul(cek, scale), sur)));
+      ce = tf.add(ce, tf.mul(w, cek));
+    }
+    ceChunk = tf.keep(ce.clone()) as tf.Scalar;
+    return total as tf.Scalar;
+  }, net.trainableVariables());
+  value.dispose();
+  const ceShare = (ceChunk as unknown as tf.Scalar).dataSync()[0] * scale;
+  (ceChunk as unknown as tf.Scalar).dispose();
+  xs.dispose();
+  tf.dispose(ts);
+  addInto(grads, g);
+  return ceShare;
+}
+
+function coefficients(sums: GlobalSums, used: boolean[]): Coef[] {
+  return used.map((u, k) => (u ? diceCoefficients(sums, k) : null));
+}
+
+function diceLoss(coef: Coef[], weights: readonly number[]): number {
+  let d = 0;
+  coef.forEach((c, k) => {
+    if (c) d += weights[k] * c.dice;
+  });
+  return d;
+}
+
 /**
  * Gradients and loss of multipleOutputLoss(DC+CE) over the whole batch, computed in chunks of `chunkSize` samples.
  * `data` is [N, ..., C_in], `targets` one integer label map per deep-supervision output.
@@ -109,100 +244,68 @@ export function accumulateGradients(
 ): AccumulatedStep {
   const N = data.shape[0];
   const ranges = chunkRanges(N, chunkSize);
-  const nOut = targets.length;
-  const used = Array.from({ length: nOut }, (_, k) => k === 0 || weights[k] !== 0);
+  const used = usedOutputs(targets.length, weights);
   const grads: tf.NamedTensorMap = {};
   if (!batchDice) {
     let loss = 0;
-    for (const [a, b] of ranges) {
-      const scale = (b - a) / N;
-      const xs = sliceBatch(data, a, b);
-      const ts = targets.map((t) => sliceBatch(t, a, b));
-      const { value, grads: g } = tf.variableGrads(() => {
-        const outs = net.forward(xs, { training: true });
-        const l = multipleOutputLoss(outs, ts, weights, (lo, t) => dcAndCeLoss(lo, t, { batchDice: false, smooth: SMOOTH, doBg: false }));
-        return tf.mul(l, scale) as tf.Scalar;
-      }, net.trainableVariables());
-      loss += value.dataSync()[0];
-      value.dispose();
-      xs.dispose();
-      tf.dispose(ts);
-      addInto(grads, g);
-    }
+    for (const [a, b] of ranges) loss += plainChunk(net, data, targets, weights, a, b, (b - a) / N, grads);
     return { loss, grads };
   }
   // pass 1: global tp/fp/fn per output and class, without a tape, for every chunk but the last; the last chunk's
   // taped forward of pass 2 supplies its own sums, so it is not run twice (a k-chunk step costs k-1 extra forwards)
-  const sums: GlobalSums = { tp: [], fp: [], fn: [] };
-  const addSums = (parts: tf.Tensor[]) => {
-    let j = 0;
-    for (let k = 0; k < nOut; k++) {
-      if (!used[k]) continue;
-      const v = parts[j++].dataSync();
-      const C = v.length / 3;
-      if (!sums.tp[k]) (sums.tp[k] = new Float64Array(C)), (sums.fp[k] = new Float64Array(C)), (sums.fn[k] = new Float64Array(C));
-      for (let c = 0; c < C; c++) {
-        sums.tp[k][c] += v[c];
-        sums.fp[k][c] += v[C + c];
-        sums.fn[k][c] += v[2 * C + c];
-      }
-    }
-  };
-  for (const [a, b] of ranges.slice(0, -1)) {
-    const parts = tf.tidy(() => {
-      const xs = sliceBatch(data, a, b);
-      const outs = net.forward(xs, { training: true });
-      const r: tf.Tensor[] = [];
-      for (let k = 0; k < nOut; k++) if (used[k]) r.push(tf.stack(tpFpFn(outs[k], sliceBatch(targets[k], a, b))));
-      return r;
-    });
-    addSums(parts);
-    tf.dispose(parts);
-  }
-  let coef: ({ a: Float32Array; b: Float32Array; dice: number } | null)[] = [];
+  const sums = emptySums();
+  for (const [a, b] of ranges.slice(0, -1)) chunkSums(net, data, targets, a, b, used, sums);
   // pass 2, last chunk first (it completes the sums inside its taped function), then the others: per chunk, CE
   // (weighted by its share) + the linear Dice surrogate at the global sums
-  let ceTotal = 0;
-  const order = [ranges[ranges.length - 1], ...ranges.slice(0, -1)];
-  for (const [i, [a, b]] of order.entries()) {
-    const scale = (b - a) / N;
-    const xs = sliceBatch(data, a, b);
-    const ts = targets.map((t) => sliceBatch(t, a, b));
-    let ceChunk: tf.Scalar | null = null;
-    const { value, grads: g } = tf.variableGrads(() => {
-      const outs = net.forward(xs, { training: true });
-      const stats = outs.map((o, k) => (used[k] ? tpFpFn(o, ts[k]) : null));
-      if (i === 0) {
-        const parts = tf.tidy(() => stats.filter((e): e is [tf.Tensor, tf.Tensor, tf.Tensor] => e !== null).map((e) => tf.stack(e)));
-        addSums(parts);
-        tf.dispose(parts);
-        coef = Array.from({ length: nOut }, (_, k) => (used[k] ? diceCoefficients(sums, k) : null));
-      }
-      let total: tf.Tensor = tf.scalar(0);
-      let ce: tf.Tensor = tf.scalar(0);
-      for (let k = 0; k < nOut; k++) {
-        if (!used[k]) continue;
-        const w = weights[k];
-        const cek = crossEntropyMean(outs[k], ts[k]);
-        const [tp, fp, fn] = stats[k]!;
-        const c = coef[k]!;
-        const sur = tf.sum(tf.add(tf.mul(tp, tf.tensor1d(c.a)), tf.mul(tf.add(fp, fn), tf.tensor1d(c.b))));
-        total = tf.add(total, tf.mul(w, tf.add(tf.mul(cek, scale), sur)));
-        ce = tf.add(ce, tf.mul(w, cek));
-      }
-      ceChunk = tf.keep(ce.clone()) as tf.Scalar;
-      return total as tf.Scalar;
-    }, net.trainableVariables());
-    value.dispose();
-    ceTotal += (ceChunk as unknown as tf.Scalar).dataSync()[0] * scale;
-    (ceChunk as unknown as tf.Scalar).dispose();
-    xs.dispose();
-    tf.dispose(ts);
-    addInto(grads, g);
+  let coef: Coef[] = [];
+  const [la, lb] = ranges[ranges.length - 1];
+  let ceTotal = surrogateChunk(net, data, targets, weights, used, la, lb, (lb - la) / N, (own) => {
+    addSums(sums, own, used);
+    return (coef = coefficients(sums, used));
+  }, grads);
+  for (const [a, b] of ranges.slice(0, -1)) ceTotal += surrogateChunk(net, data, targets, weights, used, a, b, (b - a) / N, coef, grads);
+  return { loss: ceTotal + diceLoss(coef, weights), grads };
+}
+
+/** One shard's part of a batch whose gradients are computed by several processes (data_parallel.ts). */
+export interface ShardStep {
+  /** This shard's gradients of the whole-batch loss (sum the shards' gradients), keyed by tf variable name. */
+  grads: tf.NamedTensorMap;
+  /** This shard's additive part of the whole-batch loss (sum the shards' parts, then add `diceLoss` once). */
+  lossPart: number;
+  /** Batch Dice: the Dice term of the whole-batch loss from the global sums (the same on every shard); else 0. */
+  diceLoss: number;
+}
+
+/**
+ * accumulateGradients for a shard of a batch of `totalN` samples: chunk shares are n_chunk / totalN, and with batch
+ * Dice the shard's sums go through `exchange`, which returns the sums over all shards (every shard must call it
+ * once per step). Summing the shards' gradients gives the full-batch gradient, as with one process.
+ */
+export async function accumulateGradientsShard(
+  net: GenericUNet,
+  data: tf.Tensor,
+  targets: readonly tf.Tensor[],
+  weights: readonly number[],
+  batchDice: boolean,
+  chunkSize: number,
+  totalN: number,
+  exchange: (local: GlobalSums) => Promise<GlobalSums>,
+): Promise<ShardStep> {
+  const ranges = chunkRanges(data.shape[0], chunkSize);
+  const used = usedOutputs(targets.length, weights);
+  const grads: tf.NamedTensorMap = {};
+  if (!batchDice) {
+    let lossPart = 0;
+    for (const [a, b] of ranges) lossPart += plainChunk(net, data, targets, weights, a, b, (b - a) / totalN, grads);
+    return { grads, lossPart, diceLoss: 0 };
   }
-  let diceTotal = 0;
-  for (let k = 0; k < nOut; k++) if (used[k]) diceTotal += weights[k] * coef[k]!.dice;
-  return { loss: ceTotal + diceTotal, grads };
+  const local = emptySums();
+  for (const [a, b] of ranges) chunkSums(net, data, targets, a, b, used, local);
+  const coef = coefficients(await exchange(local), used);
+  let lossPart = 0;
+  for (const [a, b] of ranges) lossPart += surrogateChunk(net, data, targets, weights, used, a, b, (b - a) / totalN, coef, grads);
+  return { grads, lossPart, diceLoss: diceLoss(coef, weights) };
 }
 
 /** Full-batch loss value and forward outputs' first-level logits in chunks (validation iterations). */

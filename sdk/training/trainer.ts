@@ -30,7 +30,7 @@ import { Plans, PlansConfiguration, PlansJSON, resolveConfiguration } from '../p
 import { GenericUNet, initialValues } from '../network/generic_unet';
 import { buildArchitecture } from '../network/architecture';
 import { loadNetwork } from '../network/weights';
-import { initBackend } from '../network/backend';
+import { backendInfo, initBackend, useNativeConv3d } from '../network/backend';
 import { predictSlidingWindow, argmaxClasses } from '../inference/sliding_window';
 import { tfjsPatchPredictor } from '../inference/tfjs_predictor';
 import { exportPrediction } from '../inference/export';
@@ -50,6 +50,7 @@ import { clipGradNorm, polyLR, SGDNesterov } from './optimizer';
 import { OnlineEvaluation, EvalCriterionMovingAverage } from './online_evaluation';
 import { AugBatch } from './transforms/base';
 import { accumulateGradients, chunkedValidationLoss } from './accumulation';
+import { GradientWorkers } from './data_parallel';
 import {
   checkIdentity,
   checkpointFile,
@@ -166,6 +167,13 @@ export interface TrainFoldOptions {
    * 'auto' (default): chunks on the wasm backend sized to stay inside its 4 GB heap, whole batches elsewhere.
    */
   microBatchSize?: number | 'auto';
+  /**
+   * Worker threads that each compute the gradients of a share of every batch on their own wasm/cpu backend instance
+   * (data parallelism, data_parallel.ts): the batch is split into 1 + N shards. Default 0 (this thread only). Ignored
+   * on native TensorFlow, which uses every core itself. The gradients equal the single-thread ones up to float
+   * summation order; a run is reproducible for a fixed N.
+   */
+  gradientWorkers?: number;
 }
 
 export interface ValidationResult {
@@ -437,7 +445,7 @@ function namedVariables(net: GenericUNet): Record<string, tf.Variable> {
 }
 
 /** One SGD step (nnUNetTrainerV2.run_iteration with do_backprop): loss, backward, clip to 12, step. */
-function trainStep(
+async function trainStep(
   net: GenericUNet,
   sgd: SGDNesterov,
   vars: Record<string, tf.Variable>,
@@ -445,12 +453,17 @@ function trainStep(
   weights: number[],
   batchDice: boolean,
   chunk: number,
+  pool: GradientWorkers | null,
 ) {
   const { data, targets } = batchToTensors(batch);
   try {
     let l: number;
     let grads: tf.NamedTensorMap;
-    if (chunk >= data.shape[0]) {
+    if (pool) {
+      const r = await pool.computeGradients(net, data, targets, weights, batchDice, chunk);
+      l = r.loss;
+      grads = r.grads;
+    } else if (chunk >= data.shape[0]) {
       const loss = lossFn(batchDice);
       const r = tf.variableGrads(() => {
         const outs = net.forward(data, { training: true });
@@ -503,6 +516,11 @@ function closeGenerator(g: BatchGenerator): Promise<void> {
 
 /** Budget of (patch voxels x base features) per chunk on wasm: 3d 40x56x40 x 32 -> 2 samples, 2d 56x40 x 32 -> 83. */
 export const WASM_CHUNK_BUDGET = 6e6;
+
+function gradientWorkerCount(n: number): number {
+  if (!(Number.isInteger(n) && n >= 0)) throw new Error(`trainFold: gradientWorkers must be a non-negative integer, got ${n}`);
+  return n;
+}
 
 /** Samples per forward/backward chunk of a training step (`microBatchSize` option; also used by `bench network`). */
 export function microBatchSize(o: number | 'auto', cfg: Pick<PlansConfiguration, 'patch_size' | 'UNet_base_num_features'>): number {
@@ -614,6 +632,10 @@ export async function trainFold(opts: TrainFoldOptions): Promise<TrainingResult>
     return g;
   };
 
+  // data parallelism over extra wasm/cpu instances (native TensorFlow already uses every core)
+  const nWorkers = useNativeConv3d() ? 0 : gradientWorkerCount(o.gradientWorkers ?? 0);
+  const pool = nWorkers > 0 ? await GradientWorkers.start(nWorkers, net.architecture, backendInfo().backend) : null;
+
   // ---- epochs
   const t0 = Date.now();
   let stopped = false;
@@ -636,7 +658,7 @@ export async function trainFold(opts: TrainFoldOptions): Promise<TrainingResult>
         for (let it = 0; it < itersPerEpoch; it++) {
           const batch = await gen.next();
           const ts = Date.now();
-          const r = trainStep(net, sgd, vars, batch, dsWeights, s.cfg.batch_dice, chunk);
+          const r = await trainStep(net, sgd, vars, batch, dsWeights, s.cfg.batch_dice, chunk, pool);
           const stepS = (Date.now() - ts) / 1000;
           losses.push(r.loss);
           norms.push(r.gradNorm);
@@ -717,6 +739,7 @@ export async function trainFold(opts: TrainFoldOptions): Promise<TrainingResult>
     }
   } finally {
     if (nextGen) await closeGenerator(nextGen);
+    await pool?.close();
   }
   const trainSeconds = (Date.now() - t0) / 1000;
 

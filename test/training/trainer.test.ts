@@ -103,6 +103,29 @@ describe('trainFold', () => {
     uninterruptedFinal = full.checkpoint;
   });
 
+  test('gradientWorkers: a second wasm instance computing part of every batch trains like this thread alone', async () => {
+    // 2d: batch Dice, so the shards also exchange their tp/fp/fn sums every step
+    const one = await trainFold(opts('2d', 'dp_0', { epochs: 2 }));
+    const two = await trainFold(opts('2d', 'dp_1', { epochs: 2, gradientWorkers: 1 }));
+    assert.equal(two.log.length, 2);
+    for (const [e, l] of one.log.entries()) {
+      const m = two.log[e];
+      assert.ok(Math.abs(m.train_loss - l.train_loss) < 1e-4 * Math.abs(l.train_loss), `epoch ${e}: train loss ${m.train_loss} vs ${l.train_loss}`);
+      assert.ok(Math.abs(m.val_loss - l.val_loss) < 1e-4 * Math.abs(l.val_loss), `epoch ${e}: val loss ${m.val_loss} vs ${l.val_loss}`);
+    }
+    // same weights up to float summation order (the shards' gradients are added in another order)
+    const a = weightsOf(one.checkpoint);
+    const b = weightsOf(two.checkpoint);
+    for (const [name, v] of a) {
+      const w = b.get(name)!;
+      let d = 0;
+      let m = 1e-6;
+      for (let i = 0; i < v.length; i++) (d = Math.max(d, Math.abs(v[i] - w[i]))), (m = Math.max(m, Math.abs(v[i])));
+      assert.ok(d / m < 1e-3, `parameter ${name}: max relative difference ${d / m}`);
+    }
+    await assert.rejects(trainFold(opts('2d', 'dp_bad', { epochs: 1, gradientWorkers: -1 })), /gradientWorkers must be a non-negative integer/);
+  });
+
   test('a process killed (SIGKILL) after its first checkpoint resumes to the same final weights', async () => {
     const dir = path.join(outRoot, 'killed');
     const child = spawn(process.execPath, ['--require', 'ts-node/register/transpile-only', path.join(__dirname, 'trainer_child.ts'), dir], {

@@ -11,6 +11,10 @@ import { GenericUNet } from '../../sdk/network/generic_unet';
 import { dcAndCeLoss, deepSupervisionWeights, multipleOutputLoss } from '../../sdk/training/dice_ce_loss';
 import { accumulateGradients, chunkedValidationLoss, chunkRanges } from '../../sdk/training/accumulation';
 import { RandomState } from '../../sdk/util/random';
+import { GradientWorkers, shardRanges } from '../../sdk/training/data_parallel';
+import { backendInfo } from '../../sdk/network/backend';
+
+const initBackendName = () => backendInfo().backend;
 
 before(async () => {
   await initBackend({ log: false });
@@ -104,6 +108,59 @@ for (const batchDice of [false, true]) {
       assert.equal(ref, Math.ceil(5 / chunk));
       assert.ok(Math.abs(vl - fullLoss) < 1e-5 * Math.max(1, Math.abs(fullLoss)), `validation loss ${vl} vs ${fullLoss}`);
       assert.equal(tf.memory().numTensors, before, 'no leaked tensors (validation)');
+    }
+    tf.dispose(full.grads);
+    full.value.dispose();
+    net.dispose();
+    x.dispose();
+    tf.dispose(targets);
+  });
+}
+
+test('shardRanges splits a batch into near-equal shards', () => {
+  assert.deepEqual(shardRanges(5, 2), [
+    [0, 3],
+    [3, 5],
+  ]);
+  assert.deepEqual(shardRanges(281, 2).map(([a, b]) => b - a), [141, 140]);
+  assert.deepEqual(shardRanges(2, 3), [
+    [0, 1],
+    [1, 2],
+  ]);
+});
+
+for (const batchDice of [false, true]) {
+  test(`data-parallel gradients (this thread + worker threads) equal the full batch (batch_dice ${batchDice})`, async () => {
+    const { net, x, targets, weights } = setup();
+    const loss = (l: tf.Tensor, t: tf.Tensor) => dcAndCeLoss(l, t, { batchDice, smooth: 1e-5, doBg: false });
+    const full = tf.variableGrads(() => multipleOutputLoss(net.forward(x), targets, weights, loss), net.trainableVariables());
+    const fullLoss = full.value.dataSync()[0];
+    for (const workers of [1, 2]) {
+      const pool = await GradientWorkers.start(workers, net.architecture, initBackendName());
+      try {
+        for (const chunk of [1, 2]) {
+          const before = tf.memory().numTensors;
+          const r = await pool.computeGradients(net, x, targets, weights, batchDice, chunk);
+          assert.ok(Math.abs(r.loss - fullLoss) < 1e-5 * Math.max(1, Math.abs(fullLoss)), `${workers} workers, chunk ${chunk}: loss ${r.loss} vs ${fullLoss}`);
+          const d = maxRelDiff(full.grads, r.grads);
+          assert.ok(d < 1e-4, `${workers} workers, chunk ${chunk}: max relative gradient difference ${d}`);
+          tf.dispose(r.grads);
+          assert.equal(tf.memory().numTensors, before, 'no leaked tensors');
+        }
+        // the workers take the parameters of every step: after an update, they compute with the new values
+        const v0 = net.trainableVariables()[0];
+        const saved = tf.clone(v0);
+        tf.tidy(() => v0.assign(tf.mul(v0, 0.5)));
+        const ref = accumulateGradients(net, x, targets, weights, batchDice, 5);
+        const r2 = await pool.computeGradients(net, x, targets, weights, batchDice, 5);
+        assert.ok(Math.abs(r2.loss - ref.loss) < 1e-5 * Math.max(1, Math.abs(ref.loss)), `after an update: loss ${r2.loss} vs ${ref.loss}`);
+        assert.ok(maxRelDiff(ref.grads, r2.grads) < 1e-4, 'after an update: gradients');
+        tf.dispose([...Object.values(ref.grads), ...Object.values(r2.grads)]);
+        v0.assign(saved);
+        saved.dispose();
+      } finally {
+        await pool.close();
+      }
     }
     tf.dispose(full.grads);
     full.value.dispose();

@@ -12,7 +12,7 @@ export const trainCommand: CommandSpec = {
   name: 'train',
   summary: 'train one fold of a configuration (nnUNet_train): plans/preprocesses first if needed',
   usage:
-    'train CONFIG FOLD -i TASK_DIR [--epochs N] [--iterations N] [--val-iterations N] [--batch-size N] [--gpu-memory-target GB] [--resume] [--no-validate] [--disable-next-stage-pred] [--save-probabilities] [--seed S] [--threads N]',
+    'train CONFIG FOLD -i TASK_DIR [--epochs N] [--iterations N] [--val-iterations N] [--batch-size N] [--gpu-memory-target GB] [--resume] [--no-validate] [--disable-next-stage-pred] [--save-probabilities] [--seed S] [--threads N] [--gradient-workers N]',
   flags: [
     { name: 'input', alias: 'i', type: 'string', help: 'raw task folder (MSD or v2 layout)' },
     { name: 'epochs', type: 'number', help: 'epochs (v1: 1000)' },
@@ -26,6 +26,7 @@ export const trainCommand: CommandSpec = {
     { name: 'preset', type: 'string', help: 'plans preset', default: 'nnUNetPlansv2.1' },
     { name: 'gpu-memory-target', type: 'number', help: 'plans for this GPU memory in GB (as given to plan_and_preprocess)' },
     { name: 'disable-next-stage-pred', type: 'boolean', help: '3d_lowres: do not write pred_next_stage for the cascade (v1 flag)' },
+    { name: 'gradient-workers', type: 'number', help: 'extra wasm/cpu instances in worker threads that compute part of every batch (default 0)' },
     ...FOLDER_FLAGS,
   ],
   async run({ positionals, flags }) {
@@ -37,6 +38,8 @@ export const trainCommand: CommandSpec = {
     if (!input) throw new UsageError('-i TASK_DIR is required');
     if (!fs.existsSync(input)) throw new Error(`${input}: no such task folder`);
     for (const k of ['epochs', 'iterations', 'val-iterations', 'batch-size']) positiveInt(flags[k], `--${k}`);
+    const gw = flags['gradient-workers'] as number | undefined;
+    if (gw !== undefined && !(Number.isInteger(gw) && gw >= 0)) throw new UsageError(`--gradient-workers must be a non-negative integer, got ${gw}`);
     await initBackend({ log: false });
     const task = await Task.load(input, taskOptionsFrom(flags));
     const gpu = flags['gpu-memory-target'] as number | undefined;
@@ -57,6 +60,7 @@ export const trainCommand: CommandSpec = {
       seed: flags.seed as number | undefined,
       numThreads: flags.threads !== undefined ? Number(flags.threads) : undefined,
       disableNextStagePrediction: Boolean(flags['disable-next-stage-pred']),
+      gradientWorkers: gw,
     });
     console.log(r.summary());
     console.log(`checkpoint: ${path.relative(process.cwd(), r.checkpoint) || r.checkpoint}`);
