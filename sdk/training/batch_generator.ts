@@ -5,8 +5,8 @@
  * from the generator's RandomState, so results do not depend on the number of threads or on timing.
  * `stats` reports how long the consumer waited for batches (time the training loop was starved).
  */
-import * as path from 'path';
 import { Worker } from 'worker_threads';
+import { startModuleWorker } from '../util/pool';
 import { RandomState } from '../util/random';
 import { LoaderBatch } from './data_loader';
 import { MoreDAParams } from './patch_size';
@@ -38,24 +38,6 @@ export interface BatchGeneratorStats {
   augmentMsMean: number;
 }
 
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('worker_threads');
-if (workerData.modulePath.endsWith('.ts')) require('ts-node').register({ transpileOnly: true });
-const { augmentBatch } = require(workerData.modulePath);
-parentPort.on('message', (msg) => {
-  try {
-    const t0 = Date.now();
-    const out = augmentBatch(msg.job);
-    const ms = Date.now() - t0;
-    const tr = [out.data.buffer, ...(out.target || []).map((t) => t.buffer)];
-    if (out.seg) tr.push(out.seg.buffer);
-    parentPort.postMessage({ id: msg.id, out, ms }, Array.from(new Set(tr)));
-  } catch (e) {
-    parentPort.postMessage({ id: msg.id, error: String((e && e.stack) || e) });
-  }
-});
-`;
-
 interface Pending {
   resolve: (b: AugBatch) => void;
   reject: (e: Error) => void;
@@ -83,9 +65,8 @@ export class BatchGenerator {
     this.threads = Math.max(0, o.threads ?? 2);
     this.prefetch = Math.max(1, o.prefetch ?? 2 * Math.max(1, this.threads));
     this.rng = new RandomState(o.seed ?? 0);
-    const modulePath = require.resolve('./pipeline');
     for (let i = 0; i < this.threads; i++) {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { modulePath: path.resolve(modulePath) } });
+      const w = startModuleWorker(require.resolve('./pipeline'), 'runAugmentationWorker');
       const wi = i;
       w.on('message', (m: { id: number; out?: AugBatch; ms?: number; error?: string }) => {
         // a batch finished after close() began: drop it, and leave the worker ref'd until it has exited

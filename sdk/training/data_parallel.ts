@@ -8,21 +8,13 @@
  * summation order. Augmentation workers share the same cores: this pays off when augmentation is cheap relative to
  * the network (2d, small patches), and not on a machine with one core.
  */
-import * as path from 'path';
 import { Worker, MessagePort } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { NetworkArchitecture } from '../network/architecture';
 import { GenericUNet } from '../network/generic_unet';
 import { initBackend, BackendName } from '../network/backend';
+import { startModuleWorker } from '../util/pool';
 import { accumulateGradientsShard, combineSums, GlobalSums } from './accumulation';
-
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('worker_threads');
-if (workerData.modulePath.endsWith('.ts')) require('ts-node').register({ transpileOnly: true });
-require(workerData.modulePath).runGradientWorker(parentPort, workerData).catch((e) => {
-  parentPort.postMessage({ type: 'error', error: String((e && e.stack) || e) });
-});
-`;
 
 interface StepJob {
   type: 'step';
@@ -61,7 +53,11 @@ function sliceSamples(t: tf.Tensor, a: number, b: number): tf.Tensor {
 }
 
 /** Worker side (runs in the worker thread): one network copy, one shard per step. */
-export async function runGradientWorker(port: MessagePort, init: { architecture: NetworkArchitecture; backend: BackendName }): Promise<void> {
+export function runGradientWorker(port: MessagePort, init: { architecture: NetworkArchitecture; backend: BackendName }): void {
+  serveGradients(port, init).catch((e) => port.postMessage({ type: 'error', error: String((e as Error)?.stack ?? e) }));
+}
+
+async function serveGradients(port: MessagePort, init: { architecture: NetworkArchitecture; backend: BackendName }): Promise<void> {
   await initBackend({ backend: init.backend, log: false });
   const net = new GenericUNet(init.architecture);
   const vars = net.trainableVariables();
@@ -132,8 +128,7 @@ export class GradientWorkers {
   /** Starts `count` workers for `architecture` on `backend` and waits until each has built its network. */
   static async start(count: number, architecture: NetworkArchitecture, backend: BackendName): Promise<GradientWorkers> {
     if (!(Number.isInteger(count) && count >= 1)) throw new Error(`GradientWorkers: count must be a positive integer, got ${count}`);
-    const modulePath = path.resolve(require.resolve('./data_parallel'));
-    const workers = Array.from({ length: count }, () => new Worker(WORKER_SOURCE, { eval: true, workerData: { modulePath, architecture, backend } }));
+    const workers = Array.from({ length: count }, () => startModuleWorker(require.resolve('./data_parallel'), 'runGradientWorker', { architecture, backend }));
     const pool = new GradientWorkers(workers);
     try {
       for (let i = 0; i < count; i++) await pool.expect(i, 'ready');

@@ -133,3 +133,19 @@ export function augmentBatch(job: AugmentJob): AugBatch {
   const pipe = job.validation ? getValidationPipeline(job.params) : getMoreDAPipeline(job.params);
   return pipe.apply(job.batch, new RandomState(job.seed));
 }
+
+/** Worker side of BatchGenerator: augments each job it receives and transfers the arrays back. */
+export function runAugmentationWorker(port: import('worker_threads').MessagePort): void {
+  port.on('message', (msg: { id: number; job: AugmentJob }) => {
+    try {
+      const t0 = Date.now();
+      const out = augmentBatch(msg.job);
+      const ms = Date.now() - t0;
+      const tr = [out.data.buffer, ...(out.target || []).map((t) => t.buffer)];
+      if (out.seg) tr.push(out.seg.buffer);
+      port.postMessage({ id: msg.id, out, ms }, Array.from(new Set(tr)) as ArrayBuffer[]);
+    } catch (e) {
+      port.postMessage({ id: msg.id, error: String((e as Error)?.stack ?? e) });
+    }
+  });
+}

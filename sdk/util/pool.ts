@@ -7,7 +7,8 @@
  * `threads: 1` (or a single input) runs inline in this thread, which is what tests and debuggers want.
  */
 import * as os from 'os';
-import { Worker } from 'worker_threads';
+import * as path from 'path';
+import { MessagePort, Worker } from 'worker_threads';
 import { progress } from './progress';
 
 export interface PoolOptions {
@@ -41,24 +42,36 @@ export function collectTransferables(value: unknown, out: ArrayBuffer[] = [], de
   return out;
 }
 
-const WORKER_SOURCE = `
+/**
+ * The one way this project starts a worker thread: `require(modulePath)[entry](parentPort, data)` in a new thread,
+ * registering ts-node first when the module is a .ts source (tests, ts-node runs), so the same code runs from
+ * compiled JS and from TypeScript. `entry` sets up its own message handling on the port.
+ */
+const MODULE_WORKER_SOURCE = `
 const { parentPort, workerData } = require('worker_threads');
-if (workerData.modulePath.endsWith('.ts')) {
-  require('ts-node').register({ transpileOnly: true });
-}
-const mod = require(workerData.modulePath);
-const fn = mod[workerData.fnName];
-const collect = (${collectTransferables.toString()});
-parentPort.on('message', async (msg) => {
-  try {
-    if (typeof fn !== 'function') throw new Error(workerData.modulePath + ' has no exported function ' + workerData.fnName);
-    const output = await fn(msg.input);
-    parentPort.postMessage({ index: msg.index, output }, collect(output, [], 0));
-  } catch (e) {
-    parentPort.postMessage({ index: msg.index, error: { message: String(e && e.message || e), stack: e && e.stack } });
-  }
-});
+if (workerData.modulePath.endsWith('.ts')) require('ts-node').register({ transpileOnly: true });
+const entry = require(workerData.modulePath)[workerData.entry];
+if (typeof entry !== 'function') throw new Error(workerData.modulePath + ' has no exported function ' + workerData.entry);
+entry(parentPort, workerData.data);
 `;
+
+export function startModuleWorker(modulePath: string, entry: string, data?: unknown): Worker {
+  return new Worker(MODULE_WORKER_SOURCE, { eval: true, workerData: { modulePath: path.resolve(modulePath), entry, data } });
+}
+
+/** Worker side of mapInWorkers: runs `require(modulePath)[fnName](input)` per message, transfers typed arrays back. */
+export function runMapWorker(port: MessagePort, data: { modulePath: string; fnName: string }): void {
+  const fn = require(data.modulePath)[data.fnName] as ((x: unknown) => unknown) | undefined;
+  port.on('message', async (msg: { index: number; input: unknown }) => {
+    try {
+      if (typeof fn !== 'function') throw new Error(`${data.modulePath} has no exported function ${data.fnName}`);
+      const output = await fn(msg.input);
+      port.postMessage({ index: msg.index, output }, collectTransferables(output));
+    } catch (e) {
+      port.postMessage({ index: msg.index, error: { message: String((e as Error)?.message ?? e), stack: (e as Error)?.stack } });
+    }
+  });
+}
 
 export async function mapInWorkers<I, O>(
   modulePath: string,
@@ -105,7 +118,7 @@ export async function mapInWorkers<I, O>(
       }
     };
     for (let t = 0; t < threads; t++) {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { modulePath, fnName } });
+      const w = startModuleWorker(require.resolve('./pool'), 'runMapWorker', { modulePath, fnName });
       workers.push(w);
       w.on('message', (msg: { index: number; output?: O; error?: { message: string; stack?: string } }) => {
         if (failed) return;
