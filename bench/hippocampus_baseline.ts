@@ -25,7 +25,7 @@ import { Plans, PlansJSON } from '../sdk/planning/plans';
 import { generateSplits } from '../sdk/planning/splits';
 import { preprocessConfiguration } from '../sdk/preprocessing/preprocessed_dataset';
 import { initBackend } from '../sdk/network/backend';
-import { trainFold } from '../sdk/training/trainer';
+import { gradientWorkerCount, trainFold } from '../sdk/training/trainer';
 
 export const FIXTURES = path.resolve(__dirname, '../../shared/fixtures/official');
 export const HIPPOCAMPUS = path.resolve(__dirname, '../../shared/data/Task04_Hippocampus');
@@ -122,12 +122,12 @@ export async function main(args: string[]): Promise<void> {
   const batch = num(args, '--batch') ?? off.batch;
   const threads = num(args, '--threads') ?? 2;
   const seed = num(args, '--seed') ?? 12345;
-  const gradientWorkers = num(args, '--gradient-workers') ?? 0;
   const valCasesLimit = num(args, '--val-cases');
   const cacheRoot = path.resolve(arg(args, '--out') ?? path.join(__dirname, '../.cache/hippocampus'));
   const reduced = epochs !== off.epochs || iterations !== off.iterations || batch !== off.batch || valBatches !== off.valBatches || valCasesLimit !== undefined;
 
   const backend = await initBackend();
+  const gradientWorkers = gradientWorkerCount(num(args, '--gradient-workers') ?? 'auto');
   const { dataset, plans, dir } = await preprocessHippocampus(cacheRoot, '2d', threads);
   const cfg = plans.configuration('2d');
   const fold = officialFold(dataset, 0);

@@ -39,6 +39,7 @@ import { resampleChannel } from '../preprocessing/resampling';
 import type { StoredProperties } from '../preprocessing/preprocessed_dataset';
 import { RandomState } from '../util/random';
 import { progress } from '../util/progress';
+import { defaultThreads } from '../util/pool';
 import { trainingCurves } from '../viz/training_curves';
 import type { Figure } from '../viz/figure';
 import { DataLoader2D, DataLoader3D, CaseProvider, NpyFolderCaseProvider, PreprocessedCase, LoaderBatch } from './data_loader';
@@ -169,11 +170,12 @@ export interface TrainFoldOptions {
   microBatchSize?: number | 'auto';
   /**
    * Worker threads that each compute the gradients of a share of every batch on their own wasm/cpu backend instance
-   * (data parallelism, data_parallel.ts): the batch is split into 1 + N shards. Default 0 (this thread only). Ignored
-   * on native TensorFlow, which uses every core itself. The gradients equal the single-thread ones up to float
-   * summation order; a run is reproducible for a fixed N.
+   * (data parallelism, data_parallel.ts): the batch is split into 1 + N shards. 'auto' (default): cores - 1, at most
+   * 3, on wasm/cpu (tfjs-wasm uses one core; the official trainer's torch uses them all); 0 = this thread only.
+   * Ignored on native TensorFlow, which uses every core itself. The gradients equal the single-thread ones up to
+   * float summation order; a run is reproducible for a fixed N (resume with the same N).
    */
-  gradientWorkers?: number;
+  gradientWorkers?: number | 'auto';
 }
 
 export interface ValidationResult {
@@ -517,8 +519,11 @@ function closeGenerator(g: BatchGenerator): Promise<void> {
 /** Budget of (patch voxels x base features) per chunk on wasm: 3d 40x56x40 x 32 -> 2 samples, 2d 56x40 x 32 -> 83. */
 export const WASM_CHUNK_BUDGET = 6e6;
 
-function gradientWorkerCount(n: number): number {
-  if (!(Number.isInteger(n) && n >= 0)) throw new Error(`trainFold: gradientWorkers must be a non-negative integer, got ${n}`);
+/** Gradient worker threads for `gradientWorkers` (0 on native TensorFlow). */
+export function gradientWorkerCount(n: number | 'auto'): number {
+  if (useNativeConv3d()) return 0;
+  if (n === 'auto') return Math.max(0, Math.min(defaultThreads() - 1, 3));
+  if (!(Number.isInteger(n) && n >= 0)) throw new Error(`trainFold: gradientWorkers must be a non-negative integer or 'auto', got ${n}`);
   return n;
 }
 
@@ -633,7 +638,7 @@ export async function trainFold(opts: TrainFoldOptions): Promise<TrainingResult>
   };
 
   // data parallelism over extra wasm/cpu instances (native TensorFlow already uses every core)
-  const nWorkers = useNativeConv3d() ? 0 : gradientWorkerCount(o.gradientWorkers ?? 0);
+  const nWorkers = gradientWorkerCount(o.gradientWorkers ?? 'auto');
   const pool = nWorkers > 0 ? await GradientWorkers.start(nWorkers, net.architecture, backendInfo().backend) : null;
 
   // ---- epochs

@@ -105,7 +105,7 @@ describe('trainFold', () => {
 
   test('gradientWorkers: a second wasm instance computing part of every batch trains like this thread alone', async () => {
     // 2d: batch Dice, so the shards also exchange their tp/fp/fn sums every step
-    const one = await trainFold(opts('2d', 'dp_0', { epochs: 2 }));
+    const one = await trainFold(opts('2d', 'dp_0', { epochs: 2, gradientWorkers: 0 }));
     const two = await trainFold(opts('2d', 'dp_1', { epochs: 2, gradientWorkers: 1 }));
     assert.equal(two.log.length, 2);
     for (const [e, l] of one.log.entries()) {

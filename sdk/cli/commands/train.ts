@@ -26,7 +26,7 @@ export const trainCommand: CommandSpec = {
     { name: 'preset', type: 'string', help: 'plans preset', default: 'nnUNetPlansv2.1' },
     { name: 'gpu-memory-target', type: 'number', help: 'plans for this GPU memory in GB (as given to plan_and_preprocess)' },
     { name: 'disable-next-stage-pred', type: 'boolean', help: '3d_lowres: do not write pred_next_stage for the cascade (v1 flag)' },
-    { name: 'gradient-workers', type: 'number', help: 'extra wasm/cpu instances in worker threads that compute part of every batch (default 0)' },
+    { name: 'gradient-workers', type: 'number', help: 'extra wasm/cpu instances in worker threads that compute part of every batch (default: cores - 1, at most 3)' },
     ...FOLDER_FLAGS,
   ],
   async run({ positionals, flags }) {
