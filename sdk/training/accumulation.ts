@@ -26,7 +26,8 @@ export function chunkRanges(n: number, size: number): [number, number][] {
   return out;
 }
 
-function sliceBatch(t: tf.Tensor, a: number, b: number): tf.Tensor {
+/** Samples [a, b) of a batch tensor (axis 0). */
+export function sliceBatch(t: tf.Tensor, a: number, b: number): tf.Tensor {
   const begin = t.shape.map(() => 0);
   begin[0] = a;
   const size = t.shape.map((x) => x);
@@ -105,20 +106,21 @@ function emptySums(): GlobalSums {
   return { tp: [], fp: [], fn: [] };
 }
 
+/** Adds output k's stacked [tp; fp; fn] values (3 x C) into `sums`. */
+function addSumsOf(sums: GlobalSums, k: number, v: ArrayLike<number>): void {
+  const C = v.length / 3;
+  if (!sums.tp[k]) (sums.tp[k] = new Float64Array(C)), (sums.fp[k] = new Float64Array(C)), (sums.fn[k] = new Float64Array(C));
+  for (let c = 0; c < C; c++) {
+    sums.tp[k][c] += v[c];
+    sums.fp[k][c] += v[C + c];
+    sums.fn[k][c] += v[2 * C + c];
+  }
+}
+
 /** Adds stacked [tp; fp; fn] per used output (one tensor each, in output order) into `sums`. */
 function addSums(sums: GlobalSums, parts: tf.Tensor[], used: boolean[]): void {
   let j = 0;
-  for (let k = 0; k < used.length; k++) {
-    if (!used[k]) continue;
-    const v = parts[j++].dataSync();
-    const C = v.length / 3;
-    if (!sums.tp[k]) (sums.tp[k] = new Float64Array(C)), (sums.fp[k] = new Float64Array(C)), (sums.fn[k] = new Float64Array(C));
-    for (let c = 0; c < C; c++) {
-      sums.tp[k][c] += v[c];
-      sums.fp[k][c] += v[C + c];
-      sums.fn[k][c] += v[2 * C + c];
-    }
-  }
+  for (let k = 0; k < used.length; k++) if (used[k]) addSumsOf(sums, k, parts[j++].dataSync());
 }
 
 /** Element-wise sum of batch-Dice sums (shards of one batch). */
@@ -320,8 +322,8 @@ export function chunkedValidationLoss(
 ): number {
   const N = data.shape[0];
   const nOut = targets.length;
-  const used = Array.from({ length: nOut }, (_, k) => k === 0 || weights[k] !== 0);
-  const sums: GlobalSums = { tp: [], fp: [], fn: [] };
+  const used = usedOutputs(nOut, weights);
+  const sums = emptySums();
   let ce = 0;
   let perSample = 0;
   for (const [a, b] of chunkRanges(N, chunkSize)) {
@@ -346,15 +348,7 @@ export function chunkedValidationLoss(
       ce += vals[j++].dataSync()[0];
       const v = vals[j++].dataSync();
       if (!batchDice) perSample += v[0];
-      else {
-        const C = v.length / 3;
-        if (!sums.tp[k]) (sums.tp[k] = new Float64Array(C)), (sums.fp[k] = new Float64Array(C)), (sums.fn[k] = new Float64Array(C));
-        for (let c = 0; c < C; c++) {
-          sums.tp[k][c] += v[c];
-          sums.fp[k][c] += v[C + c];
-          sums.fn[k][c] += v[2 * C + c];
-        }
-      }
+      else addSumsOf(sums, k, v);
     }
     tf.dispose(vals);
     tf.dispose(outs);
@@ -362,7 +356,5 @@ export function chunkedValidationLoss(
     tf.dispose(ts);
   }
   if (!batchDice) return ce + perSample;
-  let dice = 0;
-  for (let k = 0; k < nOut; k++) if (used[k]) dice += weights[k] * diceCoefficients(sums, k).dice;
-  return ce + dice;
+  return ce + diceLoss(coefficients(sums, used), weights);
 }

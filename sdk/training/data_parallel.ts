@@ -14,7 +14,7 @@ import type { NetworkArchitecture } from '../network/architecture';
 import { GenericUNet } from '../network/generic_unet';
 import { initBackend, BackendName } from '../network/backend';
 import { startModuleWorker } from '../util/pool';
-import { accumulateGradientsShard, combineSums, GlobalSums } from './accumulation';
+import { accumulateGradientsShard, combineSums, GlobalSums, sliceBatch } from './accumulation';
 
 interface StepJob {
   type: 'step';
@@ -46,10 +46,6 @@ export function shardRanges(n: number, shards: number): [number, number][] {
     a += len;
   }
   return out.filter(([s, e]) => e > s);
-}
-
-function sliceSamples(t: tf.Tensor, a: number, b: number): tf.Tensor {
-  return tf.slice(t, [a, ...new Array(t.rank - 1).fill(0)], [b - a, ...t.shape.slice(1)]);
 }
 
 /** Worker side (runs in the worker thread): one network copy, one shard per step. */
@@ -175,12 +171,12 @@ export class GradientWorkers {
     const id = this.nextId++;
     const params = [...(await net.getValues()).values()];
     for (const [w, [a, b]] of remote.entries()) {
-      const xs = sliceSamples(data, a, b);
-      const ts = targets.map((t) => sliceSamples(t, a, b));
+      const xs = sliceBatch(data, a, b);
+      const ts = targets.map((t) => sliceBatch(t, a, b));
       const job: StepJob = {
         type: 'step',
         id,
-        params: params.map((p) => p.slice()),
+        params: w === remote.length - 1 ? params : params.map((p) => p.slice()), // the last job takes the originals
         data: (await xs.data()) as Float32Array,
         dataShape: xs.shape,
         targets: (await Promise.all(ts.map((t) => t.data()))) as Int32Array[],
@@ -195,8 +191,8 @@ export class GradientWorkers {
       this.workers[w].postMessage(job, [...job.params.map((p) => p.buffer as ArrayBuffer), job.data.buffer as ArrayBuffer, ...job.targets.map((t) => t.buffer as ArrayBuffer)]);
     }
     const [a0, b0] = ranges[0];
-    const xs = sliceSamples(data, a0, b0);
-    const ts = targets.map((t) => sliceSamples(t, a0, b0));
+    const xs = sliceBatch(data, a0, b0);
+    const ts = targets.map((t) => sliceBatch(t, a0, b0));
     let own;
     try {
       own = await accumulateGradientsShard(net, xs, ts, weights, batchDice, chunk, N, async (local) => {

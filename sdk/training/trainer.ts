@@ -446,6 +446,29 @@ function namedVariables(net: GenericUNet): Record<string, tf.Variable> {
   return out;
 }
 
+/**
+ * Loss and gradients (caller disposes) of one training batch, as trainStep computes them: DC+CE with deep
+ * supervision over the whole batch, through the gradient workers when there are any, else in chunks of `chunk`
+ * samples (one tape when the batch fits in a chunk).
+ */
+export async function stepGradients(
+  net: GenericUNet,
+  data: tf.Tensor,
+  targets: tf.Tensor[],
+  weights: number[],
+  batchDice: boolean,
+  chunk: number,
+  pool: GradientWorkers | null = null,
+): Promise<{ loss: number; grads: tf.NamedTensorMap }> {
+  if (pool) return pool.computeGradients(net, data, targets, weights, batchDice, chunk);
+  if (chunk < data.shape[0]) return accumulateGradients(net, data, targets, weights, batchDice, chunk);
+  const loss = lossFn(batchDice);
+  const r = tf.variableGrads(() => multipleOutputLoss(net.forward(data, { training: true }), targets, weights, loss), net.trainableVariables());
+  const l = r.value.dataSync()[0];
+  r.value.dispose();
+  return { loss: l, grads: r.grads };
+}
+
 /** One SGD step (nnUNetTrainerV2.run_iteration with do_backprop): loss, backward, clip to 12, step. */
 async function trainStep(
   net: GenericUNet,
@@ -459,31 +482,12 @@ async function trainStep(
 ) {
   const { data, targets } = batchToTensors(batch);
   try {
-    let l: number;
-    let grads: tf.NamedTensorMap;
-    if (pool) {
-      const r = await pool.computeGradients(net, data, targets, weights, batchDice, chunk);
-      l = r.loss;
-      grads = r.grads;
-    } else if (chunk >= data.shape[0]) {
-      const loss = lossFn(batchDice);
-      const r = tf.variableGrads(() => {
-        const outs = net.forward(data, { training: true });
-        return multipleOutputLoss(outs, targets, weights, loss);
-      }, net.trainableVariables());
-      l = r.value.dataSync()[0];
-      r.value.dispose();
-      grads = r.grads;
-    } else {
-      const r = accumulateGradients(net, data, targets, weights, batchDice, chunk);
-      l = r.loss;
-      grads = r.grads;
-    }
+    const { loss, grads } = await stepGradients(net, data, targets, weights, batchDice, chunk, pool);
     const clipped = clipGradNorm(grads, V2_GRAD_CLIP);
     tf.dispose(grads);
     sgd.step(vars, clipped.grads);
     tf.dispose(clipped.grads);
-    return { loss: l, gradNorm: clipped.totalNorm };
+    return { loss, gradNorm: clipped.totalNorm };
   } finally {
     data.dispose();
     tf.dispose(targets);
