@@ -149,8 +149,9 @@ export interface DataLoaderOptions {
   /** Extra padding per axis (pad_all_sides, None in V2). */
   padSides?: readonly number[] | null;
   /**
-   * v1 quirk: `need_to_pad = self.need_to_pad` aliases the loader's array, so the enlargement for a case smaller than
-   * the patch persists for all later cases and batches. true (default) reproduces v1; false resets per case.
+   * Older v1 code (before `need_to_pad = self.need_to_pad.copy()`) aliased the loader's array, so the enlargement for
+   * a case smaller than the patch persisted for all later cases and batches. The last v1 commit (db16c6ce, the
+   * official CPU baseline) copies it per case: false (default) reproduces that; true emulates the older code.
    */
   persistentNeedToPad?: boolean;
 }
@@ -187,7 +188,7 @@ abstract class DataLoaderBase {
     this.batchSize = o.batchSize;
     this.oversampleForegroundPercent = o.oversampleForegroundPercent ?? 0.33;
     this.hasPrevStage = !!o.hasPrevStage;
-    this.persistentNeedToPad = o.persistentNeedToPad ?? true;
+    this.persistentNeedToPad = o.persistentNeedToPad ?? false;
     this.baseNeedToPad = this.patchSize.map((p, i) => p - this.finalPatchSize[i] + (o.padSides ? o.padSides[i] : 0));
     this.needToPad = this.baseNeedToPad.slice();
   }
@@ -265,8 +266,9 @@ export class DataLoader3D extends DataLoaderBase {
 
 /**
  * DataLoader2D.generate_train_batch (pseudo_3d_slices = 1): a slice along axis 0 is chosen first (random, or a random
- * slice among those holding the chosen class), then the 2D crop. v1 quirk kept: for forced samples the crop centre is
- * taken from the stored voxel's components [0] and [1], i.e. (slice index, y) rather than (y, x).
+ * slice among those holding the chosen class), then the 2D crop; a forced sample centres its crop on a stored voxel of
+ * that slice, (y, x). (Older v1 code forgot `voxels_of_that_class[:, 1:]` and centred on (slice index, y); the last v1
+ * commit, db16c6ce, which the official CPU baseline ran, strips the slice index.)
  */
 export class DataLoader2D extends DataLoaderBase {
   constructor(provider: CaseProvider, o: DataLoaderOptions, rng: RandomState) {
@@ -302,7 +304,7 @@ export class DataLoader2D extends DataLoaderBase {
           const all = c.classLocations[cls];
           const valid = Array.from(new Set(all.map((v) => v[0]))).sort((a, b) => a - b); // np.unique(voxels[:, 0])
           slice = valid[this.rng.randint(0, valid.length)];
-          voxels = all.filter((v) => v[0] === slice);
+          voxels = all.filter((v) => v[0] === slice).map((v) => [v[1], v[2]]); // voxels_of_that_class[:, 1:]
         }
       }
       const shape = [Y, X];
@@ -313,7 +315,7 @@ export class DataLoader2D extends DataLoaderBase {
         lb = b.map(([l, u]) => this.rng.randint(l, u + 1));
       } else {
         const v = voxels[this.rng.randint(0, voxels.length)];
-        lb = [0, 1].map((d) => Math.max(b[d][0], v[d] - floorDiv(P[d], 2))); // v[0] is the slice index (v1 quirk)
+        lb = [0, 1].map((d) => Math.max(b[d][0], v[d] - floorDiv(P[d], 2))); // v = (y, x) of the chosen voxel
       }
       const sliceN = Y * X;
       for (let ch = 0; ch < C; ch++)

@@ -114,7 +114,7 @@ test('3D loader on official hippocampus_001 (smaller than the enlarged patch): p
   }
 });
 
-test('v1 need_to_pad aliasing: enlargement for a small case persists for later cases unless disabled', async () => {
+test('need_to_pad is copied per case (last v1 commit); the older aliasing is available as persistentNeedToPad', async () => {
   // patch 6 = final 6: need_to_pad 0; a 4-voxel case raises it to 2 (pad both sides); the big case then keeps it
   const small = codedCase(4, 4, 4);
   const big = codedCase(10, 10, 10);
@@ -133,7 +133,7 @@ test('v1 need_to_pad aliasing: enlargement for a small case persists for later c
   }
 });
 
-test('2D loader: slices along axis 0; forced crops centre on (slice, y) as v1 does', async () => {
+test('2D loader: slices along axis 0; forced crops centre on the chosen voxel (y, x) of its slice', async () => {
   const prov = new InMemoryCaseProvider({ a: codedCase(10, 30, 30, [[9, 20, 3]]) });
   const dl = new DataLoader2D(prov, { patchSize: [6, 6], finalPatchSize: [6, 6], batchSize: 2, oversampleForegroundPercent: 0.5 }, new RandomState(5));
   const zs = new Set<number>();
@@ -142,8 +142,8 @@ test('2D loader: slices along axis 0; forced crops centre on (slice, y) as v1 do
     assert.deepEqual(b.dataShape, [2, 1, 6, 6]);
     const p0 = decode(b.data[0]);
     if (p0) zs.add(p0[0]);
-    // forced sample 1: slice 9, lower corner (9 − 3, 20 − 3) from the voxel's components 0 and 1 (v1 quirk)
-    assert.deepEqual(decode(b.data[36]), [9, 6, 17]);
+    // forced sample 1: slice 9, lower corner (20 − 3, 3 − 3) from the voxel's (y, x) = (20, 3)
+    assert.deepEqual(decode(b.data[36]), [9, 17, 0]);
   }
   assert.equal(zs.size, 10, 'random slices cover all of axis 0');
 });
