@@ -26,6 +26,7 @@ import { generateSplits } from '../sdk/planning/splits';
 import { preprocessConfiguration } from '../sdk/preprocessing/preprocessed_dataset';
 import { initBackend } from '../sdk/network/backend';
 import { gradientWorkerCount, trainFold } from '../sdk/training/trainer';
+import { runScript } from './script';
 
 export const FIXTURES = path.resolve(__dirname, '../../shared/fixtures/official');
 export const HIPPOCAMPUS = path.resolve(__dirname, '../../shared/data/Task04_Hippocampus');
@@ -196,10 +197,5 @@ export async function main(args: string[]): Promise<void> {
   });
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+if (require.main === module) runScript(main);
 

@@ -19,6 +19,7 @@ import { initBackend } from '../sdk/network/backend';
 import { predictCases } from '../sdk/inference/predict';
 import { evaluateCase, nanmean } from '../sdk/evaluation/evaluator';
 import { DATASET_NAME, HIPPOCAMPUS, officialFold, officialHippocampusPlans } from './hippocampus_baseline';
+import { runScript } from './script';
 
 function arg(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -85,12 +86,4 @@ export async function main(args: string[]): Promise<number> {
   return ok ? 0 : 1;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runScript(main);

@@ -31,6 +31,7 @@ import { clipGradNorm, SGDNesterov } from '../sdk/training/optimizer';
 import { stepGradients, V2_GRAD_CLIP, V2_INITIAL_LR } from '../sdk/training/trainer';
 import { GradientWorkers } from '../sdk/training/data_parallel';
 import { officialHippocampusPlans } from './hippocampus_baseline';
+import { runScript } from './script';
 
 const FIXTURE_CASES = path.resolve(__dirname, '../../shared/fixtures/official/hippocampus_cases');
 
@@ -225,12 +226,4 @@ export async function main(args: string[]): Promise<number> {
   return r.status;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runScript(main);
