@@ -13,6 +13,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { computeFingerprint } from '../sdk/fingerprint/fingerprint';
 import { loadDataset } from '../sdk/io/dataset';
+import { arg } from './script';
 
 const PYTHON = process.env.NNUNET_REFERENCE_PYTHON ?? '/usr/bin/python3';
 const DATA = path.resolve(__dirname, '../../shared/data/Task04_Hippocampus');
@@ -42,11 +43,6 @@ s = np.array(samples)
 stats = [np.median(s), np.mean(s), np.std(s), np.min(s), np.max(s), np.percentile(s, 99.5), np.percentile(s, 0.5)]
 print(json.dumps({'seconds': time.time() - t0, 'cases': len(sizes), 'samples': len(samples)}))
 `;
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 function pythonAvailable(): boolean {
   if (!fs.existsSync(PYTHON)) return false;

@@ -26,7 +26,7 @@ import { generateSplits } from '../sdk/planning/splits';
 import { preprocessConfiguration } from '../sdk/preprocessing/preprocessed_dataset';
 import { initBackend } from '../sdk/network/backend';
 import { gradientWorkerCount, trainFold } from '../sdk/training/trainer';
-import { runScript } from './script';
+import { arg, num, runScript } from './script';
 
 export const FIXTURES = path.resolve(__dirname, '../../shared/fixtures/official');
 export const HIPPOCAMPUS = path.resolve(__dirname, '../../shared/data/Task04_Hippocampus');
@@ -96,19 +96,6 @@ export async function preprocessHippocampus(cacheRoot: string, configuration: st
     label: `preprocess hippocampus ${configuration}`,
   });
   return { dataset, plans, dir: pre.dir };
-}
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
-function num(args: string[], name: string): number | undefined {
-  const v = arg(args, name);
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`${name}: expected a number, got '${v}'`);
-  return n;
 }
 
 const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'nan');

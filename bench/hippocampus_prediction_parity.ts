@@ -19,12 +19,7 @@ import { initBackend } from '../sdk/network/backend';
 import { predictCases } from '../sdk/inference/predict';
 import { evaluateCase, nanmean } from '../sdk/evaluation/evaluator';
 import { DATASET_NAME, HIPPOCAMPUS, officialFold, officialHippocampusPlans } from './hippocampus_baseline';
-import { runScript } from './script';
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
+import { arg, runScript } from './script';
 
 interface SummaryJson {
   results: { all: ({ reference: string; test: string } & Record<string, { Dice: number }>)[]; mean: Record<string, { Dice: number }> };

@@ -25,6 +25,7 @@ import { conv2d, conv3d } from '../sdk/network/ops';
 import { deepSupervisionWeights } from '../sdk/training/dice_ce_loss';
 import { gradientWorkerCount, microBatchSize, stepGradients } from '../sdk/training/trainer';
 import { GradientWorkers } from '../sdk/training/data_parallel';
+import { arg } from './script';
 
 const FIX = path.resolve(__dirname, '../../shared/fixtures/official');
 
@@ -70,17 +71,12 @@ interface Row {
   note: string;
 }
 
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
 export async function main(args: string[]): Promise<void> {
-  const backend = (arg(args, 'backend') ?? process.env.NNUNET_BACKEND ?? 'wasm') as BackendName;
-  const iters = Number(arg(args, 'iters') ?? 1);
-  const stockDepth = Number(arg(args, 'stock-depth') ?? 4);
-  const only = arg(args, 'only');
-  const gw = arg(args, 'gradient-workers') ?? 'auto';
+  const backend = (arg(args, '--backend') ?? process.env.NNUNET_BACKEND ?? 'wasm') as BackendName;
+  const iters = Number(arg(args, '--iters') ?? 1);
+  const stockDepth = Number(arg(args, '--stock-depth') ?? 4);
+  const only = arg(args, '--only');
+  const gw = arg(args, '--gradient-workers') ?? 'auto';
   const info = await initBackend({ backend });
   const nWorkers = gradientWorkerCount(gw === 'auto' ? 'auto' : Number(gw));
   const rows: Row[] = [];

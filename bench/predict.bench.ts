@@ -35,13 +35,9 @@ import { planExperiment } from '../sdk/planning/plan_experiment';
 import { Plans, PlansJSON } from '../sdk/planning/plans';
 import { writeNifti } from '../sdk/io/nifti';
 import { generateCase } from '../data-scripts/synthetic_lung';
+import { arg } from './script';
 
 const FIX = path.resolve(__dirname, '../../shared/fixtures/official');
-
-function arg(args: string[], name: string, dflt: string): string {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
-}
 
 interface Row {
   what: string;
@@ -66,11 +62,11 @@ function timed(p: PatchPredictor, acc: { s: number; calls: number; n: number }):
 }
 
 export async function main(args: string[]): Promise<void> {
-  const configs = arg(args, 'config', 'both');
-  const ttas = arg(args, 'tta', 'both');
-  const backendReq = arg(args, 'backend', 'auto') as 'auto' | 'wasm' | 'cpu';
-  const overhead = arg(args, 'overhead', 'on') === 'on';
-  const tilesPerBatch = Number(arg(args, 'tiles-per-batch', '1'));
+  const configs = arg(args, '--config') ?? 'both';
+  const ttas = arg(args, '--tta') ?? 'both';
+  const backendReq = (arg(args, '--backend') ?? 'auto') as 'auto' | 'wasm' | 'cpu';
+  const overhead = (arg(args, '--overhead') ?? 'on') === 'on';
+  const tilesPerBatch = Number(arg(args, '--tiles-per-batch') ?? '1');
   const info = await initBackend({ backend: backendReq, log: false });
   const rows: Row[] = [];
 
@@ -150,7 +146,7 @@ export async function main(args: string[]): Promise<void> {
     });
   }
   console.table(rows);
-  if (arg(args, 'full-path', 'on') === 'on') await fullPath(args);
+  if ((arg(args, '--full-path') ?? 'on') === 'on') await fullPath(args);
 }
 
 /** Peak RSS (GB), sampled every 50 ms while `fn` runs. */
@@ -210,7 +206,7 @@ async function fullPath(args: string[]): Promise<void> {
   const info = await initBackend({ log: false });
   const rows: FullRow[] = [];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-ts-bench-predict-'));
-  const ttas = arg(args, 'tta', 'both');
+  const ttas = arg(args, '--tta') ?? 'both';
   const modes = ttas === 'both' ? ['off', 'on'] : [ttas];
   try {
     // ---- hippocampus: v2.1 plans from the official fingerprint, raw MSD cases
@@ -223,7 +219,7 @@ async function fullPath(args: string[]): Promise<void> {
       { datasetName: 'Task04_Hippocampus' },
     );
     const cfg = plans.configuration('3d_fullres');
-    const nHippo = Number(arg(args, 'hippo-cases', '3'));
+    const nHippo = Number(arg(args, '--hippo-cases') ?? '3');
     const data = path.resolve(__dirname, '../../shared/data/Task04_Hippocampus/imagesTr');
     const ids = fs.readdirSync(data).filter((f) => f.endsWith('.nii.gz') && !f.startsWith('.')).sort().slice(0, nHippo).map((f) => f.replace('.nii.gz', ''));
     const net = GenericUNet.fromPlans(cfg as never, { numInputChannels: 1, numClasses: 3, seed: 1 });
@@ -251,8 +247,8 @@ async function fullPath(args: string[]): Promise<void> {
     }
 
     // ---- synthetic 512x512x250 CT with the Lung topology
-    if (arg(args, 'ct', 'on') === 'on') {
-      const shape = arg(args, 'ct-shape', '250,512,512').split(',').map(Number) as [number, number, number];
+    if ((arg(args, '--ct') ?? 'on') === 'on') {
+      const shape = (arg(args, '--ct-shape') ?? '250,512,512').split(',').map(Number) as [number, number, number];
       const spacing: [number, number, number] = [1.25, 0.78515625, 0.78515625];
       const inDir = path.join(tmp, 'ct_in');
       fs.mkdirSync(inDir, { recursive: true });
@@ -263,7 +259,7 @@ async function fullPath(args: string[]): Promise<void> {
       const lp = lungPlans(plans.toJSON());
       const lcfg = lp.configuration('3d_fullres');
       const lnet = GenericUNet.fromPlans(lcfg as never, { numInputChannels: 1, numClasses: 2, seed: 1 });
-      const tilesArg = arg(args, 'ct-tiles', '2');
+      const tilesArg = arg(args, '--ct-tiles') ?? '2';
       try {
         // per-tile network time (batch of 1 without TTA, 8 mirrors with TTA as v1 runs them one by one)
         const nTiles = tilesArg === 'all' ? 0 : Number(tilesArg);
@@ -281,7 +277,7 @@ async function fullPath(args: string[]): Promise<void> {
         let perCall = NaN;
         let perCallNote = '';
         if (nTiles) {
-          if (arg(args, 'ct-full-patch', 'on') === 'on') {
+          if ((arg(args, '--ct-full-patch') ?? 'on') === 'on') {
             // the full 80x192x160 tile fits the wasm heap since GenericUNet.predict frees activations as it goes and
             // conv3d stacks large inputs in depth chunks; the wasm heap never shrinks, so RSS after the calls is
             // the high-water mark of one tile's forward pass

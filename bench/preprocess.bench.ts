@@ -21,6 +21,7 @@ import { resamplePatient, computeNewShape, decideSeparateZ } from '../sdk/prepro
 import { cropCase } from '../sdk/preprocessing/cropping';
 import { preprocessCase } from '../sdk/preprocessing/preprocessing';
 import { makeVolume } from '../sdk/io/volume';
+import { arg } from './script';
 
 const PYTHON = process.env.NNUNET_REFERENCE_PYTHON ?? '/usr/bin/python3';
 const TARGET = [1.24, 0.79, 0.79]; // Lung 3d_fullres spacing (reference doc section 12.2), (z, y, x)
@@ -64,11 +65,6 @@ function hasPython(): boolean {
   if (!fs.existsSync(PYTHON)) return false;
   const r = spawnSync(PYTHON, ['-c', 'import numpy, scipy, skimage'], { stdio: 'pipe' });
   return r.status === 0;
-}
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
 }
 
 export async function main(args: string[]): Promise<void> {

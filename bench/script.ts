@@ -1,5 +1,24 @@
 /**
- * Entry point for the stand-alone bench scripts (`npx ts-node bench/X.ts ...`): run `main`, exit with the status it
+ * What every stand-alone bench script shares: its entry point and its `--name value` arguments.
+ */
+
+/** The value after `name` (e.g. '--batch') in args, or undefined when the flag is absent. */
+export function arg(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+/** `arg` as a number; a value that is not a finite number is refused with an error naming the flag. */
+export function num(args: string[], name: string): number | undefined {
+  const v = arg(args, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`${name}: expected a number, got '${v}'`);
+  return n;
+}
+
+/**
+ * Entry point for the scripts run directly (`npx ts-node bench/X.ts ...`): run `main`, exit with the status it
  * returns (0 when it returns nothing), print the error and exit 1 when it throws.
  */
 export function runScript(main: (args: string[]) => Promise<number | void>): void {

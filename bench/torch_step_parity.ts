@@ -31,14 +31,9 @@ import { clipGradNorm, SGDNesterov } from '../sdk/training/optimizer';
 import { stepGradients, V2_GRAD_CLIP, V2_INITIAL_LR } from '../sdk/training/trainer';
 import { GradientWorkers } from '../sdk/training/data_parallel';
 import { officialHippocampusPlans } from './hippocampus_baseline';
-import { runScript } from './script';
+import { arg, num, runScript } from './script';
 
 const FIXTURE_CASES = path.resolve(__dirname, '../../shared/fixtures/official/hippocampus_cases');
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 /** Deep-supervision scales of nnUNetTrainerV2.initialize: [1…] then 1/cumprod(pool kernels), the last dropped. */
 function dsScales(pool: number[][]): number[][] {
@@ -212,13 +207,12 @@ export async function torchStepParity(o: TorchStepParityOptions = {}): Promise<{
 }
 
 export async function main(args: string[]): Promise<number> {
-  const num = (name: string) => (arg(args, name) !== undefined ? Number(arg(args, name)) : undefined);
   const r = await torchStepParity({
     configuration: (arg(args, '--configuration') ?? '2d') as '2d' | '3d_fullres',
-    batch: num('--batch'),
-    steps: num('--steps'),
-    chunk: num('--chunk'),
-    gradientWorkers: num('--gradient-workers'),
+    batch: num(args, '--batch'),
+    steps: num(args, '--steps'),
+    chunk: num(args, '--chunk'),
+    gradientWorkers: num(args, '--gradient-workers'),
     out: arg(args, '--out'),
     python: arg(args, '--python'),
     inherit: true,

@@ -20,16 +20,12 @@ import * as path from 'path';
 import { initBackend } from '../sdk/network/backend';
 import { trainFold, IterationInfo } from '../sdk/training/trainer';
 import { officialFold, preprocessHippocampus } from './hippocampus_baseline';
+import { arg } from './script';
 
 const OFFICIAL: Record<string, { perIt: number; network: string }> = {
   '2d': { perIt: 17.9, network: '13.9' },
   '3d_fullres': { perIt: 14.3, network: '13.4-20.4' },
 };
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 function median(xs: number[]): number {
   if (!xs.length) return NaN;
