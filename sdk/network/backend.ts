@@ -8,6 +8,7 @@
  * to `cpu` when wasm setup fails (tfjs issue #3830), so after every `setBackend` we check what we actually got.
  */
 import * as tf from '@tensorflow/tfjs';
+import { registerFastWasmKernels } from './wasm_kernels';
 import * as os from 'os';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -95,6 +96,7 @@ async function tryWasm(skipped: string[]): Promise<boolean> {
   // Multithreaded wasm cannot start under Node (tfjs #3830) and gives no gain on a shared 2-core box
   // (toolchain.md §3): always the single-thread SIMD build.
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  registerFastWasmKernels(); // stock Slice copies its whole input first; see wasm_kernels.ts
   const err = await trySet('wasm');
   if (err !== null) {
     skipped.push(err);

@@ -88,12 +88,14 @@ export class GenericUNet {
     return t;
   }
 
-  private block(x: tf.Tensor, b: ConvBlockSpec): tf.Tensor {
+  /** conv -> bias -> instance norm -> LeakyReLU; `isInput`: x is the network input, which needs no gradient. */
+  private block(x: tf.Tensor, b: ConvBlockSpec, isInput = false): tf.Tensor {
     const w = this.v(`${b.prefix}.conv.weight`);
+    const opts = { inputGradient: !isInput };
     const y =
       this.architecture.dim === 3
-        ? conv3d(x as tf.Tensor5D, w as tf.Tensor5D, b.stride as [number, number, number], b.pad as [number, number, number])
-        : conv2d(x as tf.Tensor4D, w as tf.Tensor4D, b.stride as [number, number], b.pad as [number, number]);
+        ? conv3d(x as tf.Tensor5D, w as tf.Tensor5D, b.stride as [number, number, number], b.pad as [number, number, number], opts)
+        : conv2d(x as tf.Tensor4D, w as tf.Tensor4D, b.stride as [number, number], b.pad as [number, number], opts);
     return biasInstanceNormLeakyRelu(
       y,
       this.v(`${b.prefix}.conv.bias`) as tf.Tensor1D,
@@ -123,6 +125,8 @@ export class GenericUNet {
    * All deep-supervision logits, highest resolution first (output k is downsampled by the cumulative product of
    * pool_op_kernel_sizes[0..k-1]); no softmax. `training` is accepted for API symmetry: with instance norm (no
    * running statistics) and no dropout, nnU-Net's network computes the same function in train and eval mode.
+   * Under a gradient tape, gradients flow to the parameters only: the gradient with respect to `x` (the image) is not
+   * computed and comes back as zeros, as training never needs it.
    */
   forward(x: tf.Tensor, _opts: { training?: boolean } = {}): tf.Tensor[] {
     this.assertAlive();
@@ -162,7 +166,7 @@ export class GenericUNet {
     try {
       for (const s of a.stages) {
         if (s.kind === 'decoder') break;
-        for (const b of s.blocks) advance(tf.tidy(() => this.block(h, b)));
+        for (const b of s.blocks) advance(tf.tidy(() => this.block(h, b, h === x)));
         if (s.kind === 'encoder') skips.push(h);
       }
       for (const [u, s] of decoders.entries()) {

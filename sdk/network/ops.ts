@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { useNativeConv3d } from './backend';
+import { collapseSliceAxes } from './wasm_kernels';
 
 export type Int2 = [number, number];
 export type Int3 = [number, number, number];
@@ -37,36 +38,34 @@ function checkInts(name: string, v: number[], n: number, min: number): void {
 
 /**
  * Slice, pad and concat whose forward AND gradient avoid tfjs-wasm's generic rank-5 Slice (a per-element JS loop:
- * 70 s for a 19M-element depth slice, measured) by merging axes into rank <= 4 views first. tfjs's own gradients
- * of pad/concat are slices, so these three are closed under differentiation.
+ * 70 s for a 19M-element depth slice, measured; and on the cpu backend still) by merging axes into rank <= 4 views
+ * first. tfjs's own gradients of pad/concat are slices, so these three are closed under differentiation.
  */
-function collapseForSlice(shape: number[], begin: number[], size: number[]) {
-  // from the right, merge axis i into the current group when that group is taken in full
-  const gShape: number[] = [];
-  const gBegin: number[] = [];
-  const gSize: number[] = [];
-  let groupFull = false;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    const isFull = begin[i] === 0 && size[i] === shape[i];
-    if (gShape.length > 0 && groupFull) {
-      const inner = gShape[0];
-      gShape[0] = shape[i] * inner;
-      gBegin[0] = begin[i] * inner;
-      gSize[0] = size[i] * inner;
-    } else {
-      gShape.unshift(shape[i]);
-      gBegin.unshift(begin[i]);
-      gSize.unshift(size[i]);
-    }
-    groupFull = isFull;
-  }
-  return { gShape, gBegin, gSize };
-}
-
 function rawSlice(x: tf.Tensor, begin: number[], size: number[]): tf.Tensor {
-  const { gShape, gBegin, gSize } = collapseForSlice(x.shape, begin, size);
+  const { gShape, gBegin, gSize } = collapseSliceAxes(x.shape, begin, size);
   if (gShape.length === x.rank) return tf.slice(x, begin, size);
   return tf.tidy(() => tf.reshape(tf.slice(tf.reshape(x, gShape), gBegin, gSize), size));
+}
+
+/**
+ * The entries `idx` of `x` along `axis`, in that order (no gradient): one fast slice per run of consecutive indices.
+ * Replaces tf.gather / tf.reverse on filters, which tfjs-wasm computes element by element (a [27, 256, 256] reverse
+ * took 83 ms, measured by `npm run bench -- network --profile`).
+ */
+function takeAlong(x: tf.Tensor, idx: number[], axis: number): tf.Tensor {
+  return tf.tidy(() => {
+    const parts: tf.Tensor[] = [];
+    for (let i = 0; i < idx.length; ) {
+      const step = i + 1 < idx.length ? idx[i + 1] - idx[i] : 1;
+      let j = i + 1;
+      if (step === 1) while (j < idx.length && idx[j] === idx[j - 1] + 1) j++;
+      const begin = x.shape.map((_, a) => (a === axis ? idx[i] : 0));
+      const size = x.shape.map((d, a) => (a === axis ? j - i : d));
+      parts.push(rawSlice(x, begin, size));
+      i = j;
+    }
+    return parts.length === 1 ? parts[0] : tf.concat(parts, axis);
+  });
 }
 
 /** tf.slice with a fast path on wasm for any rank (forward and gradient). */
@@ -177,7 +176,7 @@ function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], stri
         } else {
           // sub-kernel [lh, lw, Co, Ci]: taps in decreasing order == flipped, Ci/Co swapped
           const sub = tf.transpose(
-            tf.gather(tf.gather(w, a.taps, 0), b.taps, 1),
+            takeAlong(takeAlong(w, a.taps, 0), b.taps, 1),
             [0, 1, 3, 2],
           ) as tf.Tensor4D;
           // dy rows needed: m + dMin + t for m in [0, count), t in [0, len): [dMin, count - 1 + dMin + len - 1]
@@ -242,8 +241,18 @@ function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernel: Int2, strides
   });
 }
 
+/** Options of conv2d / conv3d. */
+export interface ConvOptions {
+  /**
+   * Compute d loss / d input (default true). The network's first convolution reads the image, which needs no
+   * gradient: false returns zeros there and saves a full convolution per step (PyTorch skips it the same way, as the
+   * input does not require grad).
+   */
+  inputGradient?: boolean;
+}
+
 /** conv2d with PyTorch padding and correct, fast gradients on every backend (no bias). */
-export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, strides: Int2 = [1, 1], pads?: Int2): tf.Tensor4D {
+export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, strides: Int2 = [1, 1], pads?: Int2, opts: ConvOptions = {}): tf.Tensor4D {
   const kernel: Int2 = [w.shape[0], w.shape[1]];
   const p: Int2 = pads ?? [(kernel[0] - 1) >> 1, (kernel[1] - 1) >> 1];
   checkInts('conv2d strides', strides, 2, 1);
@@ -269,7 +278,7 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, strides: Int2 = [1, 1], p
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
         return [
-          conv2dInputGrad(dy as tf.Tensor4D, ws, xs.shape, strides, p),
+          opts.inputGradient === false ? tf.zeros(xs.shape) : conv2dInputGrad(dy as tf.Tensor4D, ws, xs.shape, strides, p),
           conv2dFilterGrad(xs, dy as tf.Tensor4D, kernel, strides, p),
         ];
       },
@@ -348,7 +357,7 @@ export function setConv3dStackLimit(elements: number): number {
  * and w (the kd-times larger stacked input is rebuilt in the backward pass), and all depth handling uses rank <= 4
  * views so that tfjs-wasm's fast slice/pad/concat paths apply.
  */
-export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1], pads?: Int3): tf.Tensor5D {
+export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1], pads?: Int3, opts: ConvOptions = {}): tf.Tensor5D {
   if (x.rank !== 5 || w.rank !== 5 || x.shape[4] !== w.shape[3]) {
     throw new Error(`conv3d: x [${x.shape}] and filter [${w.shape}] do not match (expected x [N,D,H,W,Ci], w [kd,kh,kw,Ci,Co])`);
   }
@@ -433,9 +442,11 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
         // d input. All strides 1: a forward conv of dy with the filter flipped in z, y, x and Ci/Co swapped, pad k-1-p
         // (the same depth stacking + one conv2d). Otherwise: per depth tap conv2d input gradients scattered back.
         const allOne = sd === 1 && hw[0] === 1 && hw[1] === 1 && p.every((e, i) => e <= [kd, kh, kw][i] - 1);
-        const dx = allOne
+        const dx = opts.inputGradient === false
+          ? tf.zeros(xs.shape)
+          : allOne
           ? tf.tidy(() => {
-              const wf = tf.reshape(tf.transpose(tf.reverse(tf.reshape(ws, [kd * kh * kw, ci, co]), 0), [0, 2, 1]), [kd, kh, kw, co, ci]) as tf.Tensor5D;
+              const wf = tf.reshape(tf.transpose(takeAlong(tf.reshape(ws, [kd * kh * kw, ci, co]), Array.from({ length: kd * kh * kw }, (_, i) => kd * kh * kw - 1 - i), 0), [0, 2, 1]), [kd, kh, kw, co, ci]) as tf.Tensor5D;
               return conv3dForwardRaw(dy as tf.Tensor5D, wf, [kd - 1 - p[0], kh - 1 - p[1], kw - 1 - p[2]]);
             })
           : tf.tidy(() => {

@@ -113,6 +113,27 @@ for (const backend of ['wasm', 'cpu'] as const) {
       }
     });
 
+    it('inputGradient: false (the network input) gives the same forward and dw and a zero dx, in 3d and 2d', () => {
+      const r = rng(23);
+      for (const c of CASES_3D) {
+        const { x, w, dy } = case3Inputs(c, r);
+        const s = c.s as [number, number, number];
+        const full = run((a, b) => conv3d(a as tf.Tensor5D, b as tf.Tensor5D, s), x, w, dy);
+        const noDx = run((a, b) => conv3d(a as tf.Tensor5D, b as tf.Tensor5D, s, undefined, { inputGradient: false }), x, w, dy);
+        const label = `x ${c.x} k ${c.k} s ${c.s}`;
+        assert.deepEqual(Array.from(noDx.y), Array.from(full.y), `forward ${label}`);
+        assert.deepEqual(Array.from(noDx.dw), Array.from(full.dw), `dw ${label}`);
+        assert.ok(noDx.dx.every((v) => v === 0) && noDx.dx.length === full.dx.length, `dx ${label}`);
+      }
+      const x4: Arr = randArr([2, 7, 6, 3], r);
+      const w4: Arr = randArr([3, 3, 3, 4], r);
+      const dy4: Arr = randArr([2, 4, 3, 4], r);
+      const full = run((a, b) => conv2d(a as tf.Tensor4D, b as tf.Tensor4D, [2, 2]), x4, w4, dy4);
+      const noDx = run((a, b) => conv2d(a as tf.Tensor4D, b as tf.Tensor4D, [2, 2], undefined, { inputGradient: false }), x4, w4, dy4);
+      assert.deepEqual(Array.from(noDx.dw), Array.from(full.dw), 'conv2d dw');
+      assert.ok(noDx.dx.every((v) => v === 0), 'conv2d dx');
+    });
+
     it('conv2d forward, dx, dw match the direct reference', () => {
       const r = rng(11);
       const cases = [
