@@ -4,7 +4,8 @@
  * Hippocampus 3d_fullres (batch 7, 40x56x40) and 2d (batch 281, 56x40) networks from the official v1 plans:
  * forward and forward+backward seconds per iteration and achieved GFLOP/s with our ops, and stock tfjs ops on the
  * same backend. Stock tfjs-wasm Conv3D is ~100x slower, so it is timed on ONE full-resolution layer with a reduced
- * depth (--stock-depth, default 4 slices) and extrapolated to the network at the measured GFLOP/s (marked "extrap.").
+ * depth (--stock-depth, default 4 slices), median of 3 runs, and extrapolated to the network at the measured GFLOP/s
+ * (marked "extrap.").
  * Forward+backward is one training step's gradients as the trainer computes them (DC+CE with deep supervision, batch
  * Dice per the plans, the trainer's wasm chunks). GFLOP/s count conv/transposed-conv/head multiply-adds only (forward
  * F, forward+backward 3F); the extra no-tape forwards that exact batch Dice needs with chunks (2d) are not counted as
@@ -60,6 +61,9 @@ async function timeIt(iters: number, f: () => Promise<void>): Promise<number> {
   lastCpu = m[1];
   return m[0];
 }
+
+/** Runs per single-layer timing (median); the layer runs are seconds long, so the stock comparison can afford it. */
+const LAYER_ITERS = 3;
 
 interface Row {
   network: string;
@@ -179,13 +183,15 @@ export async function main(args: string[]): Promise<void> {
     const ourFwd = (a: tf.Tensor, w: tf.Tensor) =>
       kind === '3d' ? conv3d(a as tf.Tensor5D, w as tf.Tensor5D) : conv2d(a as tf.Tensor4D, w as tf.Tensor4D);
     for (const [name, op] of [['ours', ourFwd], ['stock tfjs', stockFwd]] as const) {
-      const layerIters = kind === '3d' && name === 'stock tfjs' ? 1 : 3; // stock 3D: one slow run
+      // median of 3 for every layer timing, stock included: one stock run swung the extrapolated network time from
+      // 1800 s to 2535 s between two runs on this shared host
+      const layerIters = LAYER_ITERS;
       const once = async () => {
         const y = op(lx, lw);
         await y.data();
         y.dispose();
       };
-      if (layerIters > 1) await once(); // warm-up
+      if (!(kind === '3d' && name === 'stock tfjs')) await once(); // warm-up (XNNPACK operators; stock Conv3D has none)
       const tl = await timeIt(layerIters, once);
       const rate = layerF / tl;
       const cpuL = lastCpu;
@@ -196,7 +202,7 @@ export async function main(args: string[]): Promise<void> {
       let tlb: number | null = null;
       let err = '';
       try {
-        tlb = await timeIt(1, async () => {
+        tlb = await timeIt(LAYER_ITERS, async () => {
           const gs = tf.grads((a: tf.Tensor, w: tf.Tensor) => tf.sum(op(a, w)))([lx, lw]);
           for (const g of gs) await g.data();
           tf.dispose(gs);
@@ -206,7 +212,7 @@ export async function main(args: string[]): Promise<void> {
       }
       if (name === 'stock tfjs' && kind === '2d') {
         // stock input gradient alone (Conv2DBackpropInput exists on wasm, the filter gradient does not)
-        const tdx = await timeIt(1, async () => {
+        const tdx = await timeIt(LAYER_ITERS, async () => {
           const g = tf.grad((a: tf.Tensor) => tf.sum(op(a, lw)))(lx);
           await g.data();
           g.dispose();
@@ -233,7 +239,7 @@ export async function main(args: string[]): Promise<void> {
       const dyL = tf.onesLike(lx); // d sum(y) / dy for this 32->32 'same' layer
       const wf = tf.transpose(tf.reverse(lw, [0, 1, 2]), [0, 1, 2, 4, 3]);
       let dwStock: tf.Tensor | null = null;
-      const tCorrect = await timeIt(1, async () => {
+      const tCorrect = await timeIt(LAYER_ITERS, async () => {
         const dw = tf.grad((w: tf.Tensor) => tf.sum(stockFwd(lx, w)))(lw);
         const dx = stockFwd(dyL, wf);
         await dw.data();
