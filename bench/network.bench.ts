@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- network [--backend wasm|cpu] [--iters N] [--stock-depth D] [--only 3d|2d] [--gradient-workers N|auto]`
+ * `npm run bench -- network [--backend wasm|cpu] [--iters N] [--stock-depth D] [--only 3d|2d] [--gradient-workers N|auto]
+ *   [--profile]`
  *
  * Hippocampus 3d_fullres (batch 7, 40x56x40) and 2d (batch 281, 56x40) networks from the official v1 plans:
  * forward and forward+backward seconds per iteration and achieved GFLOP/s with our ops, and stock tfjs ops on the
@@ -13,7 +14,8 @@
  * time: wasm is single-threaded, so it is the rate a dedicated core would give on this shared machine.
  * With gradient workers (default 'auto', as the trainer: cores - 1, at most 3; 0 skips the row) the training step is
  * timed once more, split across this thread and the workers the way trainFold does. That row uses more than one core;
- * the op speedup (the issue's per-core comparison) is the single-thread row. Stock tfjs-wasm Conv3D cannot use a
+ * the op speedup (the issue's per-core comparison) is the single-thread row. --profile runs one more single-thread
+ * training step under tf.profile and prints its kernel time per tfjs kernel. Stock tfjs-wasm Conv3D cannot use a
  * second core itself: its kernel (NDHWCConv3DImpl) is a plain loop without the backend's thread pool.
  */
 import * as fs from 'fs';
@@ -65,6 +67,28 @@ async function timeIt(iters: number, f: () => Promise<void>): Promise<number> {
 /** Runs per single-layer timing (median); the layer runs are seconds long, so the stock comparison can afford it. */
 const LAYER_ITERS = 3;
 
+/**
+ * Kernel time per tfjs kernel of a profiled step, largest first, and the convolution / rest split. Leaf kernels only:
+ * a customGrad's "unnamed scope" entry times the kernels it runs, which are listed themselves.
+ */
+async function kernelTable(prof: Awaited<ReturnType<typeof tf.profile>>): Promise<string> {
+  const by = new Map<string, { ms: number; calls: number }>();
+  for (const k of prof.kernels) {
+    if (k.name === 'unnamed scope') continue;
+    const e = by.get(k.name) ?? { ms: 0, calls: 0 };
+    e.ms += (await k.kernelTimeMs) as number;
+    e.calls++;
+    by.set(k.name, e);
+  }
+  const total = [...by.values()].reduce((a, e) => a + e.ms, 0);
+  const conv = ['Conv2D', 'FusedConv2D', 'Conv3D', 'Conv3DBackpropInputV2', 'Conv3DBackpropFilterV2', 'Conv2DBackpropInput']
+    .reduce((a, n) => a + (by.get(n)?.ms ?? 0), 0);
+  const rows = [...by].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
+  const lines = rows.map(([n, e]) => `  ${n.padEnd(24)} ${(e.ms / 1000).toFixed(2).padStart(7)} s  ${String(e.calls).padStart(5)} calls  ${((100 * e.ms) / total).toFixed(1).padStart(5)} %`);
+  lines.push(`  total ${(total / 1000).toFixed(2)} s: convolutions ${(conv / 1000).toFixed(2)} s, everything else ${((total - conv) / 1000).toFixed(2)} s`);
+  return lines.join('\n');
+}
+
 interface Row {
   network: string;
   ops: string;
@@ -81,6 +105,8 @@ export async function main(args: string[]): Promise<void> {
   const stockDepth = Number(arg(args, '--stock-depth') ?? 4);
   const only = arg(args, '--only');
   const gw = arg(args, '--gradient-workers') ?? 'auto';
+  const profile = args.includes('--profile');
+  const profiles: { label: string; table: string }[] = [];
   const info = await initBackend({ backend });
   const nWorkers = gradientWorkerCount(gw === 'auto' ? 'auto' : Number(gw));
   const rows: Row[] = [];
@@ -130,6 +156,14 @@ export async function main(args: string[]): Promise<void> {
       tf.dispose(Object.values(grads));
     });
     net3[`${kind} ours fwd+bwd`] = tFB;
+    if (profile) {
+      const prof = await tf.profile(async () => {
+        const { grads } = await stepGradients(net, x, targets, dsWeights, batchDice, chunkT);
+        for (const g of Object.values(grads)) await g.data();
+        tf.dispose(Object.values(grads));
+      });
+      profiles.push({ label, table: await kernelTable(prof) });
+    }
     net3[`${kind} ours fwd+bwd cpu`] = (3 * F) / lastCpu / 1e9;
     rows.push({
       network: label,
@@ -265,6 +299,7 @@ export async function main(args: string[]): Promise<void> {
   const w = head.map((_, i) => Math.max(...cells.map((c) => c[i].length)));
   console.log(`\nbackend ${info.backend}${info.simd ? ' (simd, 1 thread)' : ''}, iters ${iters} (median)`);
   for (const c of cells) console.log(c.map((v, i) => (i >= 3 && i <= 5 ? v.padStart(w[i]) : v.padEnd(w[i]))).join('  '));
+  for (const p of profiles) console.log(`\nkernel time of one training step (tf.profile), ${p.label}:\n${p.table}`);
   const ours = net3['3d ours fwd+bwd'];
   if (ours !== undefined) {
     // issue 5 targets: 3D forward+backward >= 50x stock tfjs-wasm Conv3D, >= 10 GFLOP/s on one core
