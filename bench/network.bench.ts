@@ -64,7 +64,10 @@ async function timeIt(iters: number, f: () => Promise<void>): Promise<number> {
   return m[0];
 }
 
-/** Runs per single-layer timing (median); the layer runs are seconds long, so the stock comparison can afford it. */
+/**
+ * Runs per single-layer timing (median), stock included: one stock run swung the extrapolated network time from
+ * 1800 s to 2535 s between two runs on this shared host; the layer runs are seconds long, so three are affordable.
+ */
 const LAYER_ITERS = 3;
 
 /**
@@ -150,20 +153,14 @@ export async function main(args: string[]): Promise<void> {
       const strides = [1, ...o.slice(1, -1).map((v, i) => labels.shape[i + 1] / v)];
       return tf.stridedSlice(labels, new Array(labels.rank).fill(0), labels.shape, strides);
     });
-    const tFB = await timeIt(iters, async () => {
-      const { grads } = await stepGradients(net, x, targets, dsWeights, batchDice, chunkT);
+    // one training step's gradients, on this thread alone or split with the gradient workers
+    const step = async (pool?: GradientWorkers) => {
+      const { grads } = await stepGradients(net, x, targets, dsWeights, batchDice, chunkT, pool);
       for (const g of Object.values(grads)) await g.data();
       tf.dispose(Object.values(grads));
-    });
+    };
+    const tFB = await timeIt(iters, () => step());
     net3[`${kind} ours fwd+bwd`] = tFB;
-    if (profile) {
-      const prof = await tf.profile(async () => {
-        const { grads } = await stepGradients(net, x, targets, dsWeights, batchDice, chunkT);
-        for (const g of Object.values(grads)) await g.data();
-        tf.dispose(Object.values(grads));
-      });
-      profiles.push({ label, table: await kernelTable(prof) });
-    }
     net3[`${kind} ours fwd+bwd cpu`] = (3 * F) / lastCpu / 1e9;
     rows.push({
       network: label,
@@ -174,17 +171,13 @@ export async function main(args: string[]): Promise<void> {
       cpu: gf(3 * F, lastCpu),
       note: `training step: DC+CE, batch Dice ${batchDice}, chunks of ${chunkT}${batchDice && chunkT < bs ? ` (+${Math.ceil(bs / chunkT) - 1} chunk forwards for batch Dice, not counted)` : ''}`,
     });
+    if (profile) profiles.push({ label, table: await kernelTable(await tf.profile(() => step())) });
     if (nWorkers > 0) {
       // the same step split across this thread and nWorkers wasm instances in worker threads (trainFold's default)
       const pool = await GradientWorkers.start(nWorkers, net.architecture, info.backend);
       try {
-        const step = async () => {
-          const { grads } = await stepGradients(net, x, targets, dsWeights, batchDice, chunkT, pool);
-          for (const g of Object.values(grads)) await g.data();
-          tf.dispose(Object.values(grads));
-        };
-        await step(); // warm-up: each worker creates its XNNPACK operators
-        const tP = await timeIt(iters, step);
+        await step(pool); // warm-up: each worker creates its XNNPACK operators
+        const tP = await timeIt(iters, () => step(pool));
         net3[`${kind} ours fwd+bwd workers`] = tP;
         rows.push({
           network: label,
@@ -217,16 +210,13 @@ export async function main(args: string[]): Promise<void> {
     const ourFwd = (a: tf.Tensor, w: tf.Tensor) =>
       kind === '3d' ? conv3d(a as tf.Tensor5D, w as tf.Tensor5D) : conv2d(a as tf.Tensor4D, w as tf.Tensor4D);
     for (const [name, op] of [['ours', ourFwd], ['stock tfjs', stockFwd]] as const) {
-      // median of 3 for every layer timing, stock included: one stock run swung the extrapolated network time from
-      // 1800 s to 2535 s between two runs on this shared host
-      const layerIters = LAYER_ITERS;
       const once = async () => {
         const y = op(lx, lw);
         await y.data();
         y.dispose();
       };
       if (!(kind === '3d' && name === 'stock tfjs')) await once(); // warm-up (XNNPACK operators; stock Conv3D has none)
-      const tl = await timeIt(layerIters, once);
+      const tl = await timeIt(LAYER_ITERS, once);
       const rate = layerF / tl;
       const cpuL = lastCpu;
       rows.push({ network: label, ops: name, pass: 'forward', seconds: fmt(tl), gflops: gf(layerF, tl), cpu: gf(layerF, cpuL), note: layerDesc });

@@ -56,9 +56,8 @@ function takeAlong(x: tf.Tensor, idx: number[], axis: number): tf.Tensor {
   return tf.tidy(() => {
     const parts: tf.Tensor[] = [];
     for (let i = 0; i < idx.length; ) {
-      const step = i + 1 < idx.length ? idx[i + 1] - idx[i] : 1;
       let j = i + 1;
-      if (step === 1) while (j < idx.length && idx[j] === idx[j - 1] + 1) j++;
+      while (j < idx.length && idx[j] === idx[j - 1] + 1) j++;
       const begin = x.shape.map((_, a) => (a === axis ? idx[i] : 0));
       const size = x.shape.map((d, a) => (a === axis ? j - i : d));
       parts.push(rawSlice(x, begin, size));

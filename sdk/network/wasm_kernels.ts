@@ -7,8 +7,9 @@
  *   (`HEAPU8.slice`) into a fresh JS buffer before copying the slice out of that copy. Slicing 40 of 42 depth rows
  *   of a [2, 42, 56*40*32] tensor took 20 ms where the copy itself needs ~2 ms (measured, `npm run bench -- network
  *   --profile`); over a 3d_fullres training step that was 5.7 s of 66 s of kernel time.
- * - Both kernels copy every contiguous run with `out.set(in.subarray(a, b))`, which allocates a view per run. For the
- *   32-channel runs of a channel concat ([179200, 32] x 3) that is 0.5 M views per call (78 ms).
+ * - Both kernels copy every contiguous run with `out.set(in.subarray(a, b))`, which allocates a view per run. For
+ *   one-element runs (a [179200, 1] x 3 concat) that took 42 ms where a plain loop takes 3 ms; from ~16 elements on,
+ *   set() is as fast as the loop.
  *
  * The replacements read the heap in place and copy short runs with a loop. They are registered for the wasm backend
  * only, keep the stock kernel for dtypes they do not handle (string, complex64), and give bit-identical results
@@ -30,29 +31,13 @@ interface WasmBackendLike {
   typedArrayFromHeap(t: tf.TensorInfo): Heap;
 }
 
-/**
- * Copy `rows` runs of `len` elements: run r from src[s + r*sStride] to dst[d + r*dStride]. One monomorphic copy for
- * float32 (the hot case; a shared polymorphic loop was no faster than the stock kernel) and one for the other dtypes.
- */
-function copyRowsF32(src: Float32Array, s: number, sStride: number, dst: Float32Array, d: number, dStride: number, rows: number, len: number): void {
-  if (len > SHORT_RUN) {
-    for (let r = 0; r < rows; r++, s += sStride, d += dStride) dst.set(src.subarray(s, s + len), d);
-  } else {
-    for (let r = 0; r < rows; r++, s += sStride, d += dStride) for (let i = 0; i < len; i++) dst[d + i] = src[s + i];
-  }
-}
-
-function copyRowsAny(src: Heap, s: number, sStride: number, dst: Heap, d: number, dStride: number, rows: number, len: number): void {
-  if (len > SHORT_RUN) {
-    for (let r = 0; r < rows; r++, s += sStride, d += dStride) dst.set(src.subarray(s, s + len), d);
-  } else {
-    for (let r = 0; r < rows; r++, s += sStride, d += dStride) for (let i = 0; i < len; i++) dst[d + i] = src[s + i];
-  }
-}
-
+/** Copy `rows` runs of `len` elements: run r from src[s + r*sStride] to dst[d + r*dStride]. */
 function copyRows(src: Heap, s: number, sStride: number, dst: Heap, d: number, dStride: number, rows: number, len: number): void {
-  if (src instanceof Float32Array && dst instanceof Float32Array) copyRowsF32(src, s, sStride, dst, d, dStride, rows, len);
-  else copyRowsAny(src, s, sStride, dst, d, dStride, rows, len);
+  if (len > SHORT_RUN) {
+    for (let r = 0; r < rows; r++, s += sStride, d += dStride) dst.set(src.subarray(s, s + len), d);
+  } else {
+    for (let r = 0; r < rows; r++, s += sStride, d += dStride) for (let i = 0; i < len; i++) dst[d + i] = src[s + i];
+  }
 }
 
 /**
@@ -82,7 +67,7 @@ export function collapseSliceAxes(shape: number[], begin: number[], size: number
 }
 
 /** Copy the box (begin, size) of a row-major array of `shape` into `dst` (row-major, packed). */
-export function sliceInto(src: Heap, shape: number[], begin: number[], size: number[], dst: Heap): void {
+function sliceInto(src: Heap, shape: number[], begin: number[], size: number[], dst: Heap): void {
   const { gShape, gBegin, gSize } = collapseSliceAxes(shape, begin, size);
   const rank = gShape.length;
   const strides = new Array<number>(rank).fill(1);
