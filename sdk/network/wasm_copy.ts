@@ -29,6 +29,8 @@ export interface WasmCopy {
     s0: number, s1: number, s2: number, s3: number,
     d0: number, d1: number, d2: number, d3: number,
   ): void;
+  /** out[b][c][h][a] = in[b][a][h][c], 4-byte elements, element counts B, A, H, C with A and C multiples of 4. */
+  transpose_ahc(src: number, dst: number, B: number, A: number, H: number, C: number): void;
 }
 
 // --- a minimal binary encoder -------------------------------------------------------------------------------------
@@ -49,7 +51,10 @@ const I32 = 0x7f;
 // opcodes
 const BLOCK = 0x02, LOOP = 0x03, BR = 0x0c, BR_IF = 0x0d, END = 0x0b, VOID = 0x40;
 const GET = 0x20, SET = 0x21, EQZ = 0x45, ADD = 0x6a, SUB = 0x6b, AND = 0x71, SHR_U = 0x76, CONST = 0x41;
-const IF = 0x04, ELSE = 0x05;
+const MUL = 0x6c;
+const V128 = 0x7b;
+/** i8x16.shuffle picking the four i32 lanes `lanes` (0-3: first operand, 4-7: second) */
+const SHUFFLE32 = (lanes: number[]) => [0xfd, 0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])];
 const V128_LOAD = [0xfd, 0x00, 0x00, 0x00], V128_STORE = [0xfd, 0x0b, 0x00, 0x00]; // align 1 (unaligned ok), offset 0
 const LOAD = [0x28, 0x02, 0x00], STORE = [0x36, 0x02, 0x00]; // i32.load / i32.store, align 4, offset 0
 const MEMCPY = [0xfc, 0x0a, 0x00, 0x00]; // memory.copy 0 0 (bulk memory)
@@ -90,6 +95,50 @@ function buildModule(): Uint8Array {
   const element = [...get(25), ...get(21), ...LOAD, ...STORE]; // *dp_3 = *sp_3
   const copy4 = level(0, level(1, level(2, level(3, element))));
 
+  // transpose_ahc params: 0 src, 1 dst, 2 B, 3 A, 4 H, 5 C (element counts, A and C multiples of 4): out[b][c][h][a] =
+  // in[b][a][h][c] for 4-byte elements, by 4x4 blocks (four v128 loads along c, a 4x4 lane transpose by shuffles, four
+  // v128 stores along a). i32 locals: 6-9 inA*1..4 (bytes between a rows), 10-13 outC*1..4 (between c rows), 14 inH,
+  // 15 outH, 16 per-batch bytes, 17-20 counters b/h/a/c, 21-28 pointers bsp bdp hsp hdp asp adp sp dp; v128 29-36.
+  const mulTo = (dst: number, a: number[], b: number[]) => [...a, ...b, MUL, ...set(dst)];
+  const c4 = [CONST, 4];
+  const at = (ptr: number, off: number) => (off === 0 ? get(ptr) : [...get(ptr), ...get(off), ADD]);
+  const [r0, r1, r2, r3, t0, t1, t2, t3] = [29, 30, 31, 32, 33, 34, 35, 36];
+  const block4 = [
+    ...at(27, 0), ...V128_LOAD, ...set(r0),
+    ...at(27, 6), ...V128_LOAD, ...set(r1),
+    ...at(27, 7), ...V128_LOAD, ...set(r2),
+    ...at(27, 8), ...V128_LOAD, ...set(r3),
+    ...get(r0), ...get(r1), ...SHUFFLE32([0, 4, 1, 5]), ...set(t0),
+    ...get(r0), ...get(r1), ...SHUFFLE32([2, 6, 3, 7]), ...set(t1),
+    ...get(r2), ...get(r3), ...SHUFFLE32([0, 4, 1, 5]), ...set(t2),
+    ...get(r2), ...get(r3), ...SHUFFLE32([2, 6, 3, 7]), ...set(t3),
+    ...at(28, 0), ...get(t0), ...get(t2), ...SHUFFLE32([0, 1, 4, 5]), ...V128_STORE,
+    ...at(28, 10), ...get(t0), ...get(t2), ...SHUFFLE32([2, 3, 6, 7]), ...V128_STORE,
+    ...at(28, 11), ...get(t1), ...get(t3), ...SHUFFLE32([0, 1, 4, 5]), ...V128_STORE,
+    ...at(28, 12), ...get(t1), ...get(t3), ...SHUFFLE32([2, 3, 6, 7]), ...V128_STORE,
+    ...addConst(27, 16), ...addTo(28, 13),
+  ];
+  const transposeAhc = [
+    ...mulTo(14, get(5), c4), ...mulTo(15, get(3), c4), // inH = 4C, outH = 4A
+    ...mulTo(6, get(4), get(14)), ...mulTo(7, get(6), [CONST, 2]), ...mulTo(8, get(6), [CONST, 3]), ...mulTo(9, get(6), c4),
+    ...mulTo(10, get(4), get(15)), ...mulTo(11, get(10), [CONST, 2]), ...mulTo(12, get(10), [CONST, 3]), ...mulTo(13, get(10), c4),
+    ...mulTo(16, get(3), get(6)), // bytes per batch: A * H * C * 4 (the same on both sides)
+    ...get(2), ...set(17), ...get(0), ...set(21), ...get(1), ...set(22),
+    ...countedLoop(17, [
+      ...get(4), ...set(18), ...get(21), ...set(23), ...get(22), ...set(24),
+      ...countedLoop(18, [
+        ...get(3), CONST, 2, SHR_U, ...set(19), ...get(23), ...set(25), ...get(24), ...set(26),
+        ...countedLoop(19, [
+          ...get(5), CONST, 2, SHR_U, ...set(20), ...get(25), ...set(27), ...get(26), ...set(28),
+          ...countedLoop(20, block4),
+          ...addTo(25, 9), ...addConst(26, 16),
+        ]),
+        ...addTo(23, 14), ...addTo(24, 15),
+      ]),
+      ...addTo(21, 16), ...addTo(22, 16),
+    ]),
+  ];
+
   const body = (locals: number[][], code: number[]) => {
     const b = [...vec(locals), ...code, END];
     return [...uleb(b.length), ...b];
@@ -104,13 +153,14 @@ function buildModule(): Uint8Array {
     // import env.memory: min 0 pages, no max, not shared (backend.ts always loads the single-thread build; a shared
     // memory would fail to link, and the kernels would copy in JS)
     ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]])),
-    ...section(3, vec([[0], [0], [1]])), // function types
+    ...section(3, vec([[0], [0], [1], [0]])), // function types
     ...section(7, vec([ // exports
       [...name('copy_rows_memcpy'), 0x00, 0],
       [...name('copy_rows_v128'), 0x00, 1],
       [...name('copy4'), 0x00, 2],
+      [...name('transpose_ahc'), 0x00, 3],
     ])),
-    ...section(10, vec([body([], copyRowsMemcpy), body([[3, I32]], copyRowsV128), body([[12, I32]], copy4)])),
+    ...section(10, vec([body([], copyRowsMemcpy), body([[3, I32]], copyRowsV128), body([[12, I32]], copy4), body([[23, I32], [8, V128]], transposeAhc)])),
   ];
   return new Uint8Array(bytes);
 }

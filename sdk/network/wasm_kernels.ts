@@ -13,7 +13,9 @@
  *   (kernel time, measured).
  * - Stock `Transpose` (C++) moves element by element. Where the innermost axis stays innermost, a transpose is a
  *   block copy of whole rows, done here the same way: [2, 40, 2240, 32] with perm [2, 0, 1, 3] takes 9.4 ms instead
- *   of 18.3 ms. Element-by-element transposes stay with the stock kernel.
+ *   of 18.3 ms. Where the innermost axis swaps with another (the channels-as-batch layouts of the filter
+ *   gradients), 4x4 SIMD blocks move it: perm [3, 2, 0, 1] of the same tensor, 35 -> 13 ms. Other transposes stay
+ *   with the stock kernel.
  *
  * The replacements read the heap in place. They are registered for the wasm backend only, keep the stock kernel for
  * dtypes they do not handle (string, complex64), fall back to JS copies where the wasm routines cannot instantiate,
@@ -179,6 +181,23 @@ function transposeRowsInto(src: Heap, shape: number[], perm: number[], dst: Heap
   }
 }
 
+/**
+ * A collapsed transpose that swaps the innermost axis C with an axis A, keeping a middle axis H and a batch axis B in
+ * place (out[b][c][h][a] = in[b][a][h][c]), as [B, A, H, C], or null. With A and C multiples of 4 the wasm
+ * `transpose_ahc` moves it in 4x4 SIMD blocks: the filter gradients' [2, 40, 2240, 32] -> [32, 2240, 2, 40] took
+ * 35 ms in the stock kernel and takes 13 ms (measured).
+ */
+function asBAHC(shape: number[], perm: number[]): [number, number, number, number] | null {
+  const key = perm.join(',');
+  const dims: [number, number, number, number] | null =
+    key === '1,0' ? [1, shape[0], 1, shape[1]]
+    : key === '2,1,0' ? [1, shape[0], shape[1], shape[2]]
+    : key === '0,2,1' ? [shape[0], shape[1], 1, shape[2]]
+    : key === '0,3,2,1' ? [shape[0], shape[1], shape[2], shape[3]]
+    : null;
+  return dims && dims[1] % 4 === 0 && dims[3] % 4 === 0 ? dims : null;
+}
+
 const HANDLED: ReadonlySet<string> = new Set(['float32', 'int32', 'bool']);
 
 let registered = false;
@@ -242,10 +261,15 @@ export function registerFastWasmKernels(): void {
     if (!wc || !HANDLED.has(x.dtype) || perm.every((a, i) => a === i)) return stockTranspose.kernelFunc(args);
     const c = collapseTranspose(x.shape, perm);
     const r = c.shape.length;
-    // element-by-element transposes (and rows under 16 bytes) stay with the stock C++ kernel
-    if (r < 2 || c.perm[r - 1] !== r - 1 || c.shape[r - 1] * (x.dtype === 'bool' ? 1 : 4) < 16) return stockTranspose.kernelFunc(args);
+    const rows = r >= 2 && c.perm[r - 1] === r - 1 && c.shape[r - 1] * (x.dtype === 'bool' ? 1 : 4) >= 16;
+    const bahc = rows || x.dtype === 'bool' ? null : asBAHC(c.shape, c.perm);
+    // other transposes (rows under 16 bytes, other element moves) stay with the stock C++ kernel
+    if (!rows && !bahc) return stockTranspose.kernelFunc(args);
     const out = backend.makeOutput(perm.map((a) => x.shape[a]), x.dtype);
-    transposeRowsInto(backend.typedArrayFromHeap(x), c.shape, c.perm, backend.typedArrayFromHeap(out), wc);
+    const src = backend.typedArrayFromHeap(x);
+    const dst = backend.typedArrayFromHeap(out);
+    if (rows) transposeRowsInto(src, c.shape, c.perm, dst, wc);
+    else wc.transpose_ahc(src.byteOffset, dst.byteOffset, ...bahc!);
     return out;
   };
 

@@ -35,7 +35,7 @@ function same(a: tf.Tensor, b: tf.Tensor, what: string): void {
   assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()), `${what}: values`);
 }
 
-describe('fast wasm Slice and Concat kernels', () => {
+describe('fast wasm Slice, Concat and Transpose kernels', () => {
   before(async () => {
     await initBackend({ backend: 'wasm', log: false });
   });
@@ -85,6 +85,28 @@ describe('fast wasm Slice and Concat kernels', () => {
       tf.dispose([x, ours, stock]);
     }
     assert.ok(rowMoves > 100, `only ${rowMoves} row-move cases`);
+  });
+
+  it('Transpose equals stock where the innermost axis swaps with another (the 4x4 SIMD path and its fallbacks)', () => {
+    const r = rng(31);
+    for (const [shape, perm] of [
+      [[8, 12], [1, 0]],
+      [[8, 3, 12], [2, 1, 0]],
+      [[2, 8, 12], [0, 2, 1]],
+      [[2, 8, 3, 12], [0, 3, 2, 1]],
+      [[2, 40, 70, 32], [3, 2, 0, 1]], // the filter gradient's x layout: collapses to [80, 70, 32], perm [2, 1, 0]
+      [[4, 9, 7, 16], [3, 1, 2, 0]], // the strided filter gradient's: [4, 63, 16], perm [2, 1, 0]
+      [[6, 3, 10], [2, 1, 0]], // not multiples of 4: stock
+      [[5, 8, 2, 7], [0, 3, 2, 1]],
+    ] as Array<[number[], number[]]>) {
+      for (const dtype of ['float32', 'int32', 'bool'] as const) {
+        const x = randTensor(shape, dtype, r);
+        const ours = tf.transpose(x, perm);
+        const stock = runStock(stockTranspose, { x }, { perm });
+        same(ours, stock, `transpose [${shape}] perm [${perm}] ${dtype}`);
+        tf.dispose([x, ours, stock]);
+      }
+    }
   });
 
   for (const wasmCopy of [true, false]) {
