@@ -6,9 +6,7 @@
  *   bytes, by 16-byte SIMD moves or one `memory.copy` (a native memmove) per run. Stacking three [179200, 32]
  *   float32 tensors on channels is 537,600 runs of 128 bytes: 46 ms as one TypedArray.set per run in JS, 34 ms with
  *   memory.copy, 23 ms with v128 moves (measured).
- * - `copy4(src, dst, n0, n1, n2, n3, s0, s1, s2, s3, d0, d1, d2, d3)`: a 4-deep loop nest copying 4-byte elements from
- *   src + a*s0 + b*s1 + c*s2 + e*s3 to dst + a*d0 + b*d1 + c*d2 + e*d3 (all strides in bytes); used for runs too
- *   short for either of the above.
+ * - `copy_rows_words`: the same with 4-byte moves, for runs too short for either of the above.
  *
  * The module is assembled below by a few lines of encoder rather than shipped as a binary: there is no wasm toolchain
  * on these machines, and the encoding is short enough to read. It needs SIMD and bulk memory (Node >= 16); where it
@@ -23,12 +21,8 @@ export interface WasmCopy {
   copy_rows_memcpy(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
   /** The same with 16-byte SIMD loads and stores; `bytes` must be a multiple of 16. */
   copy_rows_v128(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
-  copy4(
-    src: number, dst: number,
-    n0: number, n1: number, n2: number, n3: number,
-    s0: number, s1: number, s2: number, s3: number,
-    d0: number, d1: number, d2: number, d3: number,
-  ): void;
+  /** The same with 4-byte loads and stores; `bytes` must be a multiple of 4 (runs too short for the others). */
+  copy_rows_words(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
   /** out[b][c][h][a] = in[b][a][h][c], 4-byte elements, element counts B, A, H, C with A and C multiples of 4. */
   transpose_ahc(src: number, dst: number, B: number, A: number, H: number, C: number): void;
 }
@@ -50,7 +44,7 @@ const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) =
 const I32 = 0x7f;
 // opcodes
 const BLOCK = 0x02, LOOP = 0x03, BR = 0x0c, BR_IF = 0x0d, END = 0x0b, VOID = 0x40;
-const GET = 0x20, SET = 0x21, EQZ = 0x45, ADD = 0x6a, SUB = 0x6b, AND = 0x71, SHR_U = 0x76, CONST = 0x41;
+const GET = 0x20, SET = 0x21, EQZ = 0x45, ADD = 0x6a, SUB = 0x6b, SHR_U = 0x76, CONST = 0x41;
 const MUL = 0x6c;
 const V128 = 0x7b;
 /** i8x16.shuffle picking the four i32 lanes `lanes` (0-3: first operand, 4-7: second) */
@@ -76,24 +70,17 @@ function countedLoop(count: number, body: number[]): number[] {
 }
 
 function buildModule(): Uint8Array {
-  // copy_rows_* params: 0 src, 1 ss, 2 dst, 3 ds, 4 rows, 5 bytes; locals 6 sp, 7 dp, 8 left
+  // copy_rows_* params: 0 src, 1 ss, 2 dst, 3 ds, 4 rows, 5 bytes; locals 6 sp, 7 dp, 8 moves left in the row
   const nextRow = [...addTo(0, 1), ...addTo(2, 3)];
   const copyRowsMemcpy = countedLoop(4, [...get(2), ...get(0), ...get(5), ...MEMCPY, ...nextRow]); // memory.copy(dst, src, bytes)
-  const copyRowsV128 = countedLoop(4, [
-    ...get(0), ...set(6), ...get(2), ...set(7), ...get(5), CONST, 4, SHR_U, ...set(8), // left = bytes / 16
-    ...countedLoop(8, [...get(7), ...get(6), ...V128_LOAD, ...V128_STORE, ...addConst(6, 16), ...addConst(7, 16)]),
+  /** rows moved `width` bytes at a time (log2 `shift`) with the given load and store */
+  const copyRowsBy = (shift: number, load: number[], store: number[]) => countedLoop(4, [
+    ...get(0), ...set(6), ...get(2), ...set(7), ...get(5), CONST, shift, SHR_U, ...set(8), // left = bytes >> shift
+    ...countedLoop(8, [...get(7), ...get(6), ...load, ...store, ...addConst(6, 1 << shift), ...addConst(7, 1 << shift)]),
     ...nextRow,
   ]);
-  // copy4 params: 0 src, 1 dst, 2..5 n0..n3, 6..9 s0..s3, 10..13 d0..d3; locals: 14..17 counters, 18..21 src
-  // pointers, 22..25 dst pointers (one per level, reset from the level above)
-  const level = (k: number, inner: number[]): number[] => [
-    ...get(2 + k), ...set(14 + k), // counter_k = n_k
-    ...get(k === 0 ? 0 : 18 + k - 1), ...set(18 + k), // sp_k = sp_{k-1} (src at level 0)
-    ...get(k === 0 ? 1 : 22 + k - 1), ...set(22 + k), // dp_k = dp_{k-1} (dst at level 0)
-    ...countedLoop(14 + k, [...inner, ...addTo(18 + k, 6 + k), ...addTo(22 + k, 10 + k)]),
-  ];
-  const element = [...get(25), ...get(21), ...LOAD, ...STORE]; // *dp_3 = *sp_3
-  const copy4 = level(0, level(1, level(2, level(3, element))));
+  const copyRowsV128 = copyRowsBy(4, V128_LOAD, V128_STORE);
+  const copyRowsWords = copyRowsBy(2, LOAD, STORE);
 
   // transpose_ahc params: 0 src, 1 dst, 2 B, 3 A, 4 H, 5 C (element counts, A and C multiples of 4): out[b][c][h][a] =
   // in[b][a][h][c] for 4-byte elements, by 4x4 blocks (four v128 loads along c, a 4x4 lane transpose by shuffles, four
@@ -145,22 +132,19 @@ function buildModule(): Uint8Array {
   };
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
-    // types: 0 = (6 x i32) -> (), 1 = (14 x i32) -> ()
-    ...section(1, vec([
-      [0x60, ...vec(Array.from({ length: 6 }, () => [I32])), 0x00],
-      [0x60, ...vec(Array.from({ length: 14 }, () => [I32])), 0x00],
-    ])),
+    // one type for every function: (6 x i32) -> ()
+    ...section(1, vec([[0x60, ...vec(Array.from({ length: 6 }, () => [I32])), 0x00]])),
     // import env.memory: min 0 pages, no max, not shared (backend.ts always loads the single-thread build; a shared
     // memory would fail to link, and the kernels would copy in JS)
     ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]])),
-    ...section(3, vec([[0], [0], [1], [0]])), // function types
+    ...section(3, vec([[0], [0], [0], [0]])), // function types
     ...section(7, vec([ // exports
       [...name('copy_rows_memcpy'), 0x00, 0],
       [...name('copy_rows_v128'), 0x00, 1],
-      [...name('copy4'), 0x00, 2],
+      [...name('copy_rows_words'), 0x00, 2],
       [...name('transpose_ahc'), 0x00, 3],
     ])),
-    ...section(10, vec([body([], copyRowsMemcpy), body([[3, I32]], copyRowsV128), body([[12, I32]], copy4), body([[23, I32], [8, V128]], transposeAhc)])),
+    ...section(10, vec([body([], copyRowsMemcpy), body([[3, I32]], copyRowsV128), body([[3, I32]], copyRowsWords), body([[23, I32], [8, V128]], transposeAhc)])),
   ];
   return new Uint8Array(bytes);
 }

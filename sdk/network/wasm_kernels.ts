@@ -29,7 +29,7 @@ import { WasmCopy, isWasmMemory, wasmCopyFor } from './wasm_copy';
  * In the JS copies (no wasm routines, or 1-byte runs), runs at most this long are copied element by element, longer
  * ones with TypedArray.set. Measured on [179200, k] channel concats: the loop is 10x faster for k = 1; for k = 32 both
  * take ~45 ms for 17 M floats. The wasm copies use it too: shorter runs that are not a multiple of 16 bytes go through
- * the element loop `copy4`.
+ * the 4-byte loop `copy_rows_words`.
  */
 const SHORT_RUN = 16;
 
@@ -70,7 +70,7 @@ function copyRows(src: Heap, s: number, sStride: number, dst: Heap, d: number, d
     const da = dst.byteOffset + d * B;
     if (bytes % 16 === 0 && bytes < 4096) return wc.copy_rows_v128(sa, sStride * B, da, dStride * B, rows, bytes);
     if (len > SHORT_RUN) return wc.copy_rows_memcpy(sa, sStride * B, da, dStride * B, rows, bytes);
-    if (B === 4) return wc.copy4(sa, da, 1, 1, rows, len, 0, 0, sStride * 4, 4, 0, 0, dStride * 4, 4);
+    if (B === 4) return wc.copy_rows_words(sa, sStride * B, da, dStride * B, rows, bytes);
   }
   if (len > SHORT_RUN) {
     for (let r = 0; r < rows; r++, s += sStride, d += dStride) dst.set(src.subarray(s, s + len), d);
@@ -105,33 +105,45 @@ export function collapseSliceAxes(shape: number[], begin: number[], size: number
   return { gShape, gBegin, gSize };
 }
 
+/** Row-major strides (in elements) of `shape`. */
+function rowMajorStrides(shape: number[]): number[] {
+  const strides = new Array<number>(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i--) strides[i] = strides[i + 1] * shape[i + 1];
+  return strides;
+}
+
+/**
+ * Gather runs of `run` elements into `dst`, packed: for every index (i_0, ..., i_k) over `counts` (odometer order),
+ * `rows` runs read from src[base + sum i_a * strides[a] + r * rowStride] (one strided copyRows call). Shared by slices
+ * and row-moving transposes, which differ only in the strides they walk.
+ */
+function gatherRows(src: Heap, base: number, counts: number[], strides: number[], rows: number, rowStride: number, run: number, dst: Heap, wc: WasmCopy | null): void {
+  const idx = new Array<number>(counts.length).fill(0);
+  const total = counts.reduce((m, c) => m * c, 1);
+  for (let o = 0, d = 0; o < total; o++, d += rows * run) {
+    let s = base;
+    for (let a = 0; a < counts.length; a++) s += idx[a] * strides[a];
+    copyRows(src, s, rowStride, dst, d, run, rows, run, wc);
+    for (let a = counts.length - 1; a >= 0; a--) {
+      if (++idx[a] < counts[a]) break;
+      idx[a] = 0;
+    }
+  }
+}
+
 /** Copy the box (begin, size) of a row-major array of `shape` into `dst` (row-major, packed). */
 function sliceInto(src: Heap, shape: number[], begin: number[], size: number[], dst: Heap, wc: WasmCopy | null): void {
   const { gShape, gBegin, gSize } = collapseSliceAxes(shape, begin, size);
   const rank = gShape.length;
-  const strides = new Array<number>(rank).fill(1);
-  for (let i = rank - 2; i >= 0; i--) strides[i] = strides[i + 1] * gShape[i + 1];
   if (gSize.some((e) => e === 0)) return;
   if (rank === 1) {
     copyRows(src, gBegin[0], 0, dst, 0, 0, 1, gSize[0], wc);
     return;
   }
-  const run = gSize[rank - 1];
-  const rows = gSize[rank - 2]; // the innermost outer axis is one strided copyRows call
-  // odometer over the remaining outer axes
-  const idx = new Array<number>(rank).fill(0);
-  let d = 0;
-  const outerCount = gSize.slice(0, rank - 2).reduce((a, b) => a * b, 1);
-  for (let o = 0; o < outerCount; o++) {
-    let s = gBegin[rank - 1] + gBegin[rank - 2] * strides[rank - 2];
-    for (let a = 0; a < rank - 2; a++) s += (gBegin[a] + idx[a]) * strides[a];
-    copyRows(src, s, strides[rank - 2], dst, d, run, rows, run, wc);
-    d += rows * run;
-    for (let a = rank - 3; a >= 0; a--) {
-      if (++idx[a] < gSize[a]) break;
-      idx[a] = 0;
-    }
-  }
+  const strides = rowMajorStrides(gShape);
+  const base = gBegin.reduce((s, b, a) => s + b * strides[a], 0);
+  // the innermost outer axis is one strided copyRows call; the axes above it run in gatherRows' odometer
+  gatherRows(src, base, gSize.slice(0, rank - 2), strides.slice(0, rank - 2), gSize[rank - 2], strides[rank - 2], gSize[rank - 1], dst, wc);
 }
 
 /**
@@ -164,22 +176,9 @@ export function collapseTranspose(shape: number[], perm: number[]): { shape: num
  */
 function transposeRowsInto(src: Heap, shape: number[], perm: number[], dst: Heap, wc: WasmCopy | null): void {
   const r = shape.length;
-  const run = shape[r - 1];
-  const inStride = new Array<number>(r).fill(1);
-  for (let i = r - 2; i >= 0; i--) inStride[i] = inStride[i + 1] * shape[i + 1];
-  const rows = shape[perm[r - 2]];
+  const inStride = rowMajorStrides(shape);
   const outer = perm.slice(0, r - 2);
-  const idx = new Array<number>(outer.length).fill(0);
-  const count = outer.reduce((m, a) => m * shape[a], 1);
-  for (let o = 0, d = 0; o < count; o++, d += rows * run) {
-    let s0 = 0;
-    for (let k = 0; k < outer.length; k++) s0 += idx[k] * inStride[outer[k]];
-    copyRows(src, s0, inStride[perm[r - 2]], dst, d, run, rows, run, wc);
-    for (let k = outer.length - 1; k >= 0; k--) {
-      if (++idx[k] < shape[outer[k]]) break;
-      idx[k] = 0;
-    }
-  }
+  gatherRows(src, 0, outer.map((a) => shape[a]), outer.map((a) => inStride[a]), shape[perm[r - 2]], inStride[perm[r - 2]], shape[r - 1], dst, wc);
 }
 
 /**
