@@ -8,8 +8,8 @@
  *   memory.copy, 23 ms with v128 moves (measured).
  * - `copy_rows_words`: the same with 4-byte moves, for runs too short for either of the above.
  *
- * The module is assembled below by a few lines of encoder rather than shipped as a binary: there is no wasm toolchain
- * on these machines, and the encoding is short enough to read. It needs SIMD and bulk memory (Node >= 16); where it
+ * The module is assembled below with wasm_asm.ts rather than shipped as a binary: there is no wasm toolchain on these
+ * machines, and the encoding is short enough to read. It needs SIMD and bulk memory (Node >= 16); where it
  * cannot compile or link, `wasmCopyFor` returns null. Addresses are wasm i32s;
  * memory instructions treat them as unsigned, so the whole 4 GB heap is reachable (JS numbers are passed through
  * ToInt32, which wraps consistently).
@@ -27,47 +27,10 @@ export interface WasmCopy {
   transpose_ahc(src: number, dst: number, B: number, A: number, H: number, C: number): void;
 }
 
-// --- a minimal binary encoder -------------------------------------------------------------------------------------
-function uleb(v: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = v & 0x7f;
-    v >>>= 7;
-    if (v !== 0) b |= 0x80;
-    out.push(b);
-  } while (v !== 0);
-  return out;
-}
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-const I32 = 0x7f;
-// opcodes
-const BLOCK = 0x02, LOOP = 0x03, BR = 0x0c, BR_IF = 0x0d, END = 0x0b, VOID = 0x40;
-const GET = 0x20, SET = 0x21, EQZ = 0x45, ADD = 0x6a, SUB = 0x6b, SHR_U = 0x76, CONST = 0x41;
-const MUL = 0x6c;
-const V128 = 0x7b;
-/** i8x16.shuffle picking the four i32 lanes `lanes` (0-3: first operand, 4-7: second) */
-const SHUFFLE32 = (lanes: number[]) => [0xfd, 0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])];
-const V128_LOAD = [0xfd, 0x00, 0x00, 0x00], V128_STORE = [0xfd, 0x0b, 0x00, 0x00]; // align 1 (unaligned ok), offset 0
-const LOAD = [0x28, 0x02, 0x00], STORE = [0x36, 0x02, 0x00]; // i32.load / i32.store, align 4, offset 0
-const MEMCPY = [0xfc, 0x0a, 0x00, 0x00]; // memory.copy 0 0 (bulk memory)
-const get = (i: number) => [GET, i];
-const set = (i: number) => [SET, i];
-/** local[i] += local[j] */
-const addTo = (i: number, j: number) => [...get(i), ...get(j), ADD, ...set(i)];
-/** local[i] += c (c < 64) */
-const addConst = (i: number, c: number) => [...get(i), CONST, c, ADD, ...set(i)];
-/** local[i] -= 1 */
-const dec = (i: number) => [...get(i), CONST, 1, SUB, ...set(i)];
-
-/**
- * while (count-- > 0) { body } as block/loop: exits when local[count] is 0.
- *   block  loop  (br_if 1 (i32.eqz count))  body  count -= 1  (br 0)  end  end
- */
-function countedLoop(count: number, body: number[]): number[] {
-  return [BLOCK, VOID, LOOP, VOID, ...get(count), EQZ, BR_IF, 1, ...body, ...dec(count), BR, 0, END, END];
-}
+import {
+  ADD, CONST, LOAD, MEMCPY, MUL, SHR_U, SHUFFLE32, STORE, V128, I32, V128_LOAD, V128_STORE,
+  addConst, addTo, assembleModule, countedLoop, get, set,
+} from './wasm_asm';
 
 function buildModule(): Uint8Array {
   // copy_rows_* params: 0 src, 1 ss, 2 dst, 3 ds, 4 rows, 5 bytes; locals 6 sp, 7 dp, 8 moves left in the row
@@ -126,27 +89,14 @@ function buildModule(): Uint8Array {
     ]),
   ];
 
-  const body = (locals: number[][], code: number[]) => {
-    const b = [...vec(locals), ...code, END];
-    return [...uleb(b.length), ...b];
-  };
-  const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
-    // one type for every function: (6 x i32) -> ()
-    ...section(1, vec([[0x60, ...vec(Array.from({ length: 6 }, () => [I32])), 0x00]])),
-    // import env.memory: min 0 pages, no max, not shared (backend.ts always loads the single-thread build; a shared
-    // memory would fail to link, and the kernels would copy in JS)
-    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]])),
-    ...section(3, vec([[0], [0], [0], [0]])), // function types
-    ...section(7, vec([ // exports
-      [...name('copy_rows_memcpy'), 0x00, 0],
-      [...name('copy_rows_v128'), 0x00, 1],
-      [...name('copy_rows_words'), 0x00, 2],
-      [...name('transpose_ahc'), 0x00, 3],
-    ])),
-    ...section(10, vec([body([], copyRowsMemcpy), body([[3, I32]], copyRowsV128), body([[3, I32]], copyRowsWords), body([[23, I32], [8, V128]], transposeAhc)])),
-  ];
-  return new Uint8Array(bytes);
+  // (the single-thread tfjs-wasm build has a plain memory; a shared one would fail to link, and the kernels would copy
+  // in JS)
+  return assembleModule([
+    { name: 'copy_rows_memcpy', params: 6, locals: [], code: copyRowsMemcpy },
+    { name: 'copy_rows_v128', params: 6, locals: [[3, I32]], code: copyRowsV128 },
+    { name: 'copy_rows_words', params: 6, locals: [[3, I32]], code: copyRowsWords },
+    { name: 'transpose_ahc', params: 6, locals: [[23, I32], [8, V128]], code: transposeAhc },
+  ]);
 }
 
 /** A WebAssembly.Memory (the project's TypeScript lib has no WebAssembly declarations). */
