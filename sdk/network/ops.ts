@@ -16,6 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { useNativeConv3d } from './backend';
 import { collapseSliceAxes } from './wasm_kernels';
+import { canUseWasmFilterGrad, convFilterGrad } from './wasm_conv';
 
 export type Int2 = [number, number];
 export type Int3 = [number, number, number];
@@ -278,7 +279,16 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, strides: Int2 = [1, 1], p
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
         return [
           opts.inputGradient === false ? tf.zeros(xs.shape) : conv2dInputGrad(dy as tf.Tensor4D, ws, xs.shape, strides, p),
-          conv2dFilterGrad(xs, dy as tf.Tensor4D, kernel, strides, p),
+          canUseWasmFilterGrad(xs.shape[3], dy.shape[3] as number)
+            ? tf.tidy(() => {
+                const [n, h, wd, ci] = xs.shape;
+                const [, ho, wo, co] = dy.shape;
+                const x5 = tf.reshape(xs, [n, 1, h, wd, ci]) as tf.Tensor5D;
+                const dy5 = tf.reshape(dy, [n, 1, ho, wo, co]) as tf.Tensor5D;
+                const g = convFilterGrad(x5, dy5, { kernel: [1, ...kernel], strides: [1, ...strides], pads: [0, ...p] });
+                return tf.reshape(g, [kernel[0], kernel[1], ci, co]) as tf.Tensor4D;
+              })
+            : conv2dFilterGrad(xs, dy as tf.Tensor4D, kernel, strides, p),
         ];
       },
     };
@@ -463,8 +473,10 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
           }
           return tf.reshape(tf.slice(acc!, [0, p[0], 0], [n, d, plane]), [n, d, h, wd, ci]);
             });
-        const dw =
-          sd === 1
+        // our SIMD kernel where it applies (wasm_conv.ts: 2-3x XNNPACK's speed for this shape of GEMM)
+        const dw = canUseWasmFilterGrad(ci, co)
+          ? convFilterGrad(xs as tf.Tensor5D, dy as tf.Tensor5D, { kernel: [kd, kh, kw], strides, pads: p })
+          : sd === 1
             ? conv3dFilterGradDepthStride1(xs as tf.Tensor5D, dy as tf.Tensor5D, [kd, kh, kw], hw, p)
             : tf.tidy(() => {
                 const g = conv2dFilterGrad(stackInput(xs), dy2, [kh, kw], hw, phw); // [kh, kw, kd*Ci, Co]
