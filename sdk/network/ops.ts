@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { useNativeConv3d } from './backend';
 import { collapseSliceAxes } from './wasm_kernels';
-import { canUseWasmFilterGrad, convFilterGrad } from './wasm_conv';
+import { canUseWasmConvForward, canUseWasmFilterGrad, convFilterGrad, convForward } from './wasm_conv';
 
 export type Int2 = [number, number];
 export type Int3 = [number, number, number];
@@ -272,7 +272,17 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, strides: Int2 = [1, 1], p
   const f = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xx, ww, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     save([xx, ww]);
-    const value = tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, strides, explicit);
+    const [n, h, wd, ci] = xx.shape as [number, number, number, number];
+    const wShape = ww.shape as [number, number, number, number];
+    const value = canUseWasmConvForward(ci, wShape[3], convOutputLength(wd, kernel[1], strides[1], p[1]), kernel[0] * kernel[1])
+      ? tf.tidy(() => {
+          const y = convForward(tf.reshape(xx, [n, 1, h, wd, ci]) as tf.Tensor5D, tf.reshape(ww, [1, ...wShape]) as tf.Tensor5D, {
+            strides: [1, ...strides],
+            pads: [0, ...p],
+          });
+          return tf.reshape(y, [n, y.shape[2], y.shape[3], y.shape[4]]);
+        })
+      : tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, strides, explicit);
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
@@ -330,6 +340,7 @@ function conv3dFilterGradDepthStride1(x: tf.Tensor5D, dy: tf.Tensor5D, k: Int3, 
 
 /** Stride-1 3D correlation with symmetric zero padding, no gradient: depth taps stacked on channels + one conv2d. */
 function conv3dForwardRaw(x: tf.Tensor5D, w: tf.Tensor5D, p: Int3): tf.Tensor5D {
+  if (canUseWasmConvForward(w.shape[3], w.shape[4], x.shape[3] + 2 * p[2] - w.shape[2] + 1, w.shape[0] * w.shape[1] * w.shape[2])) return convForward(x, w, { strides: [1, 1, 1], pads: p });
   return tf.tidy(() => {
     const [n, d, h, wd, ci] = x.shape;
     const [kd, kh, kw, , co] = w.shape;
@@ -419,6 +430,8 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
     const [xx, ww, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     save([xx, ww]);
     const value = tf.tidy(() => {
+      // our SIMD kernel where it applies (wasm_conv.ts), else depth taps stacked on channels + XNNPACK's conv2d
+      if (canUseWasmConvForward(ci, co, wOut, kd * kh * kw)) return convForward(xx as tf.Tensor5D, ww as tf.Tensor5D, { strides, pads: p });
       const w2 = filter2d(ww);
       const rowElems = n * h * wd * kd * ci; // stacked-input elements per output depth row
       if (rowElems * dOut <= conv3dStackLimit) {

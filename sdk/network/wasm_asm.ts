@@ -37,6 +37,9 @@ export const V128 = 0x7b;
 // opcodes
 export const BLOCK = 0x02, LOOP = 0x03, BR = 0x0c, BR_IF = 0x0d, END = 0x0b, VOID = 0x40;
 export const GET = 0x20, SET = 0x21, EQZ = 0x45, ADD = 0x6a, SUB = 0x6b, MUL = 0x6c, SHR_U = 0x76, CONST = 0x41;
+export const LT_S = 0x48, SELECT = 0x1b;
+/** v128.const 0 */
+export const V128_ZERO = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
 /** i32.const v */
 export const c32 = (v: number): number[] => [CONST, ...sleb(v)];
 /** i8x16.shuffle picking the four i32 lanes `lanes` (0-3: first operand, 4-7: second) */

@@ -1,5 +1,5 @@
 /**
- * The filter gradient of a 3D (or 2D) convolution as our own SIMD kernel on tfjs-wasm's heap.
+ * The filter gradient and the forward of a 3D (or 2D) convolution as our own SIMD kernels on tfjs-wasm's heap.
  *
  * Why: expressed as an XNNPACK conv2d ("channels as batch", ops.ts), the filter gradient is a GEMM with a tiny output
  * ([27 * Ci, Co]) and a huge reduction (every voxel of the batch), which XNNPACK's indirection conv runs at 13-16
@@ -26,10 +26,17 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  ADD, F32X4_ADD, F32X4_MUL, F32X4_RELAXED_MADD, I32, MUL, SHR_U, V128,
+  ADD, F32X4_ADD, F32X4_MUL, F32X4_RELAXED_MADD, I32, LT_S, MUL, SELECT, SHR_U, SUB, V128, V128_ZERO,
   addConst, addTo, assembleModule, c32, countedLoop, get, set, vload, vsplat32, vstore,
 } from './wasm_asm';
 import { WasmMemory, isWasmMemory } from './wasm_copy';
+
+export interface WasmConvForward {
+  conv_forward(
+    x: number, w: number, y: number, cols: number, ci: number, co: number, xTapPlane: number, xTapRow: number,
+    kd: number, kh: number, kw: number, rows: number, xRowStep: number, yRowStep: number,
+  ): void;
+}
 
 export interface WasmConv {
   conv_filter_grad(
@@ -39,14 +46,18 @@ export interface WasmConv {
   ): void;
 }
 
-function buildModule(fma: boolean): Uint8Array {
+/** acc += a * b (locals), fused where `fma` */
+function maddInto(fma: boolean, acc: number, a: number, b: number): number[] {
+  return fma
+    ? [...get(a), ...get(b), ...get(acc), ...F32X4_RELAXED_MADD, ...set(acc)]
+    : [...get(a), ...get(b), ...F32X4_MUL, ...get(acc), ...F32X4_ADD, ...set(acc)];
+}
+
+function buildFilterGrad(fma: boolean): Uint8Array {
   // locals: params 0-15; i32 16 ca, 17 cb, 18 cc, 19 xa, 20 xb, 21 xc, 22 cci, 23 cco, 24 xci, 25 dco, 26 accT,
   // 27 cpl, 28 cr, 29 cw, 30 xpl, 31 xr, 32 xp, 33 dp, 34 coBytes, 35 accp, 36 ciBytes; v128 37-44 acc, 45-46 b, 47 a
   const acc = (i: number, j: number) => 37 + 2 * i + j;
-  const madd = (i: number, j: number) =>
-    fma
-      ? [...get(47), ...get(45 + j), ...get(acc(i, j)), ...F32X4_RELAXED_MADD, ...set(acc(i, j))]
-      : [...get(47), ...get(45 + j), ...F32X4_MUL, ...get(acc(i, j)), ...F32X4_ADD, ...set(acc(i, j))];
+  const madd = (i: number, j: number) => maddInto(fma, acc(i, j), 47, 45 + j);
   const voxel: number[] = [...get(33), ...vload(0), ...set(45), ...get(33), ...vload(16), ...set(46)];
   for (let i = 0; i < 4; i++) voxel.push(...get(32), ...vsplat32(4 * i), ...set(47), ...madd(i, 0), ...madd(i, 1));
   voxel.push(...addTo(32, 10), ...addTo(33, 34));
@@ -93,6 +104,71 @@ function buildModule(fma: boolean): Uint8Array {
   return assembleModule([{ name: 'conv_filter_grad', params: 16, locals: [[21, I32], [11, V128]], code }]);
 }
 
+/**
+ * `conv_forward` (14 x i32), for output rows of one plane: y[voxel][co] = sum over taps and ci of
+ * x[voxel at tap][ci] * w[tap][ci][co], in tiles of 4 consecutive voxels of a row by 8 output channels (the last tile of
+ * a row is moved back to end at the row's end, so rows of any length >= 4 work; overlapping voxels are written twice
+ * with the same value):
+ *   0 x: padded input at the first row's first output voxel, tap (0,0,0); 1 w: filter [taps, Ci, Co];
+ *   2 y: the first row's first voxel in the output [.., Co]; 3 cols (>= 4); 4 Ci; 5 Co (multiple of 8);
+ *   6 xTapPlane, 7 xTapRow: bytes between depth / row taps (a column tap is Ci * 4 bytes);
+ *   8 kd, 9 kh, 10 kw; 11 rows; 12 xRowStep, 13 yRowStep: bytes between output rows in x / y.
+ * `colStep` (bytes in x between consecutive output voxels: column stride * Ci * 4) is built into the code as the
+ * offsets of the four broadcast loads, so there is one module per colStep.
+ */
+function buildForward(fma: boolean, colStep: number): Uint8Array {
+  // i32 14 cco, 15 coOff, 16 crow, 17 xrow, 18 yrow, 19 ctile, 20 wpos, 21 xTile, 22 yTile, 23 wt, 24 ca, 25 cb,
+  // 26 cc, 27 xa, 28 xb, 29 xc, 30 cci, 31 coBytes, 32 ciBytes, 33 xp, 34 pos; v128 35-42 acc, 43-44 b, 45 a
+  const acc = (i: number, j: number) => 35 + 2 * i + j;
+  const body: number[] = [...get(23), ...vload(0), ...set(43), ...get(23), ...vload(16), ...set(44)];
+  for (let i = 0; i < 4; i++) {
+    body.push(...get(33), ...vsplat32(i * colStep), ...set(45), ...maddInto(fma, acc(i, 0), 45, 43), ...maddInto(fma, acc(i, 1), 45, 44));
+  }
+  body.push(...addConst(33, 4), ...addTo(23, 31));
+  const zero: number[] = [];
+  const store: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 2; j++) {
+      zero.push(...V128_ZERO, ...set(acc(i, j)));
+      store.push(...get(22), ...(i === 0 ? [] : [...get(31), ...c32(i), MUL, ADD]), ...get(acc(i, j)), ...vstore(16 * j));
+    }
+  }
+  const tile = [
+    // pos = min(wpos, cols - 4)
+    ...get(20), ...get(3), ...c32(4), SUB, ...get(20), ...get(3), ...c32(4), SUB, LT_S, SELECT, ...set(34),
+    ...get(17), ...get(34), ...c32(colStep), MUL, ADD, ...set(21),
+    ...get(18), ...get(34), ...get(31), MUL, ADD, ...get(15), ADD, ...set(22),
+    ...zero,
+    ...get(1), ...get(15), ADD, ...set(23),
+    ...get(21), ...set(27), ...get(8), ...set(24),
+    ...countedLoop(24, [
+      ...get(27), ...set(28), ...get(9), ...set(25),
+      ...countedLoop(25, [
+        ...get(28), ...set(29), ...get(10), ...set(26),
+        ...countedLoop(26, [...get(29), ...set(33), ...get(4), ...set(30), ...countedLoop(30, body), ...addTo(29, 32)]),
+        ...addTo(28, 7),
+      ]),
+      ...addTo(27, 6),
+    ]),
+    ...store,
+    ...addConst(20, 4),
+  ];
+  const code = [
+    ...get(5), ...c32(4), MUL, ...set(31), ...get(4), ...c32(4), MUL, ...set(32),
+    ...c32(0), ...set(15), ...get(5), ...c32(3), SHR_U, ...set(14),
+    ...countedLoop(14, [
+      ...get(0), ...set(17), ...get(2), ...set(18), ...get(11), ...set(16),
+      ...countedLoop(16, [
+        ...c32(0), ...set(20), ...get(3), ...c32(3), ADD, ...c32(2), SHR_U, ...set(19), // tiles = ceil(cols / 4)
+        ...countedLoop(19, tile),
+        ...addTo(17, 12), ...addTo(18, 13),
+      ]),
+      ...addConst(15, 32),
+    ]),
+  ];
+  return assembleModule([{ name: 'conv_forward', params: 14, locals: [[21, I32], [11, V128]], code }]);
+}
+
 /** Relaxed SIMD is behind a flag in Node 20 (V8 11.3); the flag only adds instructions, so setting it is harmless. */
 function enableRelaxedSimd(): void {
   try {
@@ -105,9 +181,8 @@ function enableRelaxedSimd(): void {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const WA = (globalThis as any).WebAssembly;
-type Built = { kernels: WasmConv; fma: boolean } | null;
-/** per heap: the module built with FMA allowed (key true) or forbidden (false) */
-const cache = new WeakMap<WasmMemory, Map<boolean, Built>>();
+/** per heap and build key: the instantiated exports and whether they use FMA (null: neither build works here) */
+const cache = new WeakMap<WasmMemory, Map<string, { exports: unknown; fma: boolean } | null>>();
 let fmaAllowed = process.env.NNUNET_WASM_FMA !== '0';
 
 /** Allow or forbid the FMA build (default: allowed unless NNUNET_WASM_FMA=0); returns the previous setting. */
@@ -117,24 +192,37 @@ export function setWasmFma(on: boolean): boolean {
   return prev;
 }
 
-/** The conv kernels on `memory`, FMA build first (if allowed), or null where neither build compiles or links. */
-export function wasmConvFor(memory: WasmMemory): Built {
+/** `build` instantiated on `memory`, FMA build first (if allowed), cached per memory and `key`. */
+function instantiate<T>(memory: WasmMemory, key: string, build: (fma: boolean) => Uint8Array): { exports: T; fma: boolean } | null {
   let perHeap = cache.get(memory);
   if (!perHeap) cache.set(memory, (perHeap = new Map()));
-  if (perHeap.has(fmaAllowed)) return perHeap.get(fmaAllowed)!;
-  let result: Built = null;
+  const k = `${key}/${fmaAllowed}`;
+  if (perHeap.has(k)) return perHeap.get(k) as { exports: T; fma: boolean } | null;
+  let result: { exports: T; fma: boolean } | null = null;
   if (fmaAllowed) enableRelaxedSimd();
   for (const fma of fmaAllowed ? [true, false] : [false]) {
     try {
-      const inst = new WA.Instance(new WA.Module(buildModule(fma)), { env: { memory } });
-      result = { kernels: inst.exports as WasmConv, fma };
+      const inst = new WA.Instance(new WA.Module(build(fma)), { env: { memory } });
+      result = { exports: inst.exports as T, fma };
       break;
     } catch {
       result = null;
     }
   }
-  perHeap.set(fmaAllowed, result);
+  perHeap.set(k, result);
   return result;
+}
+
+/** The filter-gradient kernel on `memory`, or null where neither build compiles or links. */
+export function wasmConvFor(memory: WasmMemory): { kernels: WasmConv; fma: boolean } | null {
+  const r = instantiate<WasmConv>(memory, 'filter_grad', buildFilterGrad);
+  return r && { kernels: r.exports, fma: r.fma };
+}
+
+/** The forward kernel for one column step (bytes) on `memory`, or null. */
+export function wasmConvForwardFor(memory: WasmMemory, colStep: number): { kernels: WasmConvForward; fma: boolean } | null {
+  const r = instantiate<WasmConvForward>(memory, `forward/${colStep}`, (fma) => buildForward(fma, colStep));
+  return r && { kernels: r.exports, fma: r.fma };
 }
 
 interface WasmBackendLike {
@@ -167,6 +255,32 @@ export function setWasmConv(on: boolean): boolean {
 const BLOCK_VOXELS = 320;
 
 /**
+ * x [N, D, H, W, Ci] copied into a fresh zero-padded heap buffer [N, Dp, Hp, Wp, Ci] that starts at -pads and covers
+ * every position a correlation with `kernel` and `strides` reads for `outSize` outputs ((o - 1) * s + k per axis).
+ * The caller disposes it (backend.disposeData).
+ */
+function paddedInput(
+  backend: WasmBackendLike, x: tf.TensorInfo, outSize: number[], kernel: number[], strides: number[], pads: number[],
+): tf.TensorInfo {
+  const [n, d, h, w, ci] = x.shape;
+  const [Dp, Hp, Wp] = [d, h, w].map((size, i) => Math.max((outSize[i] - 1) * strides[i] + kernel[i], pads[i] + size));
+  const padded = backend.makeOutput([n, Dp, Hp, Wp, ci], 'float32');
+  const xs = backend.typedArrayFromHeap(x); // after the allocation, which may have grown (detached) the heap
+  const xp = backend.typedArrayFromHeap(padded);
+  xp.fill(0);
+  const row = w * ci;
+  for (let b = 0; b < n; b++) {
+    for (let z = 0; z < d; z++) {
+      for (let y = 0; y < h; y++) {
+        const src = ((b * d + z) * h + y) * row;
+        xp.set(xs.subarray(src, src + row), (((b * Dp + z + pads[0]) * Hp + y + pads[1]) * Wp + pads[2]) * ci);
+      }
+    }
+  }
+  return padded;
+}
+
+/**
  * dw [kd, kh, kw, Ci, Co] of a correlation of x [N, D, H, W, Ci] (PyTorch padding `pads`, `strides`) given
  * dy [N, Do, Ho, Wo, Co], into the fresh float32 array `dw` (zeroed here). x is first copied into a zero-padded
  * buffer that covers every position the forward read; then blocks of output voxels run through the kernel.
@@ -174,33 +288,18 @@ const BLOCK_VOXELS = 320;
 function filterGradInto(
   wc: WasmConv, backend: WasmBackendLike, x: tf.TensorInfo, dy: tf.TensorInfo, out: tf.TensorInfo, a: ConvFilterGradAttrs,
 ): void {
-  const [n, d, h, w, ci] = x.shape;
+  const [n, , , , ci] = x.shape;
   const [, dO, hO, wO, co] = dy.shape;
   const [kd, kh, kw] = a.kernel;
   const [sd, sh, sw] = a.strides;
-  const [pd, ph, pw] = a.pads;
-  // padded extent read by the forward: (o - 1) * s + k, starting at -p
-  const Dp = Math.max((dO - 1) * sd + kd, pd + d);
-  const Hp = Math.max((hO - 1) * sh + kh, ph + h);
-  const Wp = Math.max((wO - 1) * sw + kw, pw + w);
-  const padded = backend.makeOutput([n, Dp, Hp, Wp, ci], 'float32');
+  const padded = paddedInput(backend, x, [dO, hO, wO], a.kernel, a.strides, a.pads);
+  const [, Dp, Hp, Wp] = padded.shape;
   try {
     // views after every allocation: growing the heap detaches earlier ones
-    const xs = backend.typedArrayFromHeap(x);
     const xp = backend.typedArrayFromHeap(padded);
     const dws = backend.typedArrayFromHeap(out);
     const dys = backend.typedArrayFromHeap(dy);
     dws.fill(0);
-    xp.fill(0);
-    const row = w * ci;
-    for (let b = 0; b < n; b++) {
-      for (let z = 0; z < d; z++) {
-        for (let y = 0; y < h; y++) {
-          const src = ((b * d + z) * h + y) * row;
-          xp.set(xs.subarray(src, src + row), (((b * Dp + z + pd) * Hp + y + ph) * Wp + pw) * ci);
-        }
-      }
-    }
     const rowBytes = Wp * ci * 4;
     const planeBytes = Hp * rowBytes;
     // blocks: a few rows of one plane, or (small planes) whole planes
@@ -219,6 +318,42 @@ function filterGradInto(
             sd * planeBytes, sh * rowBytes, sw * ci * 4, planeBytes, rowBytes, kd, kh, kw,
           );
         }
+      }
+    }
+  } finally {
+    backend.disposeData(padded.dataId);
+  }
+}
+
+/** Attributes of the forward kernel: spatial (z, y, x) strides and symmetric PyTorch pads (kernel: w's shape). */
+export interface ConvForwardAttrs {
+  strides: [number, number, number];
+  pads: [number, number, number];
+}
+
+/** Name of the custom forward kernel (wasm backend only). */
+export const CONV_FORWARD = 'NnunetConvForward';
+
+/** y [N, Do, Ho, Wo, Co] = correlation of x [N, D, H, W, Ci] with w [kd, kh, kw, Ci, Co], one kernel call per plane. */
+function forwardInto(fw: WasmConvForward, backend: WasmBackendLike, x: tf.TensorInfo, w: tf.TensorInfo, out: tf.TensorInfo, a: ConvForwardAttrs): void {
+  const [n, , , , ci] = x.shape;
+  const [kd, kh, kw, , co] = w.shape;
+  const [, dO, hO, wO] = out.shape;
+  const [sd, sh] = a.strides;
+  const padded = paddedInput(backend, x, [dO, hO, wO], [kd, kh, kw], a.strides, a.pads);
+  const [, Dp, Hp, Wp] = padded.shape;
+  try {
+    const xp = backend.typedArrayFromHeap(padded);
+    const ws = backend.typedArrayFromHeap(w);
+    const ys = backend.typedArrayFromHeap(out);
+    const rowBytes = Wp * ci * 4;
+    const planeBytes = Hp * rowBytes;
+    for (let b = 0; b < n; b++) {
+      for (let z = 0; z < dO; z++) {
+        fw.conv_forward(
+          xp.byteOffset + (b * Dp + z * sd) * planeBytes, ws.byteOffset, ys.byteOffset + (b * dO + z) * hO * wO * co * 4,
+          wO, ci, co, planeBytes, rowBytes, kd, kh, kw, hO, sh * rowBytes, wO * co * 4,
+        );
       }
     }
   } finally {
@@ -245,6 +380,26 @@ export function registerWasmConvKernels(): void {
       return out;
     },
   });
+  tf.registerKernel({
+    kernelName: CONV_FORWARD,
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const backend = args.backend as unknown as WasmBackendLike;
+      const { x, w } = args.inputs as unknown as { x: tf.TensorInfo; w: tf.TensorInfo };
+      const attrs = args.attrs as unknown as ConvForwardAttrs;
+      const memory = backend.wasm?.asm?.memory;
+      const fw = isWasmMemory(memory) ? wasmConvForwardFor(memory, attrs.strides[2] * x.shape[4] * 4) : null;
+      if (!fw) throw new Error(`${CONV_FORWARD}: the wasm conv module is not available on this backend`);
+      const outSize = [1, 2, 3].map((i) => Math.floor((x.shape[i] + 2 * attrs.pads[i - 1] - w.shape[i - 1]) / attrs.strides[i - 1]) + 1);
+      // the kernel's tiles are 4 voxels of a row by 8 channels: anything else would write outside the output
+      if (outSize[2] < 4 || w.shape[4] % 8 !== 0 || x.shape[4] !== w.shape[3] || outSize.some((v) => v < 1)) {
+        throw new Error(`${CONV_FORWARD}: x [${x.shape}], w [${w.shape}] give output [${outSize}] x ${w.shape[4]}; needs rows of >= 4 voxels and output channels a multiple of 8`);
+      }
+      const out = backend.makeOutput([x.shape[0], ...outSize, w.shape[4]], 'float32');
+      forwardInto(fw.kernels, backend, x, w, out, attrs);
+      return out;
+    },
+  });
   registered = true;
 }
 
@@ -260,6 +415,25 @@ function wasmConvKernels(backend: WasmBackendLike): WasmConv | null {
 export function canUseWasmFilterGrad(ci: number, co: number): boolean {
   if (!useWasmConv || !registered || tf.getBackend() !== 'wasm' || ci % 4 !== 0 || co % 8 !== 0) return false;
   return wasmConvKernels(tf.backend() as unknown as WasmBackendLike) !== null;
+}
+
+/**
+ * Should `convForward` run here: wasm backend with the module, Co a multiple of 8, and a shape where it beats
+ * XNNPACK's conv2d (measured, x [2, D, H, W, Ci], one thread, same host phase):
+ *   - 3x3x3, Ci 32 / 64, rows of 40: 34 / 30 GFLOP/s against 19 / 18;
+ *   - Ci 128, rows of 10: 17 against 15;
+ *   - Ci 256, rows of 5: 6.6 against 14. The 8-channel slice of the filter read per tile (taps * Ci * 32 bytes) no
+ *     longer stays in cache, and a 4-voxel tile on a 5-voxel row computes 8 voxels.
+ * Hence: taps * Ci <= 27 * 128, and rows of at least 4 voxels that are a multiple of 4 or at least 16 long.
+ */
+export function canUseWasmConvForward(ci: number, co: number, outCols: number, taps: number): boolean {
+  if (co % 8 !== 0 || taps * ci > 27 * 128 || outCols < 4 || (outCols % 4 !== 0 && outCols < 16)) return false;
+  return canUseWasmFilterGrad(4, 8);
+}
+
+/** conv3d(x, w, strides, PyTorch pads) by the wasm kernel (no gradient of its own; ops.ts wraps it). */
+export function convForward(x: tf.Tensor5D, w: tf.Tensor5D, attrs: ConvForwardAttrs): tf.Tensor5D {
+  return tf.engine().runKernel(CONV_FORWARD, { x, w }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor5D;
 }
 
 /** dw [kd, kh, kw, Ci, Co] of conv3d(x, w, strides, pads) given dy (no gradient of its own). */
