@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { registerFastWasmKernels } from './wasm_kernels';
-import { registerWasmConvKernels } from './wasm_conv';
+import { registerWasmConvKernels, wasmConvKernelsStatus } from './wasm_conv';
 import * as os from 'os';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -30,6 +30,11 @@ export interface BackendInfo {
   /** Whether the backend has native Conv3D kernels we trust (native TensorFlow only). */
   nativeConv3d: boolean;
   simd?: boolean;
+  /**
+   * wasm: our SIMD convolution kernels (wasm_conv.ts): 'fma' (relaxed-SIMD multiply-add), 'simd' (mul + add), or
+   * 'off' (not available here, or switched off: every convolution then goes through XNNPACK's conv2d).
+   */
+  convKernels?: 'fma' | 'simd' | 'off';
   threads: number;
 }
 
@@ -109,7 +114,7 @@ async function tryWasm(skipped: string[]): Promise<boolean> {
 
 /**
  * Select and initialise the backend. Idempotent: a second call with the same (or no) request returns the current
- * selection. The choice is logged as one line, e.g. `nnunet-ts backend: wasm (simd, 1 thread)`.
+ * selection. The choice is logged as one line, e.g. `nnunet-ts backend: wasm (simd, 1 thread, conv kernels fma)`.
  */
 export async function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo> {
   const log = logger(opts.log);
@@ -130,7 +135,7 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
     } else if (name === 'wasm') {
       if (await tryWasm(skipped)) {
         const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
-        info = { backend: 'wasm', skipped, nativeConv3d: false, simd, threads: 1 };
+        info = { backend: 'wasm', skipped, nativeConv3d: false, simd, convKernels: wasmConvKernelsStatus(), threads: 1 };
       }
     } else {
       const err = await trySet('cpu');
@@ -147,7 +152,7 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   current = info;
   const detail =
     info.backend === 'wasm'
-      ? ` (${info.simd ? 'simd' : 'no simd'}, 1 thread)`
+      ? ` (${info.simd ? 'simd' : 'no simd'}, 1 thread, conv kernels ${info.convKernels})`
       : info.backend === 'tensorflow'
         ? ` (${info.package})`
         : ' (pure JS, slow)';
@@ -221,7 +226,8 @@ export async function doctor(opts: InitBackendOptions = {}): Promise<DoctorRepor
     typescript: pkgVersion('typescript'),
   };
   const line =
-    `backend ${info.backend}${info.package ? ` (${info.package})` : ''}${info.simd ? ' simd' : ''}, ` +
+    `backend ${info.backend}${info.package ? ` (${info.package})` : ''}${info.simd ? ' simd' : ''}` +
+    `${info.convKernels ? `, conv kernels ${info.convKernels}` : ''}, ` +
     `${info.threads} thread(s), tfjs ${versions.tfjs}, node ${versions.node}, ${cpus.length} cpu(s); ` +
     `probe conv2d 3x3 ${n}x${h}x${w}x${c}->${co}: ${best.toFixed(3)} s, ${gflops.toFixed(1)} GFLOP/s`;
   return {

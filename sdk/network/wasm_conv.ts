@@ -436,6 +436,14 @@ export function convForward(x: tf.Tensor5D, w: tf.Tensor5D, attrs: ConvForwardAt
   return tf.engine().runKernel(CONV_FORWARD, { x, w }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor5D;
 }
 
+/** What the current wasm backend gets: 'fma', 'simd' (mul + add) or 'off' (XNNPACK only). */
+export function wasmConvKernelsStatus(): 'fma' | 'simd' | 'off' {
+  if (!useWasmConv || !registered || tf.getBackend() !== 'wasm') return 'off';
+  const memory = (tf.backend() as unknown as WasmBackendLike).wasm?.asm?.memory;
+  const built = isWasmMemory(memory) ? wasmConvFor(memory) : null;
+  return built ? (built.fma ? 'fma' : 'simd') : 'off';
+}
+
 /** dw [kd, kh, kw, Ci, Co] of conv3d(x, w, strides, pads) given dy (no gradient of its own). */
 export function convFilterGrad(x: tf.Tensor5D, dy: tf.Tensor5D, attrs: ConvFilterGradAttrs): tf.Tensor5D {
   return tf.engine().runKernel(CONV_FILTER_GRAD, { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor5D;

@@ -11,6 +11,9 @@ describe('backend selection', () => {
     assert.equal(w.backend, 'wasm');
     assert.equal(tf.getBackend(), 'wasm');
     assert.match(lines[0], /^nnunet-ts backend: wasm/);
+    // our conv kernels must be live (Node >= 16 has SIMD); 'off' would silently cost ~30 % of a 3d training step
+    assert.match(lines[0], /conv kernels (fma|simd)\)$/);
+    assert.ok(w.convKernels === 'fma' || w.convKernels === 'simd');
     assert.equal(useNativeConv3d(), false);
     const c = await initBackend({ backend: 'cpu', log: false });
     assert.equal(c.backend, 'cpu');
