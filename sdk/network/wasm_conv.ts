@@ -428,10 +428,11 @@ export function canUseWasmFilterGrad(ci: number, co: number): boolean {
 
 /**
  * Should `convForward` run here: wasm backend with the module, Co a multiple of 8, and a shape where it beats
- * XNNPACK's conv2d (measured, x [2, D, H, W, Ci], one thread, same host phase):
- *   - 3x3x3, Ci 32 / 64, rows of 40: 34 / 30 GFLOP/s against 19 / 18;
- *   - Ci 128, rows of 10: 17 against 15;
- *   - Ci 256, rows of 5: 6.6 against 14. The 8-channel slice of the filter read per tile (taps * Ci * 32 bytes) no
+ * XNNPACK's conv2d (measured, 3x3x3, x [2, D, H, W, Ci], one thread, back to back; mul + add build / FMA build):
+ *   - Ci 32 / 64, rows of 40: 27 / 26 GFLOP/s (FMA 34 / 30) against 19 / 19 for the depth-stacked conv2d;
+ *   - Ci 64 -> 64, rows of 20: 30 (FMA 35) against 20;
+ *   - Ci 128, rows of 10: 16.5 (FMA 17) against 15-24;
+ *   - Ci 256, rows of 5: 6 against 14. The 8-channel slice of the filter read per tile (taps * Ci * 32 bytes) no
  *     longer stays in cache, and a 4-voxel tile on a 5-voxel row computes 8 voxels.
  * Hence: taps * Ci <= 27 * 128, and rows of at least 4 voxels that are a multiple of 4 or at least 16 long.
  */
