@@ -103,7 +103,7 @@ async function tryWasm(skipped: string[]): Promise<boolean> {
   // (toolchain.md §3): always the single-thread SIMD build.
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   registerFastWasmKernels(); // stock Slice copies its whole input first; see wasm_kernels.ts
-  registerWasmConvKernels(); // our SIMD filter gradient; see wasm_conv.ts
+  registerWasmConvKernels(); // our SIMD conv forward and filter gradient; see wasm_conv.ts
   const err = await trySet('wasm');
   if (err !== null) {
     skipped.push(err);

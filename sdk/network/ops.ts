@@ -460,7 +460,6 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = saved;
         const dy2 = tf.reshape(dy, [n * dOut, hOut, wOut, co]) as tf.Tensor4D;
-        const w2 = filter2d(ws);
         // d input. All strides 1: a forward conv of dy with the filter flipped in z, y, x and Ci/Co swapped, pad k-1-p
         // (the same depth stacking + one conv2d). Otherwise: per depth tap conv2d input gradients scattered back.
         const allOne = sd === 1 && hw[0] === 1 && hw[1] === 1 && p.every((e, i) => e <= [kd, kh, kw][i] - 1);
@@ -495,7 +494,7 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
                 const g = conv2dFilterGrad(stackInput(xs), dy2, [kh, kw], hw, phw); // [kh, kw, kd*Ci, Co]
                 return tf.reshape(tf.transpose(tf.reshape(g, [kh * kw, kd, ci * co]), [1, 0, 2]), [kd, kh, kw, ci, co]);
               });
-        tf.dispose([dy2, w2]);
+        tf.dispose(dy2);
         return [dx, dw];
       },
     };

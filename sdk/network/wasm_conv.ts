@@ -30,7 +30,7 @@ import {
   ADD, F32X4_ADD, F32X4_MUL, F32X4_RELAXED_MADD, I32, LT_S, MUL, SELECT, SHR_U, SUB, V128, V128_ZERO,
   addConst, addTo, assembleModule, c32, countedLoop, get, set, vload, vsplat32, vstore,
 } from './wasm_asm';
-import { WasmMemory, isWasmMemory } from './wasm_copy';
+import { WasmMemory, heapOf } from './wasm_copy';
 
 export interface WasmConvForward {
   conv_forward(
@@ -238,7 +238,6 @@ interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
   disposeData(dataId: object): boolean;
-  wasm?: { asm?: { memory?: unknown } };
 }
 
 /** Name of the custom kernel (wasm backend only). */
@@ -253,7 +252,7 @@ export interface ConvFilterGradAttrs {
 
 let useWasmConv = process.env.NNUNET_WASM_CONV !== '0';
 
-/** Switch the wasm filter-gradient kernel off (true: on, the default); returns the previous setting. */
+/** Switch our conv kernels off (true: on, the default unless NNUNET_WASM_CONV=0); returns the previous setting. */
 export function setWasmConv(on: boolean): boolean {
   const prev = useWasmConv;
   useWasmConv = on;
@@ -372,7 +371,7 @@ function forwardInto(fw: WasmConvForward, backend: WasmBackendLike, x: tf.Tensor
 
 let registered = false;
 
-/** Register the custom filter-gradient kernel for the wasm backend (idempotent; no-op without tfjs-backend-wasm). */
+/** Register the custom forward and filter-gradient kernels for the wasm backend (idempotent; no-op without tfjs-backend-wasm). */
 export function registerWasmConvKernels(): void {
   if (registered || !tf.getKernel('Slice', 'wasm')) return;
   tf.registerKernel({
@@ -396,8 +395,8 @@ export function registerWasmConvKernels(): void {
       const backend = args.backend as unknown as WasmBackendLike;
       const { x, w } = args.inputs as unknown as { x: tf.TensorInfo; w: tf.TensorInfo };
       const attrs = args.attrs as unknown as ConvForwardAttrs;
-      const memory = backend.wasm?.asm?.memory;
-      const fw = isWasmMemory(memory) ? wasmConvForwardFor(memory, attrs.strides[2] * x.shape[4] * 4) : null;
+      const memory = heapOf(backend);
+      const fw = memory ? wasmConvForwardFor(memory, attrs.strides[2] * x.shape[4] * 4) : null;
       if (!fw) throw new Error(`${CONV_FORWARD}: the wasm conv module is not available on this backend`);
       const outSize = [1, 2, 3].map((i) => Math.floor((x.shape[i] + 2 * attrs.pads[i - 1] - w.shape[i - 1]) / attrs.strides[i - 1]) + 1);
       // the kernel's tiles are 4 voxels of a row by 8 channels: anything else would write outside the output
@@ -413,8 +412,15 @@ export function registerWasmConvKernels(): void {
 }
 
 function wasmConvKernels(backend: WasmBackendLike): WasmConv | null {
-  const memory = backend.wasm?.asm?.memory;
-  return isWasmMemory(memory) ? wasmConvFor(memory)?.kernels ?? null : null;
+  const memory = heapOf(backend);
+  return memory ? wasmConvFor(memory)?.kernels ?? null : null;
+}
+
+/** The current backend's conv module if our kernels are on, registered and build here (else null: XNNPACK only). */
+function liveConvModule(): { kernels: WasmConv; fma: boolean } | null {
+  if (!useWasmConv || !registered || tf.getBackend() !== 'wasm') return null;
+  const memory = heapOf(tf.backend());
+  return memory ? wasmConvFor(memory) : null;
 }
 
 /**
@@ -422,8 +428,7 @@ function wasmConvKernels(backend: WasmBackendLike): WasmConv | null {
  * Otherwise ops.ts uses its conv2d formulation.
  */
 export function canUseWasmFilterGrad(ci: number, co: number): boolean {
-  if (!useWasmConv || !registered || tf.getBackend() !== 'wasm' || ci % 4 !== 0 || co % 8 !== 0) return false;
-  return wasmConvKernels(tf.backend() as unknown as WasmBackendLike) !== null;
+  return ci % 4 === 0 && co % 8 === 0 && liveConvModule() !== null;
 }
 
 /**
@@ -438,7 +443,7 @@ export function canUseWasmFilterGrad(ci: number, co: number): boolean {
  */
 export function canUseWasmConvForward(ci: number, co: number, outCols: number, taps: number): boolean {
   if (co % 8 !== 0 || taps * ci > 27 * 128 || outCols < 4 || (outCols % 4 !== 0 && outCols < 16)) return false;
-  return canUseWasmFilterGrad(4, 8);
+  return liveConvModule() !== null;
 }
 
 /** conv3d(x, w, strides, PyTorch pads) by the wasm kernel (no gradient of its own; ops.ts wraps it). */
@@ -448,10 +453,8 @@ export function convForward(x: tf.Tensor5D, w: tf.Tensor5D, attrs: ConvForwardAt
 
 /** What the current wasm backend gets: 'fma', 'simd' (mul + add) or 'off' (XNNPACK only). */
 export function wasmConvKernelsStatus(): 'fma' | 'simd' | 'off' {
-  if (!useWasmConv || !registered || tf.getBackend() !== 'wasm') return 'off';
-  const memory = (tf.backend() as unknown as WasmBackendLike).wasm?.asm?.memory;
-  const built = isWasmMemory(memory) ? wasmConvFor(memory) : null;
-  return built ? (built.fma ? 'fma' : 'simd') : 'off';
+  const live = liveConvModule();
+  return live ? (live.fma ? 'fma' : 'simd') : 'off';
 }
 
 /** dw [kd, kh, kw, Ci, Co] of conv3d(x, w, strides, pads) given dy (no gradient of its own). */

@@ -111,6 +111,12 @@ export function isWasmMemory(m: unknown): m is WasmMemory {
   return WA !== undefined && m instanceof WA.Memory;
 }
 
+/** tfjs-wasm's heap (its WebAssembly.Memory) from a backend object, or null where it has none (not wasm). */
+export function heapOf(backend: unknown): WasmMemory | null {
+  const memory = (backend as { wasm?: { asm?: { memory?: unknown } } } | undefined)?.wasm?.asm?.memory;
+  return isWasmMemory(memory) ? memory : null;
+}
+
 const cache = new WeakMap<WasmMemory, WasmCopy | null>();
 
 /**

@@ -23,7 +23,7 @@
  * shapes, with and without the wasm routines).
  */
 import * as tf from '@tensorflow/tfjs';
-import { WasmCopy, isWasmMemory, wasmCopyFor } from './wasm_copy';
+import { WasmCopy, heapOf, wasmCopyFor } from './wasm_copy';
 
 /**
  * In the JS copies (no wasm routines, or 1-byte runs), runs at most this long are copied element by element, longer
@@ -38,13 +38,12 @@ type Heap = Float32Array | Int32Array | Uint8Array;
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Heap;
-  wasm?: { asm?: { memory?: unknown } };
 }
 
 /** The wasm copy routines on this backend's heap, or null (then the kernels copy in JS). */
 function copierFor(backend: WasmBackendLike): WasmCopy | null {
-  const memory = backend.wasm?.asm?.memory;
-  return useWasmCopy && isWasmMemory(memory) ? wasmCopyFor(memory) : null;
+  const memory = heapOf(backend);
+  return useWasmCopy && memory ? wasmCopyFor(memory) : null;
 }
 
 let useWasmCopy = true;

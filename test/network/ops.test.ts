@@ -19,7 +19,7 @@ import {
   padND,
   sliceND,
 } from '../../sdk/network/ops';
-import { Arr, conv3dRef, convTranspose3dRef, randArr, relErr, rng } from './reference';
+import { Arr, Conv3dCase, conv3dCaseInputs, conv3dRef, convTranspose3dRef, randArr, relErr, rng } from './reference';
 
 const TOL = 2e-5; // float32 accumulation vs float64 reference, relative to the largest magnitude
 
@@ -40,14 +40,8 @@ function run(op: (x: tf.Tensor, w: tf.Tensor) => tf.Tensor, x: Arr, w: Arr, dy: 
   return out;
 }
 
-interface Case3 {
-  x: number[];
-  k: number[];
-  s: number[];
-  co: number;
-}
 // shapes: odd/even sizes, strides 1/2 per axis, kernels 3x3x3, 1x3x3, 3x1x1, 1x1x1 and a non-nnU-Net 5
-const CASES_3D: Case3[] = [
+const CASES_3D: Conv3dCase[] = [
   { x: [2, 5, 6, 7, 3], k: [3, 3, 3], s: [1, 1, 1], co: 4 },
   { x: [1, 6, 8, 8, 2], k: [3, 3, 3], s: [2, 2, 2], co: 3 },
   { x: [2, 7, 5, 6, 3], k: [3, 3, 3], s: [2, 2, 2], co: 2 }, // odd sizes with stride 2
@@ -59,15 +53,6 @@ const CASES_3D: Case3[] = [
   { x: [1, 7, 7, 7, 2], k: [5, 5, 5], s: [1, 1, 1], co: 2 },
 ];
 
-/** Random input, filter and upstream gradient of a conv3d case (PyTorch 'same' padding). */
-function case3Inputs(c: Case3, r: ReturnType<typeof rng>) {
-  const pads = c.k.map((k) => (k - 1) >> 1);
-  const x = randArr(c.x, r);
-  const w = randArr([...c.k, c.x[4], c.co], r);
-  const dy = randArr(conv3dRef(x, w, c.s, pads).y.shape, r);
-  return { pads, x, w, dy };
-}
-
 for (const backend of ['wasm', 'cpu'] as const) {
   describe(`network ops on ${backend}`, () => {
     before(async () => {
@@ -77,7 +62,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
     it('conv3d forward, dx, dw match the direct reference (strides 1/2, anisotropic kernels, PyTorch padding)', () => {
       const r = rng(7);
       for (const c of CASES_3D) {
-        const { pads, x, w, dy } = case3Inputs(c, r);
+        const { pads, x, w, dy } = conv3dCaseInputs(c, r);
         const ref = conv3dRef(x, w, c.s, pads, dy);
         const got = run(
           (a, b) => conv3d(a as tf.Tensor5D, b as tf.Tensor5D, c.s as [number, number, number]),
@@ -96,7 +81,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
     it('conv3d split into depth chunks (large inputs) gives bit-identical forward values and the same gradients', () => {
       const r = rng(17);
       for (const c of CASES_3D) {
-        const { x, w, dy } = case3Inputs(c, r);
+        const { x, w, dy } = conv3dCaseInputs(c, r);
         const f = (a: tf.Tensor, b: tf.Tensor) => conv3d(a as tf.Tensor5D, b as tf.Tensor5D, c.s as [number, number, number]);
         const whole = run(f, x, w, dy);
         // one stacked row per chunk: the smallest chunks, the most boundaries
@@ -116,7 +101,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
     it('inputGradient: false (the network input) gives the same forward and dw and a zero dx, in 3d and 2d', () => {
       const r = rng(23);
       for (const c of CASES_3D) {
-        const { x, w, dy } = case3Inputs(c, r);
+        const { x, w, dy } = conv3dCaseInputs(c, r);
         const s = c.s as [number, number, number];
         const full = run((a, b) => conv3d(a as tf.Tensor5D, b as tf.Tensor5D, s), x, w, dy);
         const noDx = run((a, b) => conv3d(a as tf.Tensor5D, b as tf.Tensor5D, s, undefined, { inputGradient: false }), x, w, dy);

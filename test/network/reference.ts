@@ -137,3 +137,20 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return m / Math.max(1, s);
 }
+
+/** A conv3d test case: input shape [N, D, H, W, Ci], kernel (z, y, x), strides (z, y, x), output channels. */
+export interface Conv3dCase {
+  x: number[];
+  k: number[];
+  s: number[];
+  co: number;
+}
+
+/** Random input, filter and upstream gradient of a conv3d case (PyTorch 'same' padding), drawn in that order. */
+export function conv3dCaseInputs(c: Conv3dCase, r: () => number): { pads: number[]; x: Arr; w: Arr; dy: Arr } {
+  const pads = c.k.map((k) => (k - 1) >> 1);
+  const x = randArr(c.x, r);
+  const w = randArr([...c.k, c.x[4], c.co], r);
+  const dy = randArr(conv3dRef(x, w, c.s, pads).y.shape, r);
+  return { pads, x, w, dy };
+}

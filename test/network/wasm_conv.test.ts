@@ -12,16 +12,14 @@ import { conv2d, conv3d } from '../../sdk/network/ops';
 import {
   canUseWasmConvForward, canUseWasmFilterGrad, convFilterGrad, convForward, setWasmConv, setWasmFma, wasmConvFor,
 } from '../../sdk/network/wasm_conv';
-import { isWasmMemory } from '../../sdk/network/wasm_copy';
-import { Arr, conv3dRef, randArr, relErr, rng } from './reference';
+import { heapOf } from '../../sdk/network/wasm_copy';
+import { Arr, Conv3dCase, conv3dCaseInputs, conv3dRef, randArr, relErr, rng } from './reference';
 
 const TOL = 2e-5; // float32 accumulation vs float64 reference, relative to the largest magnitude
 
-interface Case {
-  x: number[];
+interface Case extends Conv3dCase {
   k: [number, number, number];
   s: [number, number, number];
-  co: number;
 }
 const CASES: Case[] = [
   { x: [2, 5, 6, 7, 4], k: [3, 3, 3], s: [1, 1, 1], co: 8 },
@@ -47,12 +45,8 @@ function t(a: Arr): tf.Tensor {
 }
 
 function inputs(c: Case, r: () => number) {
-  const pads = c.k.map((k) => (k - 1) >> 1) as [number, number, number];
-  const x = randArr(c.x, r);
-  const w = randArr([...c.k, c.x[4], c.co], r);
-  const dy = randArr(conv3dRef(x, w, c.s, pads).y.shape, r);
-  const ref = conv3dRef(x, w, c.s, pads, dy);
-  return { pads, x, w, dy, ref };
+  const { pads, x, w, dy } = conv3dCaseInputs(c, r);
+  return { pads: pads as [number, number, number], x, w, dy, ref: conv3dRef(x, w, c.s, pads, dy) };
 }
 
 /** y, dx and dw of op (the gradients through tf.grads of sum(op(x, w) * dy)) */
@@ -77,8 +71,8 @@ describe('wasm SIMD conv kernels', () => {
   });
 
   it('builds on the real heap, and conv3d uses it for these channel counts', () => {
-    const memory = (tf.backend() as unknown as { wasm: { asm: { memory: unknown } } }).wasm.asm.memory;
-    assert.ok(isWasmMemory(memory));
+    const memory = heapOf(tf.backend());
+    assert.ok(memory, 'no WebAssembly.Memory on the wasm backend');
     const built = wasmConvFor(memory);
     assert.ok(built, 'the module must compile and link, or every 3d step silently loses its fast filter gradient');
     assert.equal(canUseWasmFilterGrad(32, 32), true);

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { initBackend } from '../../sdk/network/backend';
 import { collapseTranspose, setWasmCopy } from '../../sdk/network/wasm_kernels';
-import { isWasmMemory, wasmCopyFor } from '../../sdk/network/wasm_copy';
+import { heapOf, wasmCopyFor } from '../../sdk/network/wasm_copy';
 import { rng } from './reference';
 
 // the stock kernels, taken before initBackend registers ours
@@ -50,8 +50,8 @@ describe('fast wasm Slice, Concat and Transpose kernels', () => {
   });
 
   it('the wasm copy routines instantiate on the tfjs-wasm heap (else the kernels would silently copy in JS)', () => {
-    const memory = (tf.backend() as unknown as { wasm: { asm: { memory: unknown } } }).wasm.asm.memory;
-    assert.ok(isWasmMemory(memory));
+    const memory = heapOf(tf.backend());
+    assert.ok(memory, 'no WebAssembly.Memory on the wasm backend');
     assert.ok(wasmCopyFor(memory), 'wasmCopyFor returned null');
   });
 
