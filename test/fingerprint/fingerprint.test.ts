@@ -32,7 +32,7 @@ const read = (rel: string) => JSON.parse(fs.readFileSync(path.join(FIXTURES, rel
 let hippo: Promise<Fingerprint> | undefined;
 const hippocampus = () => (hippo ??= computeFingerprint(loadDataset(HIPPOCAMPUS_DIR), { threads: 1 }));
 let lung: Promise<Fingerprint> | undefined;
-const synthlung = () => (lung ??= computeFingerprint(loadDataset(ensureSynthLung()), { threads: 1 }));
+const synthlung = () => (lung ??= ensureSynthLung().then((d) => computeFingerprint(loadDataset(d), { threads: 1 })));
 
 test('hippocampus fingerprint equals the official v1 dataset_properties and cropping', async () => {
   const fp = (await hippocampus()).toJSON();

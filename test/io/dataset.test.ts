@@ -62,7 +62,7 @@ test('loadDataset: the MSD hippocampus folder (200 cases, sorted ids, labels bot
 });
 
 test('convertMsdToV2 on the synthetic lung matches the official v2 dataset.json; the v2 dataset reads back the same cases', async () => {
-  const msd = ensureSynthLung();
+  const msd = await ensureSynthLung();
   const out = tmpDir();
   const res = await convertMsdToV2(msd, out);
   assert.equal(res.dir, path.join(out, 'Dataset006_SynthLung'));

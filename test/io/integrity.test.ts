@@ -82,7 +82,7 @@ test('real datasets pass: all 200 hippocampus cases (label values 0,1,2) and the
   assert.equal(r.filesChecked, 400);
   assert.deepEqual(r.labelValuesFound, [0, 1, 2]);
   assert.deepEqual(hashTree(HIPPO), before);
-  const lung = await verifyDatasetIntegrity(loadDataset(ensureSynthLung()));
+  const lung = await verifyDatasetIntegrity(loadDataset(await ensureSynthLung()));
   assert.deepEqual(lung.problems, []);
   assert.equal(lung.casesChecked, 9);
   assert.deepEqual(lung.labelValuesFound, [0, 1]);

@@ -31,7 +31,7 @@ const plans = synthLungPlans();
 let ds: Dataset | null = null;
 
 async function run(id: string, config: '3d_fullres' | '2d'): Promise<PreprocessedCase> {
-  ds ??= loadDataset(ensureSynthLung());
+  ds ??= loadDataset(await ensureSynthLung());
   const c = ds.case(id);
   return preprocessCase(cropCase(await c.loadImage(), await c.loadLabel(), id), preprocessSettingsFromPlans(plans, config, [1]), id);
 }

@@ -16,7 +16,7 @@ const shared = tmpWork();
 
 test('the whole chain runs with no intermediate awaits and leaves nnU-Net artifacts', async () => {
   const work = tmpWork();
-  const dir = ensureSynthLung();
+  const dir = await ensureSynthLung();
   const fold = await Task.load(dir, { workDir: work, threads: 2 }).fingerprint().plan().fold(0);
   const pre = path.join(work, 'nnUNet_preprocessed', 'Task06_SynthLung');
   for (const f of ['dataset_fingerprint.json', 'nnUNetPlansv2.1.json', 'splits_final.json']) {
@@ -32,7 +32,7 @@ test('the whole chain runs with no intermediate awaits and leaves nnU-Net artifa
 
 test('awaiting again reuses the cached fingerprint (no recomputation)', async () => {
   const work = shared;
-  const dir = ensureSynthLung();
+  const dir = await ensureSynthLung();
   const fp1 = await Task.load(dir, { workDir: work, threads: 1 }).fingerprint();
   const file = path.join(work, 'nnUNet_preprocessed', 'Task06_SynthLung', 'dataset_fingerprint.json');
   const mtime = fs.statSync(file).mtimeMs;
@@ -45,7 +45,7 @@ test('awaiting again reuses the cached fingerprint (no recomputation)', async ()
 
 test('resolved objects keep chaining: task -> fingerprint -> plan -> override -> fold', async () => {
   const work = shared;
-  const task = await Task.load(ensureSynthLung(), { workDir: work, threads: 1 });
+  const task = await Task.load((await ensureSynthLung()), { workDir: work, threads: 1 });
   assert.match(task.summary(), /Task06_SynthLung|SynthLung/);
   assert.equal(task.table().numRows(), 8);
   const fp = await task.fingerprint();
@@ -71,12 +71,12 @@ test('errors surface at the await naming the failing step', async () => {
     assert.match(e.message, /no such task folder/);
     return true;
   });
-  await assert.rejects(Task.load(ensureSynthLung(), { workDir: shared }).plan().fold(7), /step 'fold\(7\)' failed.*fold 7 does not exist/);
+  await assert.rejects(Task.load((await ensureSynthLung()), { workDir: shared }).plan().fold(7), /step 'fold\(7\)' failed.*fold 7 does not exist/);
 });
 
 test('a hand-edited splits_final.json is reused, one naming unknown cases is refused', async () => {
   const work = tmpWork();
-  const task = await Task.load(ensureSynthLung(), { workDir: work });
+  const task = await Task.load((await ensureSynthLung()), { workDir: work });
   const custom = [{ train: ['lung_001', 'lung_002'], val: ['lung_003'] }];
   fs.mkdirSync(path.dirname(task.splitsFile), { recursive: true });
   fs.writeFileSync(task.splitsFile, JSON.stringify(custom));
@@ -86,7 +86,7 @@ test('a hand-edited splits_final.json is reused, one naming unknown cases is ref
 });
 
 test('fold(k).train() chains into the trainer and writes the nnU-Net results layout', async () => {
-  const chain = Task.load(ensureSynthLung(), { workDir: shared })
+  const chain = Task.load((await ensureSynthLung()), { workDir: shared })
     .plan({ overrides: { '2d': { patch_size: [32, 32], batch_size: 2 } } })
     .fold(0)
     .train({ configuration: '2d', epochs: 1, iterationsPerEpoch: 2, validationIterations: 1, validate: false, numThreads: 0, progress: false });
@@ -101,7 +101,7 @@ test('fold(k).train() chains into the trainer and writes the nnU-Net results lay
 
 test('task.predict() uses the trained model folder (plans.json saved at training) and writes NIfTI in input geometry', async () => {
   const { readNifti } = await import('../../sdk/io/nifti');
-  const task = await Task.load(ensureSynthLung(), { workDir: shared });
+  const task = await Task.load((await ensureSynthLung()), { workDir: shared });
   const folder = task.modelFolder('2d');
   assert.ok(fs.existsSync(path.join(folder, 'plans.json')), 'the trained plans are stored with the model');
   // a 3-slice excerpt of the test case keeps this fast (a 2D model predicts slice by slice)

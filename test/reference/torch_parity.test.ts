@@ -1,3 +1,4 @@
+// reference suite: python3-torch 1.13, python3-skimage -- training steps (2d, 3d_fullres) equal PyTorch nnU-Net v1's within float32 noise
 /**
  * Training-step parity with PyTorch (bench/torch_step_parity.ts + bench/python/torch_step_parity.py): the hippocampus
  * 2d and 3d_fullres networks from the official plans, the same initial weights and the same batch of real slices /

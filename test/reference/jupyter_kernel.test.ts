@@ -1,3 +1,4 @@
+// reference suite: python3, Jupyter + tslab (kernel-setup/install.sh) -- notebooks run in the tslab kernel; strip_outputs.py
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'child_process';
@@ -32,7 +33,7 @@ test('strip_outputs.py clears outputs, counts and timing, is idempotent, and --c
   const dir = tmpDir();
   const nb = path.join(dir, 'a.ipynb');
   fs.writeFileSync(nb, JSON.stringify(notebook(['const a = 1;\nconsole.log(a)', 'a'], true)));
-  const py = fs.existsSync(PY) ? PY : 'python3';
+  const py = PY;
   const script = path.join(ROOT, 'kernel-setup/strip_outputs.py');
   assert.equal(spawnSync(py, [script, '--check', nb]).status, 1, '--check flags outputs');
   const r = spawnSync(py, [script, nb], { encoding: 'utf8' });
@@ -56,14 +57,14 @@ test('strip_outputs.py clears outputs, counts and timing, is idempotent, and --c
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const hasJupyter = fs.existsSync(PY) && spawnSync(PY, ['-c', 'import nbclient, nbformat, nbconvert']).status === 0;
-const skip = !hasJupyter
-  ? `no nbclient/nbconvert for ${PY} (kernel-setup/install.sh installs them)`
-  : !fs.existsSync(KERNEL)
-    ? `tslab kernel not registered in .jupyter/ (run kernel-setup/install.sh; CI runs it before npm test)`
-    : false;
+// the reference suite fails (never skips) when what it needs is missing
+test('setup: python3 with nbclient/nbconvert and the tslab kernel are installed (kernel-setup/install.sh)', () => {
+  assert.ok(fs.existsSync(PY), `no ${PY}: apt-get install -y python3 (see README, reference suite)`);
+  assert.equal(spawnSync(PY, ['-c', 'import nbclient, nbformat, nbconvert']).status, 0, `no nbclient/nbconvert for ${PY}: run kernel-setup/install.sh`);
+  assert.ok(fs.existsSync(KERNEL), `tslab kernel not registered in .jupyter/: run kernel-setup/install.sh`);
+});
 
-test('run_notebooks.py: tslab runs a notebook that imports "nnunet-ts", plotly.js is embedded once, a failing cell fails the run', { skip }, () => {
+test('run_notebooks.py: tslab runs a notebook that imports "nnunet-ts", plotly.js is embedded once, a failing cell fails the run', () => {
   const dir = tmpDir();
   const good = path.join(dir, 'good.ipynb');
   const bad = path.join(dir, 'bad.ipynb');
