@@ -1,8 +1,8 @@
 /**
  * CLI: write the synthetic Task06_SynthLung dataset (MSD layout).
  *
- *   ts-node data-scripts/generate_synthetic_lung.ts --out DIR [--n-train N] [--n-test N] [--size small|default]
- *                                                   [--seed 1234] [--name Task06_SynthLung]
+ *   ts-node data-scripts/generate_synthetic_lung.ts --out DIR [--n-train N] [--n-test N] [--size small|default|quickstart]
+ *                                                   [--seed 1234] [--name Task06_SynthLung] [--test-labels]
  *
  * With the defaults (size 'default', seed 1234, 8 + 1 cases) the voxels equal the official fixture inputs.
  */
@@ -10,7 +10,7 @@ import { GenerateTaskOptions, SynthLungSize, generateTask } from './synthetic_lu
 
 const USAGE =
   'usage: ts-node data-scripts/generate_synthetic_lung.ts --out DIR [--n-train N] [--n-test N] ' +
-  '[--size small|default] [--seed S] [--name TaskXX_Name]';
+  '[--size small|default|quickstart] [--seed S] [--name TaskXX_Name]';
 
 export function parseArgs(argv: string[]): { out: string; opts: GenerateTaskOptions } {
   let out: string | undefined;
@@ -42,9 +42,12 @@ export function parseArgs(argv: string[]): { out: string; opts: GenerateTaskOpti
         i++;
         break;
       case '--size':
-        if (v !== 'small' && v !== 'default') throw new Error(`--size must be 'small' or 'default', got '${v}'\n${USAGE}`);
+        if (v !== 'small' && v !== 'default' && v !== 'quickstart') throw new Error(`--size must be 'small', 'default' or 'quickstart', got '${v}'\n${USAGE}`);
         opts.size = v as SynthLungSize;
         i++;
+        break;
+      case '--test-labels':
+        opts.testLabels = true;
         break;
       case '--name':
         if (!v) throw new Error(`--name needs a task folder name\n${USAGE}`);

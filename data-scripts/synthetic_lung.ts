@@ -30,7 +30,7 @@ import { progress } from '../sdk/util/progress';
 import { roundHalfEven } from '../sdk/util/numeric';
 import { gaussianFilterFloat32 } from '../sdk/training/gaussian_filter';
 
-export type SynthLungSize = 'small' | 'default';
+export type SynthLungSize = 'small' | 'default' | 'quickstart';
 
 export interface SynthLungProfile {
   /** inclusive range of the number of slices (z) */
@@ -39,12 +39,20 @@ export interface SynthLungProfile {
   xy: [number, number];
   numTraining: number;
   numTest: number;
+  /** tumour intensity range in HU, drawn uniformly per tumour (make_synthetic.py: 30..60, soft tissue's range) */
+  tumourHU?: [number, number];
+  /** tumour radius range in mm (make_synthetic.py: 3..9) */
+  tumourRadiusMM?: [number, number];
 }
 
 /** 'default' = make_synthetic.py's PROFILES['default']; 'small' keeps `npm start` quick on a 2-core CPU. */
 export const SYNTH_LUNG_PROFILES: Record<SynthLungSize, SynthLungProfile> = {
   default: { z: [60, 120], xy: [128, 192], numTraining: 8, numTest: 1 },
   small: { z: [40, 64], xy: [96, 128], numTraining: 8, numTest: 1 },
+  // `npm start`: fewer slices, larger (6..12 mm) contrast-enhancing tumours (90..130 HU; the body's soft tissue is
+  // 0..60 HU), so that nnU-Net's short CPU schedule learns it in minutes. The default profile's 30..60 HU tumours
+  // need context (inside a lung or not) and several times more iterations.
+  quickstart: { z: [28, 36], xy: [96, 112], numTraining: 12, numTest: 3, tumourHU: [90, 130], tumourRadiusMM: [6, 12] },
 };
 
 /** 1-based case numbers that get exact-zero border slabs (make_synthetic.py ZERO_MARGIN_CASES). */
@@ -146,7 +154,7 @@ export class SynthLungStream {
 
   constructor(readonly seed = SYNTH_LUNG_DEFAULT_SEED, readonly size: SynthLungSize = 'default') {
     const p = SYNTH_LUNG_PROFILES[size];
-    if (!p) throw new Error(`synthetic_lung: unknown size '${size}' (expected 'small' or 'default')`);
+    if (!p) throw new Error(`synthetic_lung: unknown size '${size}' (expected ${Object.keys(SYNTH_LUNG_PROFILES).join(', ')})`);
     this.profile = p;
     this.rs = new RandomState(seed);
   }
@@ -281,13 +289,15 @@ export class SynthLungStream {
     let fg = 0;
     for (let t = 0; t < nTum; t++) {
       const [lcz, lcy, lcx, rz, ry, rx] = lungs[rs.randint(0, 2)];
-      const r = rs.uniform(3.0, 9.0); // mm
+      const [rLo, rHi] = this.profile.tumourRadiusMM ?? [3.0, 9.0];
+      const r = rs.uniform(rLo, rHi); // mm
       // centre within 50 % of the lung radii so the sphere stays (mostly) inside
       const tz = lcz + rs.uniform(-0.5, 0.5) * rz;
       const ty = lcy + rs.uniform(-0.5, 0.5) * ry;
       const tx = lcx + rs.uniform(-0.5, 0.5) * rx;
       const inside = sphereMask(zc, yc, xc, tz, ty, tx, r * r);
-      const hu = f32(rs.uniform(30.0, 60.0));
+      const [huLo, huHi] = this.profile.tumourHU ?? [30.0, 60.0];
+      const hu = f32(rs.uniform(huLo, huHi));
       for (const i of inside) {
         if (!lungMask[i]) continue;
         img[i] = f32(hu + f32(5 * f32(f32(tissue[i] / 60) - 0.5)));
@@ -381,6 +391,8 @@ export interface GenerateTaskOptions {
   seed?: number;
   size?: SynthLungSize;
   taskName?: string;
+  /** also write the test cases' ground truth to labelsTs/ (not part of MSD; for scoring held-out predictions) */
+  testLabels?: boolean;
 }
 
 interface SummaryCase {
@@ -434,7 +446,7 @@ async function writeIfChanged(file: string, bytes: Uint8Array): Promise<boolean>
 export async function generateTask(outDir: string, opts: GenerateTaskOptions = {}): Promise<string> {
   const size = opts.size ?? 'default';
   const profile = SYNTH_LUNG_PROFILES[size];
-  if (!profile) throw new Error(`generateTask: unknown size '${size}' (expected 'small' or 'default')`);
+  if (!profile) throw new Error(`generateTask: unknown size '${size}' (expected ${Object.keys(SYNTH_LUNG_PROFILES).join(', ')})`);
   const seed = opts.seed ?? SYNTH_LUNG_DEFAULT_SEED;
   const numTraining = opts.numTraining ?? profile.numTraining;
   const numTest = opts.numTest ?? profile.numTest;
@@ -447,7 +459,7 @@ export async function generateTask(outDir: string, opts: GenerateTaskOptions = {
     throw new Error(`generateTask: taskName must look like 'Task06_SynthLung' (MSD layout), got '${taskName}'`);
   }
   const root = path.join(outDir, taskName);
-  for (const sub of ['imagesTr', 'labelsTr', 'imagesTs']) fs.mkdirSync(path.join(root, sub), { recursive: true });
+  for (const sub of ['imagesTr', 'labelsTr', 'imagesTs', ...(opts.testLabels ? ['labelsTs'] : [])]) fs.mkdirSync(path.join(root, sub), { recursive: true });
   const summaryFile = path.join(root, 'synthetic_summary.json');
   let previous: Summary | null = null;
   try {
@@ -465,7 +477,9 @@ export async function generateTask(outDir: string, opts: GenerateTaskOptions = {
   for (let i = 1; i <= numTraining + numTest; i++) {
     const isTrain = i <= numTraining;
     const cid = `lung_${String(i).padStart(3, '0')}`;
-    const rels = isTrain ? [`imagesTr/${cid}.nii.gz`, `labelsTr/${cid}.nii.gz`] : [`imagesTs/${cid}.nii.gz`];
+    const rels = isTrain
+      ? [`imagesTr/${cid}.nii.gz`, `labelsTr/${cid}.nii.gz`]
+      : [`imagesTs/${cid}.nii.gz`, ...(opts.testLabels ? [`labelsTs/${cid}.nii.gz`] : [])];
     if (isTrain) training.push({ image: `./${rels[0]}`, label: `./${rels[1]}` });
     else test.push(`./${rels[0]}`);
     const prev = previous?.cases.find((c) => c.case === cid && c.train === isTrain);
@@ -480,7 +494,7 @@ export async function generateTask(outDir: string, opts: GenerateTaskOptions = {
     const imgBytes = await encodeNifti(image, { gzip: true });
     await writeIfChanged(path.join(root, rels[0]), imgBytes);
     files[rels[0]] = sha256(imgBytes);
-    if (isTrain) {
+    if (rels.length > 1) {
       const segBytes = await encodeNifti(label, { gzip: true });
       await writeIfChanged(path.join(root, rels[1]), segBytes);
       files[rels[1]] = sha256(segBytes);

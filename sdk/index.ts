@@ -6,6 +6,7 @@ export * from './io/volume';
 export * from './io/npy';
 export * from './io/atomic';
 export * from './util/random';
+export * from './util/progress';
 export * from './chain';
 export * from './task';
 export * from './planning';

@@ -658,7 +658,9 @@ export async function trainFold(opts: TrainFoldOptions): Promise<TrainingResult>
       }
       const te = Date.now();
       sgd.lr = polyLR(epoch, maxEpochs, initialLr, 0.9); // maybe_update_lr: epoch e trains with poly(e)
-      const bar = o.progress === false ? null : progress(`${o.configuration} fold ${o.fold} epoch ${epoch + 1}/${maxEpochs}`, itersPerEpoch + valIters);
+      const bar = o.progress === false ? null : progress(`${o.configuration} fold ${o.fold} epoch ${epoch + 1}/${maxEpochs}`, itersPerEpoch + valIters, {
+            group: `train ${o.configuration} fold ${o.fold}`,
+          });
       const gen = nextGen ?? makeTrainGen(epoch);
       nextGen = null;
       const losses: number[] = [];

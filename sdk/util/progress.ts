@@ -1,10 +1,13 @@
 /**
  * One progress interface for every long step (fingerprint, preprocessing, training, prediction, downloads).
- * The default sink draws a terminal bar on a TTY and prints sparse lines otherwise (CI logs); notebooks install
- * a live-display sink with `setProgressSink`. NNUNET_PROGRESS=0 silences it (tests).
+ * The default sink draws one terminal bar on a TTY and prints sparse lines otherwise (CI logs); inside a tslab
+ * notebook kernel it hands over to the live display that sdk/viz/progress_display.ts registers (one display per
+ * cell, updated in place, nothing on stderr). `setProgressSink` replaces both. NNUNET_PROGRESS=0 silences it (tests).
  */
 export interface ProgressState {
   label: string;
+  /** bars of one group replace each other in a live display (e.g. the epochs of one training run); default: label */
+  group: string;
   done: number;
   total: number;
   info?: string;
@@ -21,7 +24,8 @@ export interface Progress {
   done(info?: string): void;
 }
 
-function formatSeconds(s: number): string {
+/** 42s, 3m05s, 1h02m */
+export function formatSeconds(s: number): string {
   if (!isFinite(s)) return '?';
   if (s < 60) return `${s.toFixed(0)}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.floor(s % 60)).padStart(2, '0')}s`;
@@ -55,13 +59,34 @@ const terminalSink: ProgressSink = (() => {
   };
 })();
 
-let sink: ProgressSink = terminalSink;
+/** Returns true when it handled the state (e.g. it runs inside a notebook kernel), false to leave it to the terminal. */
+export type EnvironmentProgressSink = (s: ProgressState) => boolean;
+let environmentSink: EnvironmentProgressSink | null = null;
 
-export function setProgressSink(s: ProgressSink | null): void {
-  sink = s ?? terminalSink;
+/** Registered by sdk/viz/progress_display.ts: the notebook display, used whenever a tslab kernel is running. */
+export function setEnvironmentProgressSink(s: EnvironmentProgressSink | null): void {
+  environmentSink = s;
 }
 
-export function progress(label: string, total: number): Progress {
+const defaultSink: ProgressSink = (s) => {
+  if (process.env.NNUNET_PROGRESS === '0') return;
+  if (environmentSink?.(s)) return;
+  terminalSink(s);
+};
+
+let sink: ProgressSink = defaultSink;
+
+export function setProgressSink(s: ProgressSink | null): void {
+  sink = s ?? defaultSink;
+}
+
+export interface ProgressOptions {
+  /** live displays show one row per group: a new bar replaces the finished one of its group */
+  group?: string;
+}
+
+export function progress(label: string, total: number, opts: ProgressOptions = {}): Progress {
+  const group = opts.group ?? label;
   const t0 = Date.now();
   let done = 0;
   let lastEmit = 0;
@@ -70,7 +95,7 @@ export function progress(label: string, total: number): Progress {
     // at most ~10 updates per second
     if (!finished && now - lastEmit < 100 && done < total) return;
     lastEmit = now;
-    sink({ label, done, total, info, elapsedS: (now - t0) / 1000, finished });
+    sink({ label, group, done, total, info, elapsedS: (now - t0) / 1000, finished });
   };
   return {
     tick(n = 1, info?: string) {

@@ -15,3 +15,7 @@ export type { DisplayLike, ShowOptions } from './display';
 export { show, showTable, showPNG, loadPlotly } from './display';
 export type { FigureRenderOptions } from './render';
 export { FigureRenderer, toPNG, toHTML, renderPNG, closeRenderer, validateInBrowser } from './render';
+export type { UpdatableDisplay, NotebookProgressOptions } from './progress_display';
+export { notebookProgressSink, progressRowsHTML } from './progress_display';
+export type { ReportBlock, ReportSection, ReportOptions } from './report';
+export { reportHTML, writeReport } from './report';

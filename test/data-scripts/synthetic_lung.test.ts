@@ -193,6 +193,39 @@ test('bad input is refused with a clear message', async () => {
   await assert.rejects(generateTask(os.tmpdir(), { numTraining: 0, numTest: 0 }), /nothing to generate/);
   await assert.rejects(generateTask(os.tmpdir(), { taskName: '../evil' }), /taskName must look like/);
   assert.throws(() => parseArgs(['--n-train', '3']), /--out is required/);
-  assert.throws(() => parseArgs(['--out', 'x', '--size', 'big']), /--size must be 'small' or 'default'/);
+  assert.throws(() => parseArgs(['--out', 'x', '--size', 'big']), /--size must be 'small', 'default' or 'quickstart'/);
   assert.deepEqual(parseArgs(['--out', 'x', '--n-train', '3', '--size', 'small']), { out: 'x', opts: { numTraining: 3, size: 'small' } });
+});
+
+test("quickstart profile: contrast-enhancing 6-12 mm tumours brighter than soft tissue; labelsTs written on request", async () => {
+  for (let i = 1; i <= 3; i++) {
+    const c = generateCase(i, { size: 'quickstart' });
+    const [nz, ny, nx] = c.image.shape;
+    assert.ok(nz >= 28 && nz <= 36 && ny >= 96 && ny <= 112 && nx >= 96 && nx <= 112, `case ${i} shape ${c.image.shape}`);
+    let fg = 0;
+    let fgSum = 0;
+    let tissueAbove90 = 0;
+    let tissue = 0;
+    for (let j = 0; j < c.label.data.length; j++) {
+      const v = c.image.data[j];
+      if (c.label.data[j]) (fg++, (fgSum += v));
+      else if (!c.lungMask[j] && v > -500) (tissue++, (tissueAbove90 += v > 90 ? 1 : 0));
+    }
+    const mean = fgSum / fg;
+    // tumour HU drawn in 90..130 (+ texture and noise), soft tissue 0..60 (+ noise sd 12)
+    assert.ok(mean > 85 && mean < 135, `case ${i}: tumour mean ${mean}`);
+    assert.ok(tissueAbove90 / tissue < 0.01, `case ${i}: ${tissueAbove90}/${tissue} tissue voxels above 90 HU`);
+    // at least one tumour of radius >= 6 mm (clipped to the lung): more voxels than the default profile's smallest
+    const voxelMM3 = c.image.spacing[0] * c.image.spacing[1] * c.image.spacing[2];
+    assert.ok(fg * voxelMM3 > 100, `case ${i}: ${fg} tumour voxels`);
+  }
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'synthlung-q-'));
+  try {
+    const dir = await generateTask(tmp, { numTraining: 1, numTest: 1, size: 'quickstart', testLabels: true });
+    const label = await readNifti(path.join(dir, 'labelsTs/lung_002.nii.gz'));
+    assert.equal(sha256(label.data), sha256(generateCase(2, { size: 'quickstart' }).label.data));
+    assert.ok(!fs.existsSync(path.join(dir, 'labelsTs/lung_001.nii.gz')), 'training labels stay in labelsTr');
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 });

@@ -75,6 +75,8 @@ test('run_notebooks.py: tslab runs a notebook that imports "nnunet-ts", plotly.j
         'import { barChart, lineChart, show, showTable, makeVolume, numVoxels } from "nnunet-ts";\nshow(barChart({ x: ["a", "b"], y: [1, 2] }));',
         'show(lineChart({ y: [3, 1, 2] }));\nshowTable([{ case: "c1", dice: 0.9 }]);',
         'console.log(process.env.NNUNET_NOTEBOOK_SHORT, process.cwd(), numVoxels(makeVolume(new Float32Array(6), [1, 2, 3]).shape));',
+        'import { progress } from "nnunet-ts";\ndelete process.env.NNUNET_PROGRESS;\nfor (const step of ["step a", "step b"]) {\n  const b = progress(step, 20, { group: "demo" });\n' +
+          '  for (let i = 0; i < 20; i++) { b.tick(); await new Promise((r) => setTimeout(r, 30)); }\n  b.done();\n}',
       ]),
     ),
   );
@@ -97,6 +99,15 @@ test('run_notebooks.py: tslab runs a notebook that imports "nnunet-ts", plotly.j
   assert.equal(htmls.filter((h) => h.startsWith('<table')).length, 1);
   const stdout = g.cells[2].outputs.map((o: { text?: string[] }) => (o.text ?? []).join('')).join('');
   assert.equal(stdout.trim(), `1 ${ROOT} 6`, 'short schedule flag, repo root as cwd, SDK imported by package name');
+  // progress: one display updated in place (nbclient applies update_display_data to it), nothing on stderr
+  const prog = g.cells[3].outputs as { output_type: string; name?: string; data?: Record<string, string | string[]> }[];
+  assert.deepEqual(prog.map((o) => o.output_type), ['display_data'], JSON.stringify(prog).slice(0, 2000));
+  const progHTML = [prog[0].data!['text/html']].flat().join('');
+  assert.match(progHTML, /nnunet-progress/);
+  assert.match(progHTML, /✓.*step b.*20\/20/s, 'the last state: step b finished, in the row of step a');
+  assert.doesNotMatch(progHTML, /step a/);
+  const stderr = g.cells.flatMap((c: { outputs: { name?: string }[] }) => c.outputs.filter((o) => o.name === 'stderr'));
+  assert.deepEqual(stderr, [], 'no stderr output in the notebook');
   assert.ok(fs.statSync(path.join(out, 'good.html')).size > 1e6, 'HTML export with the plot');
   assert.ok(fs.existsSync(path.join(out, 'bad.ipynb')), 'a failed notebook is still written for inspection');
   fs.rmSync(dir, { recursive: true, force: true });
