@@ -176,14 +176,16 @@ async function reportSections(r: ReportInputs): Promise<ReportSection[]> {
       figure: sliceViewer(image, {
         label,
         prediction,
-        title: `${row.case}: Dice ${row.dice.toFixed(4)} (ground truth filled, prediction as contour)`,
+        title: `${row.case}: Dice ${row.dice.toFixed(3)}`,
         classNames: ['tumour'],
         window: [-1000, 200],
+        maxSlicePixels: 112 * 112,
         maxFrames: 24,
         maxValues: 250_000,
         width: 560,
         height: 520,
       }),
+      caption: `${row.case}: ground truth filled, prediction as contour; the slider moves through the slices (z).`,
     });
   }
   const artifacts = [
