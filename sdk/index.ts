@@ -21,3 +21,15 @@ export * from './training/trainer';
 export * from './synthetic';
 export * from './inference/predict';
 export * from './evaluation/consolidate';
+export type { Roots, RootOptions } from './paths';
+export {
+  resolveRoots,
+  ROOT_ENV,
+  DEFAULT_WORK_DIR,
+  configurationFolder,
+  foldFolder,
+  foldFolderName,
+  validationFolder,
+  predNextStageFolder,
+  preprocessedFolder,
+} from './paths';

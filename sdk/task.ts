@@ -28,6 +28,7 @@ import { predictCases, type PredictCasesOptions, type PredictInputCase, type Pre
 import { findBestConfigurationInResults, type FindBestOptions, type ModelSelectionResult } from './evaluation/consolidate';
 import { initBackend } from './network/backend';
 import { writeJsonAtomic } from './io/atomic';
+import { configurationFolder, foldFolder, preprocessedFolder, resolveRoots, trainerNameFor } from './paths';
 
 /** Training options of `fold(k).train(...)`: everything of trainFold that the fold does not already know. */
 export type FoldTrainOptions = Partial<
@@ -43,10 +44,7 @@ export type FoldTrainOptions = Partial<
   disableNextStagePrediction?: boolean;
 };
 
-/** nnU-Net v1 trainer names, as they appear in the results folder names. */
-export function trainerNameFor(configuration: string): string {
-  return configuration === '3d_cascade_fullres' ? 'nnUNetTrainerV2CascadeFullRes' : 'nnUNetTrainerV2';
-}
+export { trainerNameFor } from './paths';
 
 export interface TaskOptions {
   /** Base folder for the nnU-Net roots when they are not given (default $NNUNET_WORK or ./nnunet_work). */
@@ -91,13 +89,13 @@ export interface TaskPaths {
 }
 
 export function resolveTaskPaths(datasetDir: string, opts: TaskOptions = {}): TaskPaths {
-  const work = path.resolve(opts.workDir ?? process.env.NNUNET_WORK ?? 'nnunet_work');
-  const preprocessedRoot = path.resolve(opts.preprocessedRoot ?? process.env.nnUNet_preprocessed ?? path.join(work, 'nnUNet_preprocessed'));
-  const resultsRoot = path.resolve(opts.resultsRoot ?? process.env.nnUNet_results ?? path.join(work, 'nnUNet_results'));
+  const roots = resolveRoots(opts);
+  const preprocessedRoot = roots.preprocessed;
+  const resultsRoot = roots.results;
   const folder = path.basename(path.resolve(datasetDir));
   return {
     raw: path.resolve(datasetDir),
-    preprocessed: path.join(preprocessedRoot, folder),
+    preprocessed: preprocessedFolder(preprocessedRoot, folder),
     results: path.join(resultsRoot, folder),
     preprocessedRoot,
     resultsRoot,
@@ -136,12 +134,12 @@ export class Fold {
 
   /** `<nnUNet_results>/<dataset>/<trainer>__<plans>__<configuration>` */
   configurationFolder(configuration: string): string {
-    return path.join(this.task.paths.results, `${trainerNameFor(configuration)}__${this.plans.plansName}__${configuration}`);
+    return configurationFolder(this.task.paths.resultsRoot, path.basename(this.task.paths.results), configuration, { plans: this.plans.plansName });
   }
 
   /** `<configuration folder>/fold_<k>` */
   outputDir(configuration: string): string {
-    return path.join(this.configurationFolder(configuration), `fold_${this.fold}`);
+    return foldFolder(this.configurationFolder(configuration), this.fold);
   }
 
   /**
@@ -363,7 +361,7 @@ export class Task {
 
   /** `<nnUNet_results>/<dataset>/<trainer>__<plans>__<configuration>` */
   modelFolder(configuration: string, plansName = 'nnUNetPlansv2.1'): string {
-    return path.join(this.paths.results, `${trainerNameFor(configuration)}__${plansName}__${configuration}`);
+    return configurationFolder(this.paths.resultsRoot, path.basename(this.paths.results), configuration, { plans: plansName });
   }
 
   /**

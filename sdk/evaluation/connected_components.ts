@@ -10,6 +10,7 @@
  */
 import { aggregateScoresLazy, EvaluationResults, readPythonJsonSync, writePythonJson } from './evaluator';
 import type { LabelArray } from './evaluator';
+import { VALIDATION_FOLDER } from '../paths';
 
 /** An entry of for_which_classes: one class, or several classes treated as one region. */
 export type ClassOrRegion = number | readonly number[];
@@ -386,7 +387,7 @@ export async function determinePostprocessing(
   }
 
   pp.min_valid_object_sizes = advanced ? formatMinValidObjectSizes(minValid) : 'None';
-  pp.validation_raw = opts.validationRaw ?? 'validation_raw';
+  pp.validation_raw = opts.validationRaw ?? VALIDATION_FOLDER;
   pp.validation_final = opts.validationFinal ?? 'validation_final';
 
   // Apply the decision to the raw predictions (v1 applies it to validation_raw, not to the step outputs).

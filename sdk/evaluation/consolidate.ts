@@ -18,6 +18,7 @@ import { ensembleProbabilityFiles } from '../inference/export';
 import { addForegroundMean, EvaluationResults, foregroundMeanDice, readSummaryJson } from './evaluator';
 import { evaluateFolder, determinePostprocessingFolder, niftiFilesIn } from './folders';
 import type { PostprocessingJson } from './connected_components';
+import { configurationFolderName, foldFolder, SUMMARY_FILE, VALIDATION_FOLDER, validationFolder } from '../paths';
 import {
   configurationPairs,
   ensembleName,
@@ -79,7 +80,7 @@ function labelsFromSummary(file: string): number[] {
  */
 export async function consolidateFolds(configurationFolder: string, gtDir: string, opts: ConsolidateOptions = {}): Promise<ConsolidationResult> {
   const folds = opts.folds ?? [0, 1, 2, 3, 4];
-  const valName = opts.validationFolderName ?? 'validation_raw';
+  const valName = opts.validationFolderName ?? VALIDATION_FOLDER;
   const cvRaw = path.join(configurationFolder, 'cv_niftis_raw');
   const gtOut = path.join(configurationFolder, 'gt_niftis');
   freshDir(cvRaw);
@@ -87,8 +88,8 @@ export async function consolidateFolds(configurationFolder: string, gtDir: strin
   let labels: number[] | null = null;
   const seen = new Map<string, number | 'all'>();
   for (const k of folds) {
-    const dir = path.join(configurationFolder, `fold_${k}`, valName);
-    const summary = path.join(dir, 'summary.json');
+    const dir = validationFolder(foldFolder(configurationFolder, k), valName);
+    const summary = path.join(dir, SUMMARY_FILE);
     if (!fs.existsSync(summary)) throw new Error(`${summary}: missing (fold ${k} is not trained and validated)`);
     const l = labelsFromSummary(summary);
     if (labels && l.join() !== labels.join()) throw new Error(`${summary}: labels [${l}] differ from the other folds' [${labels}]`);
@@ -206,14 +207,10 @@ export class ModelSelectionResult {
   }
 }
 
-/** `<trainer>__<plans>__<configuration>` */
-export function configurationFolderName(configuration: string, o: { plans?: string; trainer?: string; cascadeTrainer?: string } = {}): string {
-  const trainer = configuration === '3d_cascade_fullres' ? (o.cascadeTrainer ?? V1_DEFAULT_CASCADE_TRAINER) : (o.trainer ?? V1_DEFAULT_TRAINER);
-  return `${trainer}__${o.plans ?? V1_DEFAULT_PLANS}__${configuration}`;
-}
+export { configurationFolderName } from '../paths';
 
 function foldsComplete(folder: string, folds: (number | 'all')[]): boolean {
-  return folds.every((k) => fs.existsSync(path.join(folder, `fold_${k}`, 'validation_raw', 'summary.json')));
+  return folds.every((k) => fs.existsSync(path.join(validationFolder(foldFolder(folder, k)), SUMMARY_FILE)));
 }
 
 /** v1 ensemble.py for one pair: merge each fold's validation probabilities, evaluate, determine postprocessing. */
@@ -234,8 +231,8 @@ async function evaluateEnsemble(
   const f2 = path.join(resultsDir, configurationFolderName(m2, names));
   const jobs: [string, string, string][] = [];
   for (const k of folds) {
-    const d1 = path.join(f1, `fold_${k}`, 'validation_raw');
-    const d2 = path.join(f2, `fold_${k}`, 'validation_raw');
+    const d1 = validationFolder(foldFolder(f1, k));
+    const d2 = validationFolder(foldFolder(f2, k));
     for (const f of niftiFilesIn(d1)) {
       const id = f.replace(/\.nii\.gz$/, '');
       const p1 = path.join(d1, `${id}.npy`);

@@ -10,6 +10,7 @@ import { readNifti, writeNifti } from '../io/nifti';
 import type { Volume } from '../io/volume';
 import { aggregateScoresLazy, EvaluationResults, makeSummaryJson, readSummaryJson, writeSummaryJson } from './evaluator';
 import { determinePostprocessing, DeterminePostprocessingResult, PostprocessingCase, writePostprocessingJson } from './connected_components';
+import { SUMMARY_FILE, VALIDATION_FOLDER } from '../paths';
 
 /** Sorted .nii.gz file names of a folder (batchgenerators subfiles(suffix='.nii.gz', join=False)). */
 export function niftiFilesIn(folder: string): string[] {
@@ -68,7 +69,7 @@ export async function evaluateFolder(
     labels,
   );
   if (opts.writeSummary ?? true) {
-    await writeSummaryJson(path.join(folderWithPredictions, 'summary.json'), makeSummaryJson(res, opts.json));
+    await writeSummaryJson(path.join(folderWithPredictions, SUMMARY_FILE), makeSummaryJson(res, opts.json));
   }
   return res;
 }
@@ -91,12 +92,12 @@ export async function determinePostprocessingFolder(
     postprocessingJsonName?: string;
   } = {},
 ): Promise<DeterminePostprocessingResult> {
-  const rawSub = opts.rawSubfolder ?? 'validation_raw';
+  const rawSub = opts.rawSubfolder ?? VALIDATION_FOLDER;
   const finalSub = opts.finalSubfolder ?? 'validation_final';
   const rawDir = path.join(base, rawSub);
   const finalDir = path.join(base, finalSub);
   const files = niftiFilesIn(rawDir);
-  const summaryFile = path.join(rawDir, 'summary.json');
+  const summaryFile = path.join(rawDir, SUMMARY_FILE);
   let rawResults: EvaluationResults | undefined;
   let classes = opts.classes ? [...opts.classes] : undefined;
   if (fs.existsSync(summaryFile)) {
@@ -135,6 +136,6 @@ export async function determinePostprocessingFolder(
     all: r.final.all.map((c) => ({ ...c, test: path.join(finalDir, String(c.test)), reference: path.join(gtLabelsFolder, String(c.reference)) })),
     mean: r.final.mean,
   };
-  await writeSummaryJson(path.join(finalDir, 'summary.json'), makeSummaryJson(withNames));
+  await writeSummaryJson(path.join(finalDir, SUMMARY_FILE), makeSummaryJson(withNames));
   return r;
 }

@@ -8,10 +8,11 @@
  *  - best = the highest score; on ties the LAST candidate in iteration order wins (v1 loops over all candidates and
  *    overwrites best_model whenever the score equals the maximum).
  */
+import { DEFAULT_CASCADE_TRAINER, DEFAULT_PLANS, DEFAULT_TRAINER } from '../paths';
 
-export const V1_DEFAULT_TRAINER = 'nnUNetTrainerV2';
-export const V1_DEFAULT_CASCADE_TRAINER = 'nnUNetTrainerV2CascadeFullRes';
-export const V1_DEFAULT_PLANS = 'nnUNetPlansv2.1';
+export const V1_DEFAULT_TRAINER = DEFAULT_TRAINER;
+export const V1_DEFAULT_CASCADE_TRAINER = DEFAULT_CASCADE_TRAINER;
+export const V1_DEFAULT_PLANS = DEFAULT_PLANS;
 
 /** Configurations in v1's default order (`-m` default). */
 export const V1_CONFIGURATIONS = ['2d', '3d_lowres', '3d_fullres', '3d_cascade_fullres'] as const;

@@ -32,6 +32,7 @@ import { progress } from '../util/progress';
 import { exportPrediction, segmentationFromProbabilities } from './export';
 import { predictEnsemble, ClassProbabilities } from './sliding_window';
 import { tfjsPatchPredictor } from './tfjs_predictor';
+import { foldFolder } from '../paths';
 
 /** One case given in memory: its image channels (all with the same geometry). */
 export interface PredictInputCase {
@@ -213,12 +214,12 @@ export function findFoldFolders(modelFolder: string, folds?: (number | 'all')[],
   const has = (d: string) => fs.existsSync(path.join(d, `${checkpoint}.json`)) || fs.existsSync(path.join(d, checkpoint));
   if (folds && folds.length) {
     return folds.map((k) => {
-      const d = path.join(modelFolder, `fold_${k}`);
+      const d = foldFolder(modelFolder, k);
       if (!has(d)) throw new Error(`${d}: no ${checkpoint} (train fold ${k} first)`);
       return d;
     });
   }
-  const found = [0, 1, 2, 3, 4].map((k) => path.join(modelFolder, `fold_${k}`)).filter(has);
+  const found = [0, 1, 2, 3, 4].map((k) => foldFolder(modelFolder, k)).filter(has);
   if (found.length === 0) throw new Error(`${modelFolder}: no fold_0..fold_4 with a ${checkpoint}`);
   return found;
 }

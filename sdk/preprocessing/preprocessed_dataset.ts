@@ -25,6 +25,7 @@ import { mapInWorkers } from '../util/pool';
 import { cropCase } from './cropping';
 import { preprocessCase, PreprocessSettings, PreprocessedProperties } from './preprocessing';
 import { toV1Scheme, CTIntensityStats } from './normalization';
+import { preprocessedFolder, resolveRoots } from '../paths';
 
 /** Bump when the on-disk format or the numerics change: invalidates every cache. */
 export const PREPROCESSING_VERSION = 1;
@@ -314,8 +315,9 @@ export async function preprocessConfiguration(
     );
   }
   const hash = preprocessingHash(settings);
-  const root = opts.outDir ?? process.env.nnUNet_preprocessed ?? path.resolve('nnUNet_preprocessed');
-  const dir = path.join(root, opts.datasetFolder ?? path.basename(dataset.dir), conf.data_identifier);
+  // the same default as Task (sdk/paths.ts): $nnUNet_preprocessed, else <$NNUNET_WORK or ./nnunet_work>/nnUNet_preprocessed
+  const root = opts.outDir ?? resolveRoots().preprocessed;
+  const dir = preprocessedFolder(root, opts.datasetFolder ?? path.basename(dataset.dir), conf.data_identifier);
   fs.mkdirSync(dir, { recursive: true });
   const cases = opts.caseIds ? opts.caseIds.map((id) => dataset.case(id)) : dataset.cases;
   const jobs: PreprocessJob[] = cases.map((c) => ({

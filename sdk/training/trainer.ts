@@ -64,6 +64,7 @@ import {
   TrainerState,
 } from './checkpoint';
 import { readTrainingLog, TrainingLogEntry, writeTrainingLog } from './training_log';
+import { configurationFolder, DEFAULT_TRAINER, foldFolder, predNextStageFolder, SUMMARY_FILE, trainerNameFor, validationFolder } from '../paths';
 
 /** nnUNetTrainerV2 constants (S1 nnUNetTrainerV2.__init__ / nnUNetTrainer.__init__). */
 export const V2_MAX_NUM_EPOCHS = 1000;
@@ -356,14 +357,14 @@ export function foldOutputDir(
   plansName: string,
   configuration: string,
   fold: number | 'all',
-  trainer = configuration === '3d_cascade_fullres' ? 'nnUNetTrainerV2CascadeFullRes' : 'nnUNetTrainerV2',
+  trainer = trainerNameFor(configuration),
 ): string {
-  return path.join(resultsRoot, datasetName, `${trainer}__${plansName}__${configuration}`, `fold_${fold}`);
+  return foldFolder(configurationFolder(resultsRoot, datasetName, configuration, { plans: plansName, trainer, cascadeTrainer: trainer }), fold);
 }
 
 /** v1's pred_next_stage folder of a 3d_lowres trainer (input of the cascade). */
-export function predNextStageDir(resultsRoot: string, datasetName: string, plansName: string, trainer = 'nnUNetTrainerV2'): string {
-  return path.join(resultsRoot, datasetName, `${trainer}__${plansName}__3d_lowres`, 'pred_next_stage');
+export function predNextStageDir(resultsRoot: string, datasetName: string, plansName: string, trainer = DEFAULT_TRAINER): string {
+  return predNextStageFolder(resultsRoot, datasetName, plansName, trainer);
 }
 
 function setupRun(o: TrainFoldOptions & { preprocessedDir: string }): Setup {
@@ -877,7 +878,7 @@ export async function validateFold(o: ValidateFoldOptions): Promise<ValidationRe
   const cfg = resolveConfiguration(json, o.configuration);
   const patch = o.patchSize ?? cfg.patch_size;
   const dim = patch.length;
-  const folder = path.join(o.outputDir, o.folderName ?? 'validation_raw');
+  const folder = validationFolder(o.outputDir, o.folderName);
   fs.mkdirSync(folder, { recursive: true });
   const predictor = tfjsPatchPredictor((x) => o.net.predict(x));
   const labels = Array.from({ length: o.numClasses }, (_, i) => i);
@@ -913,7 +914,7 @@ export async function validateFold(o: ValidateFoldOptions): Promise<ValidationRe
   );
   bar?.done();
   const summary = makeSummaryJson(results, { name: o.name ?? `${o.configuration} val tiled True`, task: json.dataset_name });
-  const summaryFile = path.join(folder, 'summary.json');
+  const summaryFile = path.join(folder, SUMMARY_FILE);
   await writeSummaryJson(summaryFile, summary);
   const meanDice: Record<string, number> = {};
   for (const l of labels) meanDice[String(l)] = results.mean[String(l)]?.Dice ?? NaN;

@@ -11,6 +11,7 @@ import { formatSeconds } from '../../util/progress';
 import { generateTask, SYNTH_LUNG_PROFILES } from '../../../data-scripts/synthetic_lung';
 import { FOLDER_FLAGS, taskOptionsFrom } from './common';
 import { runFullDemo } from './start_all';
+import { resolveRoots } from '../../paths';
 
 /**
  * nnUNetPlansv2.1 re-planned for a 0.25 GB "GPU" (the v1 alternative planners' VRAM scaling, v2's
@@ -59,7 +60,8 @@ export const startCommand: CommandSpec = {
 async function runQuickStart(flags: Record<string, unknown>): Promise<number> {
   const t0 = Date.now();
   const opts = taskOptionsFrom(flags);
-  const workDir = path.resolve(opts.workDir ?? 'nnunet_work');
+  const roots = resolveRoots(opts);
+  const workDir = roots.work;
   const epochs = (flags.epochs as number | undefined) ?? DEFAULT_EPOCHS;
   const iterationsPerEpoch = (flags.iterations as number | undefined) ?? DEFAULT_ITERATIONS;
   for (const [k, v] of [['--epochs', epochs], ['--iterations', iterationsPerEpoch]] as const) {
@@ -75,8 +77,8 @@ async function runQuickStart(flags: Record<string, unknown>): Promise<number> {
 
   const profile = SYNTH_LUNG_PROFILES.quickstart;
   console.log(`nnunet-ts quick start: nnU-Net on a synthetic lung CT task (${profile.numTraining} training cases, ${profile.numTest} held out), work folder ${workDir}`);
-  console.log(`\n== 1/6 dataset: generating the task into ${path.join(workDir, 'nnUNet_raw')}`);
-  const dir = await step('dataset', () => generateTask(path.join(workDir, 'nnUNet_raw'), { size: 'quickstart', testLabels: true }));
+  console.log(`\n== 1/6 dataset: generating the task into ${roots.raw}`);
+  const dir = await step('dataset', () => generateTask(roots.raw, { size: 'quickstart', testLabels: true }));
   const task = await Task.load(dir, opts);
   const integrity = await task.verify();
   console.log(task.summary());

@@ -4,6 +4,7 @@ import { ensembleFolders } from '../../inference/export';
 import { readPostprocessingJson } from '../../evaluation/connected_components';
 import { generateTask } from '../../../data-scripts/synthetic_lung';
 import { taskOptionsFrom } from './common';
+import { resolveRoots } from '../../paths';
 
 /**
  * The CPU demonstration plans: nnUNetPlansv2.1 re-planned for a 0.25 GB "GPU" (the v1 alternative planners'
@@ -24,8 +25,9 @@ const SCHEDULE = { epochs: 2, iterationsPerEpoch: 4, validationIterations: 1, mi
 export async function runFullDemo(flags: Record<string, unknown>): Promise<number> {
   const t0 = Date.now();
   const opts = taskOptionsFrom(flags);
-  const workDir = path.resolve(opts.workDir ?? 'nnunet_work');
-  const rawRoot = path.join(workDir, 'nnUNet_raw');
+  const roots = resolveRoots(opts);
+  const workDir = roots.work;
+  const rawRoot = roots.raw;
   const size = (flags.size as 'small' | 'default' | undefined) ?? 'small';
   console.log(`== 1. dataset: generating the synthetic lung task (${size}) in ${rawRoot}`);
   const dir = await generateTask(rawRoot, { size });
