@@ -248,7 +248,7 @@ async function reportSections(r: ReportInputs): Promise<ReportSection[]> {
         {
           kind: 'text',
           text:
-            'Rerun: npm start (resumes: finished steps are reused). The full demonstration (2d, 3d_fullres, 3d_lowres, cascade, ensembles, ' +
+            'Rerun: npm start (reuses the generated cases, fingerprint, plans and preprocessed data; trains again). The full demonstration (2d, 3d_fullres, 3d_lowres, cascade, ensembles, ' +
             'model selection): npm start -- --all. Longer training: npm start -- --epochs 30 --iterations 25.',
         },
       ],
