@@ -9,6 +9,7 @@ export * from './util/random';
 export * from './util/progress';
 export * from './chain';
 export * from './task';
+export * from './fingerprint';
 export * from './planning';
 export * from './io/raw';
 export * from './inference';
@@ -20,7 +21,10 @@ export * from './network';
 export * from './training/trainer';
 export * from './synthetic';
 export * from './inference/predict';
-export * from './evaluation/consolidate';
+export * from './postprocessing';
+export * from './ensembling';
+export * from './model_selection';
+export * from './cropping/cropping';
 export type { Roots, RootOptions } from './paths';
 export {
   resolveRoots,
@@ -31,5 +35,6 @@ export {
   foldFolderName,
   validationFolder,
   predNextStageFolder,
+  trainedFoldFolder,
   preprocessedFolder,
 } from './paths';

@@ -79,6 +79,18 @@ export function foldFolder(configurationFolderPath: string, fold: number | 'all'
 }
 
 /** v1's validation output folder of a fold (`validation_raw`, or another name given to validate()). */
+/** `<results>/<dataset>/<trainer>__<plans>__<configuration>/fold_<k>`, the trainer named after the configuration. */
+export function trainedFoldFolder(
+  resultsRoot: string,
+  datasetFolder: string,
+  plans: string,
+  configuration: string,
+  fold: number | 'all',
+  trainer = trainerNameFor(configuration),
+): string {
+  return foldFolder(configurationFolder(resultsRoot, datasetFolder, configuration, { plans, trainer, cascadeTrainer: trainer }), fold);
+}
+
 export const VALIDATION_FOLDER = 'validation_raw';
 export function validationFolder(foldFolderPath: string, name = VALIDATION_FOLDER): string {
   return path.join(foldFolderPath, name);

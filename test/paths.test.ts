@@ -9,10 +9,10 @@ import {
   preprocessedFolder,
   resolveRoots,
   trainerNameFor,
+  trainedFoldFolder,
   validationFolder,
 } from '../sdk/paths';
 import { resolveTaskPaths } from '../sdk/task';
-import { foldOutputDir, predNextStageDir } from '../sdk/training/trainer';
 
 test('roots: option, then environment variable, then <work>/nnUNet_<root>; work from NNUNET_WORK or ./nnunet_work', () => {
   assert.deepEqual(resolveRoots({}, {}), {
@@ -35,13 +35,13 @@ test('results layout: nnU-Net v1 folder names, and every module that builds them
   assert.equal(cf, '/res/Task06_Lung/nnUNetTrainerV2__nnUNetPlansv2.1__2d');
   assert.equal(foldFolder(cf, 'all'), `${cf}/fold_all`);
   assert.equal(validationFolder(foldFolder(cf, 0)), `${cf}/fold_0/validation_raw`);
-  assert.equal(foldOutputDir('/res', 'Task06_Lung', 'nnUNetPlansv2.1', '2d', 3), `${cf}/fold_3`);
+  assert.equal(trainedFoldFolder('/res', 'Task06_Lung', 'nnUNetPlansv2.1', '2d', 3), `${cf}/fold_3`);
   assert.equal(
-    foldOutputDir('/res', 'T', 'P', '3d_cascade_fullres', 0),
+    trainedFoldFolder('/res', 'T', 'P', '3d_cascade_fullres', 0),
     '/res/T/nnUNetTrainerV2CascadeFullRes__P__3d_cascade_fullres/fold_0',
   );
-  assert.equal(predNextStageDir('/res', 'T', 'P'), '/res/T/nnUNetTrainerV2__P__3d_lowres/pred_next_stage');
-  assert.equal(predNextStageFolder('/res', 'T', 'P'), predNextStageDir('/res', 'T', 'P'));
+  assert.equal(predNextStageFolder('/res', 'T', 'P'), '/res/T/nnUNetTrainerV2__P__3d_lowres/pred_next_stage');
+  assert.equal(predNextStageFolder('/res', 'T', 'P'), predNextStageFolder('/res', 'T', 'P'));
   assert.equal(preprocessedFolder('/pre', 'T', 'nnUNetData_plans_v2.1_stage0'), '/pre/T/nnUNetData_plans_v2.1_stage0');
   const tp = resolveTaskPaths('/raw/Task06_Lung', { workDir: '/w' });
   assert.equal(tp.preprocessed, '/w/nnUNet_preprocessed/Task06_Lung');

@@ -1,4 +1,4 @@
-/** Evaluation: v1 metrics and summary.json, Summary view, largest-component postprocessing, model selection. */
+/** Evaluation: v1 metrics and summary.json, Summary view, folder evaluation (postprocessing: sdk/postprocessing; model selection: sdk/model_selection). */
 export * from './metrics';
 export {
   evaluateCase,
@@ -19,6 +19,4 @@ export {
 export type { CaseScores, EvaluationResults, SummaryJson, EvaluationCase, EvaluateOptions } from './evaluator';
 export { Summary, caseIdFromPath } from './summary';
 export type { SummaryRow } from './summary';
-export * from './connected_components';
-export * from './model_selection';
-export { niftiFilesIn, evaluateFolder, determinePostprocessingFolder } from './folders';
+export { niftiFilesIn, evaluateFolder } from './folders';

@@ -22,11 +22,7 @@ export interface SummaryRow {
   TN: number;
 }
 
-/** Plotly figure as plain JSON ({data, layout}); render with Plotly.newPlot(div, fig.data, fig.layout). */
-export interface PlotlyFigure {
-  data: Record<string, unknown>[];
-  layout: Record<string, unknown>;
-}
+import type { PlotlyFigure } from '../viz/figure';
 
 /** Case id from the file names recorded in summary.json (basename without .nii.gz / .nii). */
 export function caseIdFromPath(p: string | undefined, fallback: string): string {

@@ -13,10 +13,10 @@ import { readJsonSync, writeJsonAtomic, writeJsonAtomicSync } from '../io/atomic
 import type { Dataset } from '../io/dataset';
 import { readNiftiChannels } from '../io/nifti';
 import type { Volume } from '../io/volume';
-import { median as medianOf, percentileSorted, prod } from '../planning/numpy_compat';
-import type { PlotlyFigure } from '../planning/plans';
-import type { IntensityProperties } from '../planning/plans_types';
-import { cropCase } from '../preprocessing/cropping';
+import { median as medianOf, percentileSorted, prod } from '../util/numpy_compat';
+import type { PlotlyFigure } from '../viz/figure';
+import type { IntensityProperties } from './fingerprint_types';
+import { cropCase } from '../cropping/cropping';
 import { RandomState } from '../util/random';
 import type { CaseFingerprint, DatasetFingerprintJSON, V1ChannelIntensityProperties, V1IntensityStats } from './fingerprint_types';
 

@@ -4,7 +4,16 @@
  * (case identifiers, modalities, foreground classes, per-case size reductions, v1 `intensityproperties`), plus
  * per-case properties for inspection. All spatial vectors are (z, y, x).
  */
-import type { IntensityProperties } from '../planning/plans_types';
+/** v2 `foreground_intensity_properties_per_channel` entry (v1 CT statistics are mapped onto these names). */
+export interface IntensityProperties {
+  max: number;
+  mean: number;
+  median: number;
+  min: number;
+  percentile_00_5: number;
+  percentile_99_5: number;
+  std: number;
+}
 
 /** v1 DatasetAnalyzer._compute_stats names (median, mean, sd, mn, mx, percentile_99_5, percentile_00_5). */
 export interface V1IntensityStats {

@@ -1,4 +1,4 @@
-/** Inference building blocks: sliding window, Gaussian map, export, probability files, ensembling. */
+/** Inference building blocks: sliding window, Gaussian map, export, probability files (ensembling: sdk/ensembling). */
 export {
   computeSlidingWindowSteps,
   mirrorCombinations,
@@ -17,9 +17,6 @@ export {
   saveProbabilities,
   loadProbabilities,
   encodeFloat16Npy,
-  averageProbabilities,
-  ensembleProbabilityFiles,
-  ensembleFolders,
 } from './export';
 export type { ExportPredictionOptions, ExportFiles } from './export';
 export { tfjsPatchPredictor } from './tfjs_predictor';

@@ -21,14 +21,14 @@ import * as aq from 'arquero';
 import { readNiftiChannels } from '../io/nifti';
 import type { Volume } from '../io/volume';
 import { Plans, PlansJSON, resolveConfiguration } from '../planning/plans';
-import { cropCase } from '../preprocessing/cropping';
-import { preprocessCase, transpose3 } from '../preprocessing/preprocessing';
+import { cropCase } from '../cropping/cropping';
+import { preprocessCase } from '../preprocessing/preprocessing';
 import { preprocessSettingsFromPlans } from '../preprocessing/preprocessed_dataset';
-import { resizeSegmentation } from '../preprocessing/resampling';
-import { PostprocessingJson, readPostprocessingJson } from '../evaluation/connected_components';
+import { PostprocessingJson, readPostprocessingJson } from '../postprocessing/connected_components';
 import type { GenericUNet } from '../network/generic_unet';
-import { loadTrainedNetwork } from '../training/trainer';
+import { loadTrainedNetwork } from '../checkpoint/checkpoint';
 import { progress } from '../util/progress';
+import { cascadeOneHot } from './cascade';
 import { exportPrediction, segmentationFromProbabilities } from './export';
 import { predictEnsemble, ClassProbabilities } from './sliding_window';
 import { tfjsPatchPredictor } from './tfjs_predictor';
@@ -324,39 +324,6 @@ async function slidingWindow(model: LoadedModel, data: Float32Array, shape: numb
     },
     model.nets.map((n) => tfjsPatchPredictor((x) => n.predict(x))),
   );
-}
-
-/**
- * The one-hot previous-stage channels of the cascade: the low-res segmentation in raw geometry -> crop_bbox ->
- * transpose_forward -> resize_segmentation order 1 to the preprocessed shape -> one channel per label 1..K-1.
- */
-export function cascadeOneHot(
-  prevSeg: ArrayLike<number>,
-  rawShape: readonly number[],
-  cropBbox: readonly (readonly number[])[],
-  transposeForward: readonly number[],
-  targetShape: readonly number[],
-  numClasses: number,
-): Float32Array {
-  if (prevSeg.length !== rawShape[0] * rawShape[1] * rawShape[2]) throw new Error(`cascade: previous-stage segmentation has ${prevSeg.length} voxels, image ${rawShape.join('x')}`);
-  const bs = cropBbox.map((b) => b[1] - b[0]);
-  const cropped = new Uint8Array(bs[0] * bs[1] * bs[2]);
-  let o = 0;
-  for (let z = cropBbox[0][0]; z < cropBbox[0][1]; z++)
-    for (let y = cropBbox[1][0]; y < cropBbox[1][1]; y++) {
-      const row = (z * rawShape[1] + y) * rawShape[2];
-      for (let x = cropBbox[2][0]; x < cropBbox[2][1]; x++) cropped[o++] = prevSeg[row + x];
-    }
-  const t = transpose3(cropped, bs, transposeForward);
-  const tShape = transposeForward.map((a) => bs[a]);
-  const r = resizeSegmentation(t, tShape, targetShape, 1);
-  const n = targetShape[0] * targetShape[1] * targetShape[2];
-  const out = new Float32Array((numClasses - 1) * n);
-  for (let k = 1; k < numClasses; k++) {
-    const off = (k - 1) * n;
-    for (let i = 0; i < n; i++) if (r[i] === k) out[off + i] = 1;
-  }
-  return out;
 }
 
 /** Predict one case in memory with a loaded model (and the cascade's low-res model); returns what exportPrediction needs. */

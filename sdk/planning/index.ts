@@ -1,5 +1,5 @@
 /**
- * Public API of fingerprint, planning and folds (explicit list: helpers like roundHalfEven exist in several
+ * Public API of planning and folds (the fingerprint: sdk/fingerprint) (explicit list: helpers like roundHalfEven exist in several
  * modules and stay internal).
  */
 export * from './plans_types';
@@ -46,31 +46,3 @@ export {
 export { getPoolAndConvProps, padShape, getShapeMustBeDivisibleBy, type PoolAndConvProps } from './pool_and_conv_props';
 export { computeApproxVramConsumption, GENERIC_UNET } from './vram';
 export { generateSplits, kfoldTestIndices, saveSplits, saveSplitsSync, loadSplits, SPLIT_SEED, type Split } from './splits';
-export {
-  Fingerprint,
-  computeFingerprint,
-  fingerprintCaseFromFiles,
-  fingerprintCaseFromVolumes,
-  fingerprintInputs,
-  fingerprintMeta,
-  assembleFingerprint,
-  computeIntensityStats,
-  toV2IntensityProperties,
-  saveFingerprint,
-  saveFingerprintSync,
-  loadFingerprint,
-  FOREGROUND_SAMPLE_STEP,
-  sampleForegroundV2,
-  weightedIntensityProperties,
-  v2SamplesPerCase,
-  V2_NUM_FOREGROUND_VOXELS_FOR_INTENSITYSTATS,
-  V2_INTENSITY_SEED,
-  type V2ChannelSample,
-  type FingerprintCaseInput,
-  type CaseFingerprintResult,
-  type FingerprintMeta,
-  type FingerprintDocument,
-  type ComputeFingerprintOptions,
-  type IntensityHistogram,
-} from '../fingerprint/fingerprint';
-export * from '../fingerprint/fingerprint_types';

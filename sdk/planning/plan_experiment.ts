@@ -5,7 +5,7 @@
  * (see planner_v2.ts).
  */
 import type { DatasetFingerprintJSON } from '../fingerprint/fingerprint_types';
-import { roundHalfEven } from './numpy_compat';
+import { roundHalfEven } from '../util/numpy_compat';
 import { gpuTargetName, gpuTargetSuffix, planExperiment2DV21, planExperiment3DV21, V1_PLANNER, type V1Plans, type V1StagePlan } from './planner_v21';
 import { planExperimentV2, V2_VARIANTS } from './planner_v2';
 import {

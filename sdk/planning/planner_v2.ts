@@ -4,7 +4,7 @@
  * VRAM estimate of dynamic_network_architectures `PlainConvUNet.compute_conv_feature_map_size` (summed conv output
  * sizes of encoder and decoder, computed here in closed form instead of instantiating the network).
  */
-import { median, medianAxis0, prod, roundHalfEven } from './numpy_compat';
+import { median, medianAxis0, prod, roundHalfEven } from '../util/numpy_compat';
 import type { PlanningFingerprint } from './plan_experiment';
 import { getTargetSpacingV21, transposeFromSpacing, transpose } from './planner_v21';
 import { defaultResampling, type NormalizationScheme, type PlansConfiguration, type PlansJSON } from './plans';

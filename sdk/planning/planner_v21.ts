@@ -7,7 +7,7 @@
  * Everything here works in the v1 "pickle" vocabulary (V1Plans); plans.ts converts to the v2 JSON schema.
  */
 import type { DatasetFingerprintJSON } from '../fingerprint/fingerprint_types';
-import { argmax, argsortLast, median, medianAxis0, percentile, percentileAxis0, prod, roundHalfEven } from './numpy_compat';
+import { argmax, argsortLast, median, medianAxis0, percentile, percentileAxis0, prod, roundHalfEven } from '../util/numpy_compat';
 import { getPoolAndConvProps } from './pool_and_conv_props';
 import { computeApproxVramConsumption, GENERIC_UNET } from './vram';
 

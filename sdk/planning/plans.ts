@@ -7,7 +7,7 @@ import * as aq from 'arquero';
 import * as fs from 'fs';
 import { readJsonSync, writeJsonAtomic, writeJsonAtomicSync } from '../io/atomic';
 import type { IntensityProperties, NormalizationScheme, PlansConfiguration, PlansConfigurationEntry, PlansJSON, ResamplingKwargs } from './plans_types';
-import { prod } from './numpy_compat';
+import { prod } from '../util/numpy_compat';
 
 export * from './plans_types';
 
@@ -184,11 +184,8 @@ export interface NetworkSummary {
   table?: string;
 }
 
-/** A Plotly figure spec (plain data; render with Plotly.newPlot(div, fig.data, fig.layout)). */
-export interface PlotlyFigure {
-  data: Record<string, unknown>[];
-  layout: Record<string, unknown>;
-}
+import type { PlotlyFigure } from '../viz/figure';
+export type { PlotlyFigure };
 
 export class Plans {
   readonly json: PlansJSON;

@@ -15,6 +15,8 @@
  *    (v1: 'nnUNetData_plans_v2.1_stage0' / '_stage1' / 'nnUNetData_plans_v2.1_2D_stage0'; v2: 'nnUNetPlans_3d_fullres').
  *  - A cascade configuration in the JSON holds only {inherits_from, previous_stage}; `resolveConfiguration` merges it.
  */
+import type { IntensityProperties } from '../fingerprint/fingerprint_types';
+export type { IntensityProperties };
 
 export type NormalizationScheme =
   | 'CTNormalization'
@@ -64,16 +66,6 @@ export interface PlansConfiguration {
 /** A configuration as stored: complete, or a partial one that `inherits_from` another. */
 export type PlansConfigurationEntry = Partial<PlansConfiguration>;
 
-/** v2 `foreground_intensity_properties_per_channel` entry (v1 CT statistics are mapped onto these names). */
-export interface IntensityProperties {
-  max: number;
-  mean: number;
-  median: number;
-  min: number;
-  percentile_00_5: number;
-  percentile_99_5: number;
-  std: number;
-}
 
 export interface PlansJSON {
   dataset_name: string;

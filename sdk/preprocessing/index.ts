@@ -1,6 +1,6 @@
 /**
  * Public API of preprocessing (explicit list: small helpers such as roundHalfEven exist in several modules and stay
- * internal). Cropping (cropping.ts) belongs to the fingerprint/planning side and is exported there.
+ * internal). Cropping to the nonzero region, which the fingerprint uses too, is sdk/cropping.
  */
 export {
   RESAMPLING_SEPARATE_Z_ANISO_THRESHOLD,

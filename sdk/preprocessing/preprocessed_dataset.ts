@@ -22,7 +22,8 @@ import type { Volume } from '../io/volume';
 import { Plans, resolveConfiguration } from '../planning/plans';
 import type { PlansJSON } from '../planning/plans_types';
 import { mapInWorkers } from '../util/pool';
-import { cropCase } from './cropping';
+import type { PlotlyFigure } from '../viz/figure';
+import { cropCase } from '../cropping/cropping';
 import { preprocessCase, PreprocessSettings, PreprocessedProperties } from './preprocessing';
 import { toV1Scheme, CTIntensityStats } from './normalization';
 import { preprocessedFolder, resolveRoots } from '../paths';
@@ -87,6 +88,13 @@ export interface StoredProperties extends PreprocessedProperties {
 
 export function caseFiles(dir: string, id: string): { data: string; seg: string; props: string } {
   return { data: path.join(dir, `${id}.npy`), seg: path.join(dir, `${id}_seg.npy`), props: path.join(dir, `${id}.json`) };
+}
+
+/** The stored properties (`<id>.json`) of one preprocessed case; names the folder and file when missing. */
+export function readCaseProperties(dir: string, id: string): StoredProperties {
+  const f = caseFiles(dir, id).props;
+  if (!fs.existsSync(f)) throw new Error(`${dir}: no preprocessed case '${id}' (${f} missing)`);
+  return readJsonSync<StoredProperties>(f);
 }
 
 /** True when the case is on disk with this hash (its JSON is written last). */
@@ -164,11 +172,8 @@ export interface CaseArrays {
   properties: StoredProperties;
 }
 
-/** Plotly figure spec. */
-export interface Figure {
-  data: Record<string, unknown>[];
-  layout: Record<string, unknown>;
-}
+/** Plotly figure spec (one definition: sdk/viz/figure.ts). */
+export type Figure = PlotlyFigure;
 
 /** Handle to a preprocessed configuration on disk (see the module comment). */
 export class Preprocessed {

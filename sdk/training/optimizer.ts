@@ -4,6 +4,8 @@
  * over tf.Variables with serialisable state for checkpoints.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { SGDState } from '../checkpoint/checkpoint';
+export type { SGDState };
 
 /** poly_lr: initial_lr·(1 − epoch/max_epochs)^exponent. */
 export function polyLR(epoch: number, maxEpochs = 1000, initialLr = 0.01, exponent = 0.9): number {
@@ -29,14 +31,6 @@ export function clipGradNorm(grads: tf.NamedTensorMap, maxNorm = 12): { grads: t
   return { grads: out, totalNorm };
 }
 
-export interface SGDState {
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  nesterov: boolean;
-  /** Momentum buffers by variable name (absent until the first step, as torch). */
-  buffers: Record<string, { shape: number[]; data: number[] }>;
-}
 
 /**
  * torch.optim.SGD step (dampening 0): d = g + wd·p; buf = d on the first step, else momentum·buf + d;

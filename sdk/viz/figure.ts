@@ -5,6 +5,12 @@
  */
 
 /** One Plotly trace (plain JSON, Plotly attribute names), always with its `type`. */
+/** A Plotly figure spec as plain JSON ({data, layout}); render with Plotly.newPlot(div, fig.data, fig.layout). */
+export interface PlotlyFigure {
+  data: Record<string, unknown>[];
+  layout: Record<string, unknown>;
+}
+
 export interface PlotlyTrace {
   type: string;
   [attr: string]: unknown;

@@ -9,7 +9,7 @@ import {
   labelComponents,
   parseMinValidObjectSizes,
   removeAllButLargestComponent,
-} from '../../sdk/evaluation/connected_components';
+} from '../../sdk/postprocessing/connected_components';
 
 const SHAPE = [4, 6, 10];
 const idx = (z: number, y: number, x: number) => (z * SHAPE[1] + y) * SHAPE[2] + x;

@@ -13,8 +13,8 @@ import { makeVolume, Shape3 } from '../../sdk/io/volume';
 import { saveProbabilities } from '../../sdk/inference/export';
 import { evaluateFolder } from '../../sdk/evaluation/folders';
 import { readSummaryJson } from '../../sdk/evaluation/evaluator';
-import { ensembleName } from '../../sdk/evaluation/model_selection';
-import { configurationFolderName, consolidateFolds, findBestConfigurationInResults } from '../../sdk/evaluation/consolidate';
+import { ensembleName } from '../../sdk/model_selection/model_selection';
+import { configurationFolderName, consolidateFolds, findBestConfigurationInResults } from '../../sdk/model_selection/consolidate';
 
 const SHAPE: Shape3 = [8, 8, 8];
 const N = 512;

@@ -16,7 +16,7 @@ import {
   writeSummaryJson,
 } from '../../sdk/evaluation/evaluator';
 import { Summary } from '../../sdk/evaluation/summary';
-import { configurationPairs, ensembleName, findBestConfiguration, modelSelectionCsv } from '../../sdk/evaluation/model_selection';
+import { configurationPairs, ensembleName, findBestConfiguration, modelSelectionCsv } from '../../sdk/model_selection/model_selection';
 
 const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} vs ${b}`);
 

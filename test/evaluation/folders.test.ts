@@ -5,8 +5,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { readNifti, writeNifti } from '../../sdk/io/nifti';
 import { makeVolume } from '../../sdk/io/volume';
-import { determinePostprocessingFolder, evaluateFolder } from '../../sdk/evaluation/folders';
-import { readPostprocessingJson } from '../../sdk/evaluation/connected_components';
+import { evaluateFolder } from '../../sdk/evaluation/folders';
+import { determinePostprocessingFolder } from '../../sdk/postprocessing/folders';
+import { readPostprocessingJson } from '../../sdk/postprocessing/connected_components';
 import { readSummaryJson } from '../../sdk/evaluation/evaluator';
 
 const SHAPE: [number, number, number] = [4, 6, 10];

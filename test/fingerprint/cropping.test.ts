@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { makeVolume, type Shape3 } from '../../sdk/io/volume';
-import { binaryFillHoles, cropCase, cropToNonzero, getBboxFromMask } from '../../sdk/preprocessing/cropping';
+import { binaryFillHoles, cropCase, cropToNonzero, getBboxFromMask } from '../../sdk/cropping/cropping';
 
 /** Build a Z*Y*X array from a predicate. */
 function grid(shape: Shape3, f: (z: number, y: number, x: number) => number): Float32Array {

@@ -81,7 +81,7 @@ test('hippocampus: v2 foreground intensity statistics reproduce the official v2 
 });
 
 test('hippocampus: cropped labels equal the official seg arrays (-1 outside the filled nonzero mask)', async () => {
-  const { cropCase } = await import('../../sdk/preprocessing/cropping');
+  const { cropCase } = await import('../../sdk/cropping/cropping');
   const ds = loadDataset(HIPPOCAMPUS_DIR);
   const minusOnes: Record<string, number> = { hippocampus_001: 0, hippocampus_003: 3, hippocampus_004: 1 }; // README
   for (const id of Object.keys(minusOnes)) {

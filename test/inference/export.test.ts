@@ -6,9 +6,6 @@ import * as path from 'path';
 import { readNifti } from '../../sdk/io/nifti';
 import { readNpy } from '../../sdk/io/npy';
 import {
-  averageProbabilities,
-  ensembleFolders,
-  ensembleProbabilityFiles,
   saveProbabilities,
   exportPrediction,
   ExportProperties,
@@ -16,6 +13,7 @@ import {
   probabilitiesToCroppedGeometry,
   segmentationFromProbabilities,
 } from '../../sdk/inference/export';
+import { averageProbabilities, ensembleFolders, ensembleProbabilityFiles } from '../../sdk/ensembling/ensemble';
 import { roundToFloat16 } from '../../sdk/inference/gaussian';
 import { ClassProbabilities } from '../../sdk/inference/sliding_window';
 

@@ -12,8 +12,11 @@ import { readNifti, writeNifti } from '../../sdk/io/nifti';
 import { makeVolume } from '../../sdk/io/volume';
 import { readSummaryJson } from '../../sdk/evaluation/evaluator';
 import { evaluateFolder } from '../../sdk/evaluation/folders';
-import { trainFold, foldOutputDir, predictNextStage, predNextStageDir, loadTrainedNetwork } from '../../sdk/training/trainer';
-import { cascadeOneHot, listInputCases, predictCases, PredictionError } from '../../sdk/inference/predict';
+import { trainFold } from '../../sdk/training/trainer';
+import { trainedFoldFolder, predNextStageFolder } from '../../sdk/paths';
+import { loadTrainedNetwork } from '../../sdk/checkpoint/checkpoint';
+import { cascadeOneHot, predictNextStage } from '../../sdk/inference/cascade';
+import { listInputCases, predictCases, PredictionError } from '../../sdk/inference/predict';
 import { TinyTask, tinyTask } from '../training/trainer_fixture';
 
 let task: TinyTask;
@@ -29,7 +32,7 @@ before(async () => {
   await initBackend({ backend: process.env.NNUNET_BACKEND ? undefined : 'auto', log: false });
   task = await tinyTask();
   results = path.join(task.root, 'predict_results');
-  fold0 = foldOutputDir(results, 'Task99_Tiny', task.plans.plansName, '3d_fullres', 0);
+  fold0 = trainedFoldFolder(results, 'Task99_Tiny', task.plans.plansName, '3d_fullres', 0);
   await trainFold({
     plans: task.plans,
     configuration: '3d_fullres',
@@ -179,9 +182,9 @@ describe('predictCases', () => {
       validate: false,
       seed: 5,
     };
-    const lowDir = foldOutputDir(results, 'Task99_Tiny', task.plans.plansName, '3d_lowres', 0);
+    const lowDir = trainedFoldFolder(results, 'Task99_Tiny', task.plans.plansName, '3d_lowres', 0);
     await trainFold({ ...common, configuration: '3d_lowres', preprocessedDir: task.preprocessed['3d_lowres'], outputDir: lowDir });
-    const next = predNextStageDir(results, 'Task99_Tiny', task.plans.plansName);
+    const next = predNextStageFolder(results, 'Task99_Tiny', task.plans.plansName);
     const net = loadTrainedNetwork(lowDir);
     await predictNextStage({
       net,
@@ -195,7 +198,7 @@ describe('predictCases', () => {
       progress: false,
     });
     net.dispose();
-    const casDir = foldOutputDir(results, 'Task99_Tiny', task.plans.plansName, '3d_cascade_fullres', 0);
+    const casDir = trainedFoldFolder(results, 'Task99_Tiny', task.plans.plansName, '3d_cascade_fullres', 0);
     await trainFold({ ...common, configuration: '3d_cascade_fullres', preprocessedDir: task.preprocessed['3d_fullres'], outputDir: casDir, previousStageDir: next });
     const out = path.join(task.root, 'pred_cascade');
     const r = await predictCases({

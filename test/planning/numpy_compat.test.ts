@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { argsortLast, median, percentile, roundHalfEven } from '../../sdk/planning/numpy_compat';
+import { argsortLast, median, percentile, roundHalfEven } from '../../sdk/util/numpy_compat';
 
 test('roundHalfEven rounds half to even like numpy/Python (Math.round does not)', () => {
   // -0.5 gives -0 as np.round does (one shared helper, sdk/util/numeric.ts); the planners only round values >= 0

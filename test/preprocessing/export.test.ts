@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeVolume } from '../../sdk/io/volume';
-import { cropCase } from '../../sdk/preprocessing/cropping';
+import { cropCase } from '../../sdk/cropping/cropping';
 import { preprocessCase, PreprocessSettings } from '../../sdk/preprocessing/preprocessing';
 import { revertProbabilities, revertSegmentation } from '../../sdk/preprocessing/export';
 

@@ -10,7 +10,7 @@ import * as path from 'path';
 import { loadDataset } from '../../sdk/io/dataset';
 import { readNpy } from '../../sdk/io/npy';
 import { readNifti } from '../../sdk/io/nifti';
-import { cropCase } from '../../sdk/preprocessing/cropping';
+import { cropCase } from '../../sdk/cropping/cropping';
 import { preprocessCase } from '../../sdk/preprocessing/preprocessing';
 import { preprocessSettingsFromPlans } from '../../sdk/preprocessing/preprocessed_dataset';
 import { sampleClassLocations, classLocationsToLists } from '../../sdk/preprocessing/class_locations';

@@ -10,7 +10,7 @@ import * as path from 'path';
 import { ensureSynthLung } from '../helpers/synthlung';
 import { loadDataset, Dataset } from '../../sdk/io/dataset';
 import { readNpy } from '../../sdk/io/npy';
-import { cropCase } from '../../sdk/preprocessing/cropping';
+import { cropCase } from '../../sdk/cropping/cropping';
 import { preprocessCase, PreprocessedCase } from '../../sdk/preprocessing/preprocessing';
 import { preprocessSettingsFromPlans } from '../../sdk/preprocessing/preprocessed_dataset';
 import { EXTRAS, fixtureJson, synthLungPlans } from './fixtures';

@@ -14,18 +14,11 @@ import { readNpy } from '../../sdk/io/npy';
 import { readWeights } from '../../sdk/network/weights';
 import { readSummaryJson } from '../../sdk/evaluation/evaluator';
 import { assertValidFigure } from '../../sdk/viz/figure';
-import {
-  deriveSeed,
-  foldOutputDir,
-  IterationInfo,
-  predNextStageDir,
-  loadTrainedNetwork,
-  predictNextStage,
-  trainFold,
-  TrainFoldOptions,
-} from '../../sdk/training/trainer';
-import { checkpointFile, readCheckpoint } from '../../sdk/training/checkpoint';
-import { parseTrainingLog, readTrainingLog, serializeTrainingLog } from '../../sdk/training/training_log';
+import { deriveSeed, IterationInfo, trainFold, TrainFoldOptions } from '../../sdk/training/trainer';
+import { predictNextStage } from '../../sdk/inference/cascade';
+import { trainedFoldFolder, predNextStageFolder } from '../../sdk/paths';
+import { checkpointFile, loadTrainedNetwork, readCheckpoint } from '../../sdk/checkpoint/checkpoint';
+import { parseTrainingLog, readTrainingLog, serializeTrainingLog } from '../../sdk/checkpoint/training_log';
 import { TinyTask, tinyTask } from './trainer_fixture';
 
 let task: TinyTask;
@@ -101,6 +94,34 @@ describe('trainFold', () => {
     const again = await trainFold(opts('3d_fullres', 'resume_part', { epochs: 3, resume: true }));
     assert.equal(again.log.length, 3);
     uninterruptedFinal = full.checkpoint;
+  });
+
+  test("resume 'auto': a finished run of the same settings is reused (no step, same validation); other settings retrain", async () => {
+    const first = await trainFold(opts('2d', 'cache', { epochs: 2, validate: true, resume: 'auto' }));
+    assert.equal(first.reused, false);
+    assert.ok(first.validation);
+    const finalStamp = fs.statSync(first.checkpoint).mtimeMs;
+    let steps = 0;
+    const again = await trainFold(opts('2d', 'cache', { epochs: 2, validate: true, resume: 'auto', onIteration: () => steps++ }));
+    assert.equal(steps, 0, 'a reused run trains nothing');
+    assert.equal(again.reused, true);
+    assert.equal(fs.statSync(again.checkpoint).mtimeMs, finalStamp, 'checkpoint_final is not rewritten');
+    assert.deepEqual(again.log.map((e) => e.train_loss), first.log.map((e) => e.train_loss));
+    assert.ok(again.validation && again.validation.seconds === 0, 'the validation on disk is reused');
+    assert.deepEqual(again.validation.meanDice, first.validation!.meanDice);
+    assert.deepEqual(again.validation.postprocessing?.json, first.validation!.postprocessing?.json);
+    // a validation case missing from validation_raw: validated again (training still reused)
+    fs.rmSync(again.validation.predictions[0]);
+    steps = 0;
+    const revalidated = await trainFold(opts('2d', 'cache', { epochs: 2, validate: true, resume: 'auto', onIteration: () => steps++ }));
+    assert.equal(steps, 0);
+    assert.ok(revalidated.validation && revalidated.validation.seconds > 0);
+    assert.ok(fs.existsSync(again.validation.predictions[0]));
+    // another learning rate is another run: trained afresh, replacing the checkpoints
+    const other = await trainFold(opts('2d', 'cache', { epochs: 2, initialLr: 0.005, resume: 'auto', onIteration: () => steps++ }));
+    assert.equal(other.reused, false);
+    assert.ok(steps > 0);
+    assert.notDeepEqual(other.log.map((e) => e.train_loss), first.log.map((e) => e.train_loss));
   });
 
   test('gradientWorkers: a second wasm instance computing part of every batch trains like this thread alone', async () => {
@@ -194,16 +215,16 @@ describe('trainFold', () => {
     assert.deepEqual(fs.readdirSync(path.join(outRoot, dir)).filter((f) => f.startsWith('checkpoint_')), []);
   });
 
-  test('foldOutputDir / predNextStageDir follow the nnU-Net results layout', () => {
+  test('trainedFoldFolder / predNextStageFolder follow the nnU-Net results layout', () => {
     assert.equal(
-      foldOutputDir('/r', 'Task004_Hippocampus', 'nnUNetPlansv2.1', '2d', 0),
+      trainedFoldFolder('/r', 'Task004_Hippocampus', 'nnUNetPlansv2.1', '2d', 0),
       path.join('/r', 'Task004_Hippocampus', 'nnUNetTrainerV2__nnUNetPlansv2.1__2d', 'fold_0'),
     );
     assert.equal(
-      foldOutputDir('/r', 'D', 'P', '3d_cascade_fullres', 'all'),
+      trainedFoldFolder('/r', 'D', 'P', '3d_cascade_fullres', 'all'),
       path.join('/r', 'D', 'nnUNetTrainerV2CascadeFullRes__P__3d_cascade_fullres', 'fold_all'),
     );
-    assert.equal(predNextStageDir('/r', 'D', 'P'), path.join('/r', 'D', 'nnUNetTrainerV2__P__3d_lowres', 'pred_next_stage'));
+    assert.equal(predNextStageFolder('/r', 'D', 'P'), path.join('/r', 'D', 'nnUNetTrainerV2__P__3d_lowres', 'pred_next_stage'));
   });
 
   test('learns the easy task (2d): loss falls, pseudo-Dice rises; validation writes raw-geometry NIfTI and a summary.json that matches an independent Dice', async () => {

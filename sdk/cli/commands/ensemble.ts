@@ -1,8 +1,8 @@
 import * as fs from 'fs';
 import type { CommandSpec } from '../args';
 import { UsageError } from '../args';
-import { ensembleFolders } from '../../inference/export';
-import { readPostprocessingJson } from '../../evaluation/connected_components';
+import { ensembleFolders } from '../../ensembling/ensemble';
+import { readPostprocessingJson } from '../../postprocessing/connected_components';
 
 /** nnUNet_ensemble (v1 inference/ensemble_predictions.py): average the probability files of several prediction folders. */
 export const ensembleCommand: CommandSpec = {

@@ -2,7 +2,7 @@ import * as path from 'path';
 import type { CommandSpec } from '../args';
 import { UsageError } from '../args';
 import { Task } from '../../task';
-import { findBestConfigurationInResults } from '../../evaluation/consolidate';
+import { findBestConfigurationInResults } from '../../model_selection/consolidate';
 import { FOLDER_FLAGS, taskOptionsFrom } from './common';
 import { parseFold } from './predict';
 

@@ -3,8 +3,9 @@ import * as path from 'path';
 import type { CommandSpec } from '../args';
 import { UsageError } from '../args';
 import { readNifti, writeNifti } from '../../io/nifti';
-import { applyPostprocessing, readPostprocessingJson } from '../../evaluation/connected_components';
-import { determinePostprocessingFolder, niftiFilesIn } from '../../evaluation/folders';
+import { applyPostprocessing, readPostprocessingJson } from '../../postprocessing/connected_components';
+import { niftiFilesIn } from '../../evaluation/folders';
+import { determinePostprocessingFolder } from '../../postprocessing/folders';
 import { progress } from '../../util/progress';
 
 /**

@@ -6,7 +6,7 @@ import { Task } from '../../task';
 import { loadPlans } from '../../planning/plans';
 import { initBackend } from '../../network/backend';
 import { predictCases, PredictionError } from '../../inference/predict';
-import { configurationFolderName } from '../../evaluation/consolidate';
+import { configurationFolderName } from '../../model_selection/consolidate';
 import { FOLDER_FLAGS, taskOptionsFrom } from './common';
 
 /** A fold argument: 0..4 or 'all'. */

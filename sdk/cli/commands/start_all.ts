@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { Task } from '../../task';
-import { ensembleFolders } from '../../inference/export';
-import { readPostprocessingJson } from '../../evaluation/connected_components';
+import { ensembleFolders } from '../../ensembling/ensemble';
+import { readPostprocessingJson } from '../../postprocessing/connected_components';
 import { generateTask } from '../../../data-scripts/synthetic_lung';
 import { taskOptionsFrom } from './common';
 import { resolveRoots } from '../../paths';

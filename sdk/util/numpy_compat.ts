@@ -3,7 +3,7 @@
  */
 
 /** numpy round (half to even) and np.prod: one definition for the whole SDK, re-exported for the planners. */
-export { prod, roundHalfEven } from '../util/numeric';
+export { prod, roundHalfEven } from './numeric';
 
 /** Sort a copy ascending (numeric). */
 export function sortedNumeric(values: ArrayLike<number>): Float64Array {

@@ -19,8 +19,24 @@ import { readJsonSync, writeFileAtomic, writeJsonAtomic } from '../io/atomic';
 import { GenericUNet } from '../network/generic_unet';
 import { architectureDifference, loadWeightsInto, readWeights, saveWeights } from '../network/weights';
 import type { NetworkArchitecture } from '../network/architecture';
-import { SGDNesterov, SGDState } from './optimizer';
+import { loadNetwork } from '../network/weights';
 import { parseTrainingLog, serializeTrainingLog, TrainingLogEntry } from './training_log';
+
+/** The optimiser state a checkpoint stores (torch.optim.SGD's; sdk/training/optimizer.ts's SGDNesterov). */
+export interface SGDState {
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  nesterov: boolean;
+  /** Momentum buffers by variable name (absent until the first step, as torch). */
+  buffers: Record<string, { shape: number[]; data: number[] }>;
+}
+
+/** What a checkpoint needs of an optimiser: its state out and back in (kept structural so this folder does not import the trainer). */
+export interface CheckpointOptimizer {
+  getState(): SGDState;
+  setState(state: SGDState): void;
+}
 
 export const CHECKPOINT_FORMAT = 'nnunet-ts-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -33,6 +49,11 @@ export interface CheckpointIdentity {
   configuration: string;
   fold: number | 'all';
   dataset_name: string;
+  /**
+   * sha256 of what else decides the trained weights (the configuration with overrides, schedule, seed, learning
+   * rate, classes): a finished run is reused only when it matches (sdk/training/trainer.ts). Absent in older files.
+   */
+  run_key?: string;
 }
 
 /** Trainer state besides weights and momentum buffers. */
@@ -103,7 +124,7 @@ export async function saveCheckpoint(
   dir: string,
   name: CheckpointName,
   net: GenericUNet,
-  optimizer: SGDNesterov,
+  optimizer: CheckpointOptimizer,
   identity: CheckpointIdentity,
   state: TrainerState,
 ): Promise<string> {
@@ -189,6 +210,12 @@ export function checkIdentity(file: string, got: CheckpointIdentity, expected: C
       );
     }
   }
+  if (got.run_key && expected.run_key && got.run_key !== expected.run_key) {
+    throw new Error(
+      `${file}: checkpoint was trained with other settings (configuration, schedule, seed, learning rate or classes) ` +
+        `than this run; refusing to resume (start without resume to retrain)`,
+    );
+  }
 }
 
 /** Architecture stored with the checkpoint's weights. */
@@ -197,7 +224,7 @@ export function checkpointArchitecture(ck: LoadedCheckpoint): NetworkArchitectur
 }
 
 /** Load weights and momentum buffers of a checkpoint into an existing network and optimiser. */
-export function restoreCheckpoint(ck: LoadedCheckpoint, net: GenericUNet, optimizer: SGDNesterov): void {
+export function restoreCheckpoint(ck: LoadedCheckpoint, net: GenericUNet, optimizer: CheckpointOptimizer): void {
   const dir = path.dirname(ck.file);
   const prefix = path.join(dir, ck.manifest.weights);
   const arch = readWeights(prefix).manifest.architecture;
@@ -232,4 +259,10 @@ export function findResumeCheckpoint(dir: string): string | null {
     if (!best || ep > best.epoch) best = { file: f, epoch: ep };
   }
   return best ? best.file : null;
+}
+
+/** Load a trained network from a fold folder's checkpoint (final by default): what inference needs of a model folder. */
+export function loadTrainedNetwork(outputDir: string, which: CheckpointName = 'checkpoint_final'): GenericUNet {
+  const ck = readCheckpoint(checkpointFile(outputDir, which));
+  return loadNetwork(path.join(path.dirname(ck.file), ck.manifest.weights));
 }

@@ -8,8 +8,8 @@
  * Ties: every component whose size equals the maximum is kept (v1 compares each object with `maximum_size`).
  * Object sizes are in mm^3 (voxel count * product of the spacing), which only matters for min_valid_object_sizes.
  */
-import { aggregateScoresLazy, EvaluationResults, readPythonJsonSync, writePythonJson } from './evaluator';
-import type { LabelArray } from './evaluator';
+import { aggregateScoresLazy, EvaluationResults, readPythonJsonSync, writePythonJson } from '../evaluation/evaluator';
+import type { LabelArray } from '../evaluation/evaluator';
 import { VALIDATION_FOLDER } from '../paths';
 
 /** An entry of for_which_classes: one class, or several classes treated as one region. */

@@ -14,10 +14,11 @@ import * as path from 'path';
 import * as aq from 'arquero';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic';
 import { progress } from '../util/progress';
-import { ensembleProbabilityFiles } from '../inference/export';
-import { addForegroundMean, EvaluationResults, foregroundMeanDice, readSummaryJson } from './evaluator';
-import { evaluateFolder, determinePostprocessingFolder, niftiFilesIn } from './folders';
-import type { PostprocessingJson } from './connected_components';
+import { ensembleProbabilityFiles } from '../ensembling/ensemble';
+import { addForegroundMean, EvaluationResults, foregroundMeanDice, readSummaryJson } from '../evaluation/evaluator';
+import { evaluateFolder, niftiFilesIn } from '../evaluation/folders';
+import { determinePostprocessingFolder } from '../postprocessing/folders';
+import type { PostprocessingJson } from '../postprocessing/connected_components';
 import { configurationFolderName, foldFolder, SUMMARY_FILE, VALIDATION_FOLDER, validationFolder } from '../paths';
 import {
   configurationPairs,

@@ -1,0 +1,2 @@
+/** Ensembling: averaging saved probability maps of several configurations or models. */
+export * from './ensemble';
