@@ -18,7 +18,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { readNpy, writeNpySync } from '../sdk/io/npy';
 import { resamplePatient, computeNewShape, decideSeparateZ } from '../sdk/preprocessing/resampling';
-import { cropCase } from '../sdk/preprocessing/cropping';
+import { cropCase } from '../sdk/cropping/cropping';
 import { preprocessCase } from '../sdk/preprocessing/preprocessing';
 import { makeVolume } from '../sdk/io/volume';
 import { arg } from './script';
