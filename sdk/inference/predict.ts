@@ -32,6 +32,7 @@ import { cascadeOneHot } from './cascade';
 import { exportPrediction, segmentationFromProbabilities } from './export';
 import { predictEnsemble, ClassProbabilities } from './sliding_window';
 import { tfjsPatchPredictor } from './tfjs_predictor';
+import { filesKey, modelKey, PredictionCache, volumesKey } from './prediction_cache';
 import { foldFolder } from '../paths';
 
 /** One case given in memory: its image channels (all with the same geometry). */
@@ -88,6 +89,12 @@ export interface PredictCasesOptions extends TrainedModel {
   progress?: boolean;
   /** skip cases whose output NIfTI exists (v1 overwrite_existing=False) */
   skipExisting?: boolean;
+  /**
+   * Reuse a case's earlier prediction when it was made from the same input, model and settings
+   * (`<outputDir>/predictions_manifest.json`, prediction_cache.ts). Default false here (v1 overwrites);
+   * the fluent `task.predict()` reuses by default.
+   */
+  reuse?: boolean;
 }
 
 export interface CaseStatus {
@@ -101,6 +108,8 @@ export interface CaseStatus {
   /** wall seconds per phase: preprocessing (incl. the cascade's low-res stage), sliding window, export */
   timings?: { preprocess_s: number; predict_s: number; export_s: number };
   skipped?: boolean;
+  /** reused: made earlier from the same input, model and settings (`reuse`) */
+  reused?: boolean;
 }
 
 export class PredictionResult {
@@ -233,6 +242,28 @@ function resolvePostprocessing(m: TrainedModel): PostprocessingJson | null {
     return f && fs.existsSync(f) ? readPostprocessingJson(f) : null;
   }
   return pp;
+}
+
+function requireModelFolder(m: TrainedModel): string {
+  if (!m.modelFolder) throw new Error(`predict ${m.configuration}: give modelFolder, foldFolders or networks`);
+  return m.modelFolder;
+}
+
+/** What, besides the input, decides a prediction: the model(s) and the settings (prediction_cache.ts). */
+function predictionRunKey(o: PredictCasesOptions, foldFolders: string[], postprocessing: PostprocessingJson | null, previousStage: TrainedModel | null): string {
+  const checkpoint = o.checkpoint ?? 'checkpoint_final';
+  const main = modelKey({ plans: o.plans, configuration: o.configuration, foldFolders, checkpoint, postprocessing });
+  const low = previousStage
+    ? modelKey({
+        plans: previousStage.plans,
+        configuration: previousStage.configuration,
+        foldFolders: previousStage.foldFolders ?? findFoldFolders(requireModelFolder(previousStage), previousStage.folds, checkpoint),
+        checkpoint,
+        postprocessing: resolvePostprocessing(previousStage),
+      })
+    : null;
+  const settings = { configuration: o.configuration, checkpoint, mirroring: o.mirroring ?? true, stepSize: o.stepSize ?? 0.5, probabilities: Boolean(o.saveProbabilities) };
+  return JSON.stringify({ main, low, settings });
 }
 
 /** A configuration loaded for inference: its networks (one per fold) and settings. */
@@ -368,7 +399,7 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
   const cfg = resolveConfiguration(json, o.configuration);
   const isCascade = o.configuration === '3d_cascade_fullres' || Boolean(cfg.previous_stage);
   // every input problem found before loading networks is still reported per case
-  const inputs: { id: string; load: () => Promise<Volume[]> }[] = [];
+  const inputs: { id: string; load: () => Promise<Volume[]>; key: () => string }[] = [];
   const numChannels = cfg.normalization_schemes.length;
   if (typeof o.input === 'string') {
     let cases = listInputCases(o.input);
@@ -378,7 +409,7 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
       cases = cases.filter((c) => o.caseIds?.includes(c.id));
     }
     if (cases.length === 0) throw new Error(`${o.input}: no .nii.gz cases found`);
-    for (const c of cases) inputs.push({ id: c.id, load: () => loadInputCase(c, numChannels) });
+    for (const c of cases) inputs.push({ id: c.id, load: () => loadInputCase(c, numChannels), key: () => filesKey(c.files) });
   } else {
     for (const c of o.input) {
       inputs.push({
@@ -387,22 +418,28 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
           checkChannels(c.id, c.images, numChannels);
           return c.images;
         },
+        key: () => volumesKey(c.images),
       });
     }
   }
   fs.mkdirSync(o.outputDir, { recursive: true });
-  const model = loadModel(o);
+  let previousStage: TrainedModel | null = null;
+  if (isCascade) {
+    const prevName = cfg.previous_stage ?? '3d_lowres';
+    const ps = o.previousStage;
+    if (!ps || (!ps.modelFolder && !ps.foldFolders)) {
+      throw new Error(`predict ${o.configuration}: the cascade needs the ${prevName} model (previousStage.modelFolder)`);
+    }
+    previousStage = { plans: ps.plans ?? o.plans, configuration: ps.configuration ?? prevName, checkpoint: o.checkpoint, folds: o.folds, ...ps } as TrainedModel;
+  }
+  // the networks are loaded on the first case that is not reused
+  const foldFolders = o.networks ? o.networks.map((_, i) => `network_${i}`) : (o.foldFolders ?? findFoldFolders(requireModelFolder(o), o.folds, o.checkpoint));
+  const postprocessing = resolvePostprocessing(o);
+  const cache = o.reuse && !o.networks && !previousStage?.networks ? new PredictionCache(o.outputDir, predictionRunKey(o, foldFolders, postprocessing, previousStage)) : null;
+  let model: LoadedModel | null = null;
   let lowres: LoadedModel | null = null;
   const statuses: CaseStatus[] = [];
   try {
-    if (isCascade) {
-      const prevName = cfg.previous_stage ?? '3d_lowres';
-      const ps = o.previousStage;
-      if (!ps || (!ps.modelFolder && !ps.foldFolders)) {
-        throw new Error(`predict ${o.configuration}: the cascade needs the ${prevName} model (previousStage.modelFolder)`);
-      }
-      lowres = loadModel({ plans: ps.plans ?? o.plans, configuration: ps.configuration ?? prevName, checkpoint: o.checkpoint, folds: o.folds, ...ps } as TrainedModel);
-    }
     const bar = o.progress === false ? null : progress(`predict ${o.configuration}`, inputs.length);
     for (const inp of inputs) {
       const t0 = Date.now();
@@ -413,7 +450,28 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
         bar?.tick(1, inp.id);
         continue;
       }
+      const fail = (e: unknown) => {
+        const msg = (e as Error).message;
+        statuses.push({ id: inp.id, ok: false, error: msg.includes(inp.id) ? msg : `case ${inp.id}: ${msg}`, seconds: (Date.now() - t0) / 1000 });
+      };
+      let inputKey: string | null = null;
       try {
+        inputKey = cache ? inp.key() : null;
+      } catch (e) {
+        fail(e);
+        bar?.tick(1, inp.id);
+        continue;
+      }
+      if (cache && inputKey && cache.isFresh(inp.id, inputKey, [segFile, probFile])) {
+        statuses.push({ id: inp.id, ok: true, file: segFile, probabilities: probFile, seconds: 0, skipped: true, reused: true });
+        bar?.tick(1, inp.id);
+        continue;
+      }
+      // a model that cannot load fails the whole call (not each case)
+      model ??= loadModel({ ...o, foldFolders: o.networks ? undefined : foldFolders });
+      if (previousStage) lowres ??= loadModel(previousStage);
+      try {
+        await cache?.forget(inp.id);
         const images = await inp.load();
         const { probs, properties, preprocess_s, predict_s } = await predictOne(images, inp.id, model, lowres, o);
         const te = performance.now();
@@ -422,24 +480,24 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
           postprocessing: model.postprocessing,
         });
         const timings = { preprocess_s, predict_s, export_s: (performance.now() - te) / 1000 };
+        if (cache && inputKey) await cache.record(inp.id, inputKey);
         statuses.push({ id: inp.id, ok: true, file: segFile, probabilities: probFile, seconds: (Date.now() - t0) / 1000, timings });
       } catch (e) {
-        const msg = (e as Error).message;
-        statuses.push({ id: inp.id, ok: false, error: msg.includes(inp.id) ? msg : `case ${inp.id}: ${msg}`, seconds: (Date.now() - t0) / 1000 });
+        fail(e);
       }
       bar?.tick(1, inp.id);
     }
     bar?.done();
   } finally {
-    if (model.owned) for (const n of model.nets) n.dispose();
+    if (model?.owned) for (const n of model.nets) n.dispose();
     if (lowres?.owned) for (const n of lowres.nets) n.dispose();
   }
   const result = new PredictionResult(
     o.outputDir,
     o.configuration,
-    model.foldFolders.map((d) => path.basename(d)),
+    foldFolders.map((d) => path.basename(d)),
     statuses,
-    model.postprocessing,
+    postprocessing,
   );
   if (result.failed.length && o.throwOnError !== false) throw new PredictionError(result);
   return result;

@@ -53,6 +53,44 @@ before(async () => {
 });
 
 describe('predictCases', () => {
+  test('reuse: a case made from the same input, model and settings is not predicted again; a change invalidates it', async () => {
+    const out = path.join(task.root, 'pred_reuse');
+    const base = {
+      plans: task.plans,
+      configuration: '3d_fullres',
+      foldFolders: [fold0],
+      input: imagesDir(),
+      caseIds: task.val.slice(0, 2),
+      outputDir: out,
+      postprocessing: false as const,
+      progress: false,
+      mirroring: false,
+      reuse: true,
+    };
+    const first = await predictCases(base);
+    assert.ok(first.cases.every((c) => c.ok && !c.reused));
+    const file = first.cases[0].file!;
+    const bytes = fs.readFileSync(file);
+    const again = await predictCases(base);
+    assert.ok(again.cases.every((c) => c.reused), 'same input, model and settings: reused');
+    assert.ok(fs.readFileSync(file).equals(bytes));
+    // other settings (mirroring) are another prediction
+    const mirrored = await predictCases({ ...base, mirroring: true });
+    assert.ok(mirrored.cases.every((c) => !c.reused));
+    // a touched input file invalidates that case only
+    const id0 = first.cases[0].id;
+    const input0 = path.join(imagesDir(), `${id0}.nii.gz`);
+    const later = new Date(fs.statSync(input0).mtimeMs + 5000);
+    fs.utimesSync(input0, later, later);
+    const touched = await predictCases({ ...base, mirroring: true });
+    assert.deepEqual(touched.cases.map((c) => Boolean(c.reused)), [false, true]);
+    // a missing output is predicted again
+    fs.rmSync(file);
+    const rewritten = await predictCases({ ...base, mirroring: true });
+    assert.equal(rewritten.cases[0].reused, undefined);
+    assert.ok(fs.existsSync(file));
+  });
+
   test('writes the input geometry and reproduces the validation Dice of the same model on the same cases', async () => {
     const out = path.join(task.root, 'pred_single');
     const r = await predictCases({
