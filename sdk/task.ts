@@ -1,26 +1,28 @@
 /**
- * The fluent layer: `Task` and its lazy steps.
+ * The fluent layer: `Task` and the objects its steps resolve to.
  *
- *   await Task.load(dir).fingerprint().plan().fold(0)          // no intermediate awaits
- *   const task = await Task.load(dir);                          // the inspectable Task
+ *   await Task.load(dir).fingerprint().plan().fold(0).train()   // no intermediate awaits
+ *   const task = await Task.load(dir);                           // the inspectable Task
  *   const plans = await task.plan();  await plans.preprocess('3d_fullres');
  *
- * Thin on purpose: every step calls the pure functions of sdk/io, sdk/fingerprint, sdk/planning,
- * sdk/preprocessing (and later training/inference) and caches their artifacts in nnU-Net's folders:
+ * Thin on purpose: every step calls the pure functions of sdk/io, sdk/fingerprint, sdk/planning, sdk/preprocessing,
+ * sdk/training and sdk/inference and caches their artifacts in nnU-Net's folders:
  *   <nnUNet_preprocessed>/<dataset folder>/dataset_fingerprint.json, <plans_name>.json, splits_final.json,
  *   <data_identifier>/...  and  <nnUNet_results>/<dataset folder>/...
- * Steps resolve to plain result objects (Dataset-backed Task, Fingerprint, Plans, Preprocessed, Fold); the
- * chain methods are also available on those resolved objects, so both styles work.
+ * Each step is one method of the object it continues (Task, TaskFingerprint, TaskPlans, Fold), returning a lazy
+ * step (sdk/chain.ts); a pending step offers the same methods, so both styles above work. TaskFingerprint and
+ * TaskPlans are the fingerprint and plans bound to their task (plain Fingerprint / Plans, e.g. from loadPlans, have
+ * no steps). What each step caches and what invalidates it: README, "What is cached".
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as aq from 'arquero';
-import { Step, child } from './chain';
+import { lazy, stepName, type Lazy } from './chain';
 import { loadDataset, type Dataset } from './io/dataset';
 import { verifyDatasetIntegrity, type IntegrityReport } from './io/integrity';
 import { computeFingerprint, loadFingerprint, saveFingerprint, Fingerprint } from './fingerprint/fingerprint';
 import { planExperiment, type PlanOptions } from './planning/plan_experiment';
-import { Plans, loadPlans, savePlans } from './planning/plans';
+import { Plans, loadPlans, savePlans, type PlansJSON } from './planning/plans';
 import { generateSplits, loadSplits, saveSplits, type Split } from './planning/splits';
 import { preprocessConfiguration, Preprocessed, type PreprocessConfigurationOptions } from './preprocessing/preprocessed_dataset';
 import { trainFold, type TrainFoldOptions, type TrainingResult } from './training/trainer';
@@ -38,6 +40,11 @@ export type FoldTrainOptions = Partial<
 > & {
   /** default '3d_fullres' (nnU-Net's default), or '2d' when the plans have no 3D configuration */
   configuration?: string;
+  /**
+   * Retrain even when this fold finished earlier with the same settings (by default such a run is reused, and an
+   * interrupted one resumes from its latest checkpoint: `resume: 'auto'`).
+   */
+  force?: boolean;
   /**
    * 3d_lowres only: skip predict_next_stage after validation (v1 run_training.py `--disable_next_stage_pred`).
    * By default, when the plans have a cascade, the fold's validation cases are predicted into
@@ -72,6 +79,8 @@ export type TaskPredictOptions = Omit<PredictCasesOptions, 'input' | 'plans' | '
   configuration?: string;
   /** default 'nnUNetPlansv2.1' */
   plansName?: string;
+  /** predict every case again (by default a case made earlier from the same input, model and settings is reused) */
+  force?: boolean;
 };
 
 export interface PlanStepOptions extends PlanOptions {
@@ -104,150 +113,29 @@ export function resolveTaskPaths(datasetDir: string, opts: TaskOptions = {}): Ta
   };
 }
 
-/** The task a resolved Fingerprint / Plans belongs to (so they keep chaining). */
-const owner = new WeakMap<object, Task>();
-
-function taskOf(obj: object, what: string): Task {
-  const t = owner.get(obj);
-  if (!t) throw new Error(`${what} is not attached to a Task: create it through Task.load(dir)...`);
-  return t;
-}
-
-/** One fold of the 5-fold cross-validation of a planned task. */
-export class Fold {
-  constructor(
-    readonly task: Task,
-    readonly plans: Plans,
-    /** 0..4 (nnU-Net also knows 'all': train on every case) */
-    readonly fold: number | 'all',
-    /** training case ids of this fold (splits_final.json 'train') */
-    readonly trainCases: string[],
-    /** validation case ids of this fold (splits_final.json 'val') */
-    readonly valCases: string[],
-  ) {}
-
-  summary(): string {
-    return `fold ${this.fold} of ${this.task.name}: ${this.trainCases.length} training cases, ${this.valCases.length} validation cases`;
-  }
-
-  toString(): string {
-    return this.summary();
-  }
-
-  /** `<nnUNet_results>/<dataset>/<trainer>__<plans>__<configuration>` */
-  configurationFolder(configuration: string): string {
-    return configurationFolder(this.task.paths.resultsRoot, path.basename(this.task.paths.results), configuration, { plans: this.plans.plansName });
-  }
-
-  /** `<configuration folder>/fold_<k>` */
-  outputDir(configuration: string): string {
-    return foldFolder(this.configurationFolder(configuration), this.fold);
-  }
-
-  /**
-   * Train one configuration on this fold as nnUNetTrainerV2 does (preprocessing it first if needed).
-   * The cascade reads the 3d_lowres stage's out-of-fold predictions (`pred_next_stage/`) unless
-   * `previousStageDir` is given.
-   */
-  async trainNow(opts: FoldTrainOptions = {}): Promise<TrainingResult> {
-    const configuration = opts.configuration ?? (this.plans.hasConfiguration('3d_fullres') ? '3d_fullres' : '2d');
-    if (!this.plans.hasConfiguration(configuration)) {
-      throw new Error(`configuration '${configuration}' is not in the plans (${this.plans.configurationNames.join(', ')})`);
-    }
-    const pre = await this.task.preprocessWith(this.plans, configuration);
-    // as nnU-Net, the model folder keeps the plans it was trained with (prediction reads them back, overrides included)
-    await writeJsonAtomic(path.join(this.configurationFolder(configuration), 'plans.json'), this.plans.toJSON());
-    let nextStage = opts.nextStage;
-    if (configuration === '3d_lowres' && !nextStage && !opts.disableNextStagePrediction && this.plans.hasConfiguration('3d_cascade_fullres')) {
-      const fullres = await this.task.preprocessWith(this.plans, '3d_fullres');
-      nextStage = { fullresPreprocessedDir: fullres.dir, outputDir: this.predNextStageDir() };
-    }
-    let previousStageDir = opts.previousStageDir;
-    if (configuration === '3d_cascade_fullres' && !previousStageDir) {
-      previousStageDir = this.predNextStageDir();
-      if (!fs.existsSync(previousStageDir)) {
-        throw new Error(`3d_cascade_fullres needs the 3d_lowres predictions in ${previousStageDir}: train 3d_lowres on all folds first`);
-      }
-    }
-    return trainFold({
-      ...opts,
-      configuration,
-      plans: this.plans,
-      preprocessedDir: pre.dir,
-      trainCases: this.trainCases,
-      valCases: this.valCases,
-      outputDir: this.outputDir(configuration),
-      fold: this.fold,
-      dataset: this.task.dataset,
-      previousStageDir,
-      nextStage,
-      trainerName: opts.trainerName ?? trainerNameFor(configuration),
-    });
-  }
-
-  /** `<3d_lowres configuration folder>/pred_next_stage`: the cascade's previous-stage segmentations. */
-  predNextStageDir(): string {
-    return path.join(this.configurationFolder('3d_lowres'), 'pred_next_stage');
-  }
-
-  /**
-   * predict_next_stage with this fold's trained 3d_lowres model for `cases` (default: the fold's validation cases,
-   * which training already did). nnU-Net fills pred_next_stage out-of-fold by training 3d_lowres on all 5 folds;
-   * predicting this fold's *training* cases instead is in-sample (optimistic cascade input) and only meant for
-   * short demonstrations with one fold.
-   */
-  async predictNextStage(opts: { cases?: readonly string[]; mirroring?: boolean; progress?: boolean } = {}): Promise<string[]> {
-    if (!this.plans.hasConfiguration('3d_cascade_fullres')) throw new Error(`the plans ${this.plans.plansName} have no cascade (no 3d_lowres stage)`);
-    const low = await this.task.preprocessWith(this.plans, '3d_lowres');
-    const full = await this.task.preprocessWith(this.plans, '3d_fullres');
-    const modelDir = this.outputDir('3d_lowres');
-    const net = loadTrainedNetwork(modelDir);
-    try {
-      return await predictNextStage({
-        net,
-        plans: this.plans,
-        configuration: '3d_lowres',
-        lowresPreprocessedDir: low.dir,
-        fullresPreprocessedDir: full.dir,
-        caseIds: opts.cases ?? this.valCases,
-        outputDir: this.predNextStageDir(),
-        numClasses: net.architecture.numClasses,
-        mirroring: opts.mirroring,
-        progress: opts.progress,
-      });
-    } finally {
-      net.dispose();
-    }
-  }
-
-  /** Lazy form of trainNow (chains like every step). */
-  train(opts: FoldTrainOptions = {}): TrainingStep {
-    return new TrainingStep(`train(${opts.configuration ? JSON.stringify(opts.configuration) : ''})`, () => this.trainNow(opts));
-  }
-
-  table(): aq.ColumnTable {
-    return aq.table({
-      case: [...this.trainCases, ...this.valCases],
-      subset: [...this.trainCases.map(() => 'train'), ...this.valCases.map(() => 'val')],
-    });
-  }
-}
-
 export class Task {
   readonly paths: TaskPaths;
 
   constructor(
     readonly dataset: Dataset,
     readonly options: TaskOptions = {},
+    /** How this task was made (the start of every chain's name in errors), e.g. `Task.load("…")`. */
+    readonly origin = `Task.load(${JSON.stringify(dataset.dir)})`,
   ) {
     this.paths = resolveTaskPaths(dataset.dir, options);
   }
 
-  /** Lazily load a raw task folder (MSD/v1 or v2 layout). Nothing is read until awaited. */
-  static load(dir: string, options: TaskOptions = {}): TaskStep {
-    return new TaskStep(`Task.load(${JSON.stringify(dir)})`, async () => {
+  /**
+   * Lazily load a raw task folder (MSD/v1 or v2 layout). Nothing is read until awaited.
+   * @example
+   *   const fold = await Task.load('nnUNet_raw/Task06_Lung').fingerprint().plan().fold(0);
+   *   const result = await fold.train({ configuration: '3d_fullres' });   // reused when already trained
+   */
+  static load(dir: string, options: TaskOptions = {}): Lazy<Task> {
+    const name = `Task.load(${JSON.stringify(dir)})`;
+    return lazy(name, async () => {
       if (!fs.existsSync(dir)) throw new Error(`${dir}: no such task folder`);
-      const task = new Task(loadDataset(dir), options);
+      const task = new Task(loadDataset(dir), options, name);
       if (options.verify) await task.verify({ throwOnError: true });
       return task;
     });
@@ -268,13 +156,15 @@ export class Task {
   get caseIds(): string[] {
     return this.dataset.cases.map((c) => c.id);
   }
+  get fingerprintFile(): string {
+    return path.join(this.paths.preprocessed, 'dataset_fingerprint.json');
+  }
+  get splitsFile(): string {
+    return path.join(this.paths.preprocessed, 'splits_final.json');
+  }
 
   summary(): string {
-    return [
-      this.dataset.summary(),
-      `  nnUNet_preprocessed: ${this.paths.preprocessed}`,
-      `  nnUNet_results: ${this.paths.results}`,
-    ].join('\n');
+    return [this.dataset.summary(), `  nnUNet_preprocessed: ${this.paths.preprocessed}`, `  nnUNet_results: ${this.paths.results}`].join('\n');
   }
 
   toString(): string {
@@ -291,226 +181,347 @@ export class Task {
     });
   }
 
-  /** nnU-Net's --verify_dataset_integrity; every problem names its case and file. */
-  verify(opts: { throwOnError?: boolean } = {}): Promise<IntegrityReport> {
-    return verifyDatasetIntegrity(this.dataset, opts);
-  }
-
-  get fingerprintFile(): string {
-    return path.join(this.paths.preprocessed, 'dataset_fingerprint.json');
-  }
-
-  /** dataset_fingerprint.json: computed over worker threads, or reused when it covers the same cases. */
-  fingerprint(opts: FingerprintStepOptions = {}): FingerprintStep {
-    return new FingerprintStep('fingerprint()', async () => {
-      let fp: Fingerprint | null = null;
-      if (!opts.force && fs.existsSync(this.fingerprintFile)) {
-        const cached = loadFingerprint(this.fingerprintFile);
-        const same = JSON.stringify(cached.json.case_identifiers) === JSON.stringify(this.caseIds);
-        if (same) fp = cached;
-      }
-      if (!fp) {
-        fp = await computeFingerprint(this.dataset, { threads: opts.threads ?? this.options.threads });
-        await saveFingerprint(fp, this.fingerprintFile);
-      }
-      owner.set(fp, this);
-      return fp;
-    });
-  }
-
-  /** Fingerprint (cached) then plan. */
-  plan(opts: PlanStepOptions = {}): PlansStep {
-    return this.fingerprint({ force: opts.forceFingerprint }).plan(opts);
-  }
-
-  /** Plans from a fingerprint; planning is pure and fast, so it always runs and the file is rewritten only if it changed. */
-  async planFrom(fp: Fingerprint, opts: PlanOptions = {}): Promise<Plans> {
-    const plans = planExperiment(fp.json, { datasetName: path.basename(this.dir), ...opts });
-    const file = path.join(this.paths.preprocessed, `${plans.plansName}.json`);
-    const text = JSON.stringify(plans.toJSON());
-    const old = fs.existsSync(file) ? JSON.stringify(loadPlans(file).toJSON()) : null;
-    if (old !== text) await savePlans(plans, file);
-    owner.set(plans, this);
-    return plans;
-  }
-
-  get splitsFile(): string {
-    return path.join(this.paths.preprocessed, 'splits_final.json');
-  }
-
-  /** splits_final.json: reused when it exists (as nnU-Net does), else the official 5-fold KFold split. */
-  async splits(): Promise<Split[]> {
-    if (fs.existsSync(this.splitsFile)) {
-      const s = loadSplits(this.splitsFile);
-      const known = new Set(this.caseIds);
-      const unknown = s.flatMap((f) => [...f.train, ...f.val]).find((id) => !known.has(id));
-      if (unknown) throw new Error(`${this.splitsFile}: case '${unknown}' is not in ${this.dir}; delete the file to regenerate the split`);
-      return s;
-    }
-    const s = generateSplits(this.caseIds);
-    await saveSplits(s, this.splitsFile);
-    return s;
-  }
-
-  async foldOf(plans: Plans, k: number | 'all'): Promise<Fold> {
-    if (k === 'all') return new Fold(this, plans, 'all', this.caseIds, this.caseIds);
-    const s = await this.splits();
-    if (!Number.isInteger(k) || k < 0 || k >= s.length) {
-      throw new Error(`fold ${k} does not exist: ${this.splitsFile} has folds 0..${s.length - 1} (or use 'all')`);
-    }
-    return new Fold(this, plans, k, [...s[k].train], [...s[k].val]);
-  }
-
   /** `<nnUNet_results>/<dataset>/<trainer>__<plans>__<configuration>` */
   modelFolder(configuration: string, plansName = 'nnUNetPlansv2.1'): string {
     return configurationFolder(this.paths.resultsRoot, path.basename(this.paths.results), configuration, { plans: plansName });
+  }
+
+  /** nnU-Net's --verify_dataset_integrity; every problem names its case and file. Not cached (it reads the raw data). */
+  verify(opts: { throwOnError?: boolean } = {}): Lazy<IntegrityReport> {
+    return lazy('verify()', () => verifyDatasetIntegrity(this.dataset, opts), this.origin);
+  }
+
+  /** dataset_fingerprint.json: computed over worker threads, or reused when it covers the same cases (`force` recomputes). */
+  fingerprint(opts: FingerprintStepOptions = {}): Lazy<TaskFingerprint> {
+    return lazy('fingerprint()', async () => new TaskFingerprint(this, await fingerprintOf(this, opts)), this.origin);
+  }
+
+  /**
+   * The plans (nnU-Net v2.1 planners by default; `preset` for v2's), from the cached fingerprint. Planning is pure
+   * and fast: it always runs, and `<plans_name>.json` is rewritten only when it changed.
+   * @example
+   *   const plans = await task.plan({ gpuMemoryTargetGB: 11 });
+   *   plans.table();   plans.network('3d_fullres').table;
+   */
+  plan(opts: PlanStepOptions = {}): Lazy<TaskPlans> {
+    return lazy(
+      stepName('plan', [opts]),
+      async () => {
+        const fp = new TaskFingerprint(this, await fingerprintOf(this, { force: opts.forceFingerprint }));
+        return planOf(fp, opts);
+      },
+      this.origin,
+    );
+  }
+
+  /** splits_final.json: reused when it exists (as nnU-Net does), else the official 5-fold KFold split. */
+  splits(): Lazy<Split[]> {
+    return lazy('splits()', () => splitsOf(this), this.origin);
   }
 
   /**
    * Predict new cases (a folder of `<case>_0000.nii.gz` / `<case>.nii.gz`, or volumes in memory) with a trained
    * configuration of this task: every trained fold (or `folds`) averaged, mirroring TTA, the configuration's
    * postprocessing.json applied, NIfTI written with each input's exact geometry. The plans are the ones the model
-   * was trained with (`<model folder>/plans.json`).
+   * was trained with (`<model folder>/plans.json`). A case predicted earlier from the same input, model and settings
+   * is reused (`force: true` predicts again).
+   * @example
+   *   const r = await task.predict('nnUNet_raw/Task06_Lung/imagesTs', { configuration: '3d_fullres', outputDir: 'pred' });
+   *   r.table();
    */
-  predict(input: string | PredictInputCase[], opts: TaskPredictOptions): PredictionStep {
-    return new PredictionStep(`predict(${typeof input === 'string' ? JSON.stringify(input) : `${input.length} cases`})`, async () => {
-      const configuration = opts.configuration ?? '3d_fullres';
-      const modelFolder = this.modelFolder(configuration, opts.plansName);
-      const plansFile = path.join(modelFolder, 'plans.json');
-      if (!fs.existsSync(plansFile)) throw new Error(`${modelFolder}: no trained model (plans.json missing): train '${configuration}' first`);
-      const plans = loadPlans(plansFile);
-      await initBackend();
-      const { configuration: _c, plansName: _p, ...rest } = opts;
-      let previousStage = opts.previousStage;
-      if (configuration === '3d_cascade_fullres' && !previousStage) {
-        const lowFolder = this.modelFolder('3d_lowres', opts.plansName);
-        previousStage = { modelFolder: lowFolder, plans: loadPlans(path.join(lowFolder, 'plans.json')), configuration: '3d_lowres' };
-      }
-      return predictCases({ ...rest, input, plans, configuration, modelFolder, previousStage });
-    });
+  predict(input: string | PredictInputCase[], opts: TaskPredictOptions): Lazy<PredictionResult> {
+    const shown = typeof input === 'string' ? JSON.stringify(input) : `${input.length} cases`;
+    return lazy(
+      `predict(${shown})`,
+      async () => {
+        const configuration = opts.configuration ?? '3d_fullres';
+        const modelFolder = this.modelFolder(configuration, opts.plansName);
+        const plansFile = path.join(modelFolder, 'plans.json');
+        if (!fs.existsSync(plansFile)) throw new Error(`${modelFolder}: no trained model (plans.json missing): train '${configuration}' first`);
+        const plans = loadPlans(plansFile);
+        await initBackend();
+        const { configuration: _c, plansName: _p, force, ...rest } = opts;
+        let previousStage = opts.previousStage;
+        if (configuration === '3d_cascade_fullres' && !previousStage) {
+          const lowFolder = this.modelFolder('3d_lowres', opts.plansName);
+          previousStage = { modelFolder: lowFolder, plans: loadPlans(path.join(lowFolder, 'plans.json')), configuration: '3d_lowres' };
+        }
+        return predictCases({ reuse: !force, ...rest, input, plans, configuration, modelFolder, previousStage });
+      },
+      this.origin,
+    );
   }
 
   /**
    * nnUNet_find_best_configuration over this task's trained configurations: consolidated cross-validation of each,
    * every pair ensemble, with and without postprocessing; reports the best and how to predict with it.
    */
-  findBestConfiguration(opts: Partial<FindBestOptions> = {}): Step<ModelSelectionResult> {
-    return new Step('findBestConfiguration()', async () => {
-      const gtDir = opts.gtDir ?? path.join(this.dir, 'labelsTr');
-      return findBestConfigurationInResults(this.paths.results, { ...opts, gtDir });
-    });
-  }
-
-  /** Preprocess one configuration into <nnUNet_preprocessed>/<dataset>/<data_identifier>/ (resumable). */
-  preprocessWith(plans: Plans, configuration: string, opts: PreprocessConfigurationOptions = {}): Promise<Preprocessed> {
-    return preprocessConfiguration(this.dataset, plans, configuration, {
-      threads: this.options.threads,
-      outDir: this.paths.preprocessedRoot,
-      datasetFolder: path.basename(this.paths.preprocessed),
-      ...opts,
-    });
-  }
-}
-
-// ---- lazy steps ------------------------------------------------------------------------------------------
-
-export class TaskStep extends Step<Task> {
-  predict(input: string | PredictInputCase[], opts: TaskPredictOptions): PredictionStep {
-    return child(this, 'predict()', PredictionStep, (t) => t.predict(input, opts));
-  }
-  findBestConfiguration(opts: Partial<FindBestOptions> = {}): Step<ModelSelectionResult> {
-    return child(this, 'findBestConfiguration()', Step as new (n: string, c: () => Promise<ModelSelectionResult>, p?: Step<unknown>) => Step<ModelSelectionResult>, (t) =>
-      t.findBestConfiguration(opts),
-    );
-  }
-  fingerprint(opts: FingerprintStepOptions = {}): FingerprintStep {
-    return child(this, 'fingerprint()', FingerprintStep, (t) => t.fingerprint(opts));
-  }
-  plan(opts: PlanStepOptions = {}): PlansStep {
-    return this.fingerprint({ force: opts.forceFingerprint }).plan(opts);
-  }
-  verify(opts: { throwOnError?: boolean } = {}): Step<IntegrityReport> {
-    return child(this, 'verify()', Step as new (n: string, c: () => Promise<IntegrityReport>, p?: Step<unknown>) => Step<IntegrityReport>, (t) =>
-      t.verify(opts),
+  findBestConfiguration(opts: Partial<FindBestOptions> = {}): Lazy<ModelSelectionResult> {
+    return lazy(
+      'findBestConfiguration()',
+      async () => {
+        const gtDir = opts.gtDir ?? path.join(this.dir, 'labelsTr');
+        return findBestConfigurationInResults(this.paths.results, { ...opts, gtDir });
+      },
+      this.origin,
     );
   }
 }
 
-export class FingerprintStep extends Step<Fingerprint> {
-  plan(opts: PlanOptions = {}): PlansStep {
-    return child(this, 'plan()', PlansStep, (fp) => taskOf(fp, 'Fingerprint').planFrom(fp, opts));
+/** The dataset fingerprint of a task (a Fingerprint that knows its task, so it can plan). */
+export class TaskFingerprint extends Fingerprint {
+  constructor(
+    readonly task: Task,
+    fingerprint: Fingerprint,
+  ) {
+    super(fingerprint.json);
+  }
+
+  /** `Task.load(...) → fingerprint()` */
+  get origin(): string {
+    return `${this.task.origin} → fingerprint()`;
+  }
+
+  /** Plans from this fingerprint (see Task.plan). */
+  plan(opts: PlanOptions = {}): Lazy<TaskPlans> {
+    return lazy(stepName('plan', [opts]), () => planOf(this, opts), this.origin);
   }
 }
 
-export class PlansStep extends Step<Plans> {
-  preprocess(configuration: string, opts: PreprocessConfigurationOptions = {}): PreprocessedStep {
-    return child(this, `preprocess(${JSON.stringify(configuration)})`, PreprocessedStep, (p) =>
-      taskOf(p, 'Plans').preprocessWith(p, configuration, opts),
-    );
+/** The plans of a task: Plans that know their task, so they preprocess and give folds. */
+export class TaskPlans extends Plans {
+  constructor(
+    readonly task: Task,
+    json: PlansJSON,
+    /** the chain that made these plans, e.g. `Task.load(...) → plan()` */
+    readonly origin: string,
+  ) {
+    super(json);
   }
-  fold(k: number | 'all'): FoldStep {
-    return child(this, `fold(${JSON.stringify(k)})`, FoldStep, (p) => taskOf(p, 'Plans').foldOf(p, k));
+
+  /** New plans with configuration overrides (patch size, batch size, ...), still bound to the task. */
+  override override(overrides: Parameters<Plans['override']>[0]): TaskPlans {
+    return new TaskPlans(this.task, super.override(overrides).json, `${this.origin} → override()`);
   }
-  override(overrides: Parameters<Plans['override']>[0]): PlansStep {
-    return child(this, 'override()', PlansStep, (p) => {
-      const o = p.override(overrides);
-      owner.set(o, taskOf(p, 'Plans'));
-      return o;
+
+  /** The network of a configuration; the task's classes and channels are known, so the parameter count is exact. */
+  override network(name: string, opts: { numClasses?: number; numInputChannels?: number } = {}): ReturnType<Plans['network']> {
+    return super.network(name, { numClasses: this.task.dataset.numClasses, ...opts });
+  }
+
+  /** Preprocess one configuration into <nnUNet_preprocessed>/<dataset>/<data_identifier>/ (cached per case, resumable). */
+  preprocess(configuration: string, opts: PreprocessConfigurationOptions = {}): Lazy<Preprocessed> {
+    return lazy(stepName('preprocess', [configuration]), () => preprocessFor(this, configuration, opts), this.origin);
+  }
+
+  /** One fold of the 5-fold cross-validation (splits_final.json), or 'all' (train on every case). */
+  fold(k: number | 'all'): Lazy<Fold> {
+    return lazy(stepName('fold', [k]), () => foldOf(this, k), this.origin);
+  }
+}
+
+/** One fold of the 5-fold cross-validation of a planned task. */
+export class Fold {
+  constructor(
+    readonly plans: TaskPlans,
+    /** 0..4 (nnU-Net also knows 'all': train on every case) */
+    readonly fold: number | 'all',
+    /** training case ids of this fold (splits_final.json 'train') */
+    readonly trainCases: string[],
+    /** validation case ids of this fold (splits_final.json 'val') */
+    readonly valCases: string[],
+  ) {}
+
+  get task(): Task {
+    return this.plans.task;
+  }
+
+  /** `Task.load(...) → plan() → fold(k)` */
+  get origin(): string {
+    return `${this.plans.origin} → fold(${JSON.stringify(this.fold)})`;
+  }
+
+  summary(): string {
+    return `fold ${this.fold} of ${this.task.name}: ${this.trainCases.length} training cases, ${this.valCases.length} validation cases`;
+  }
+
+  toString(): string {
+    return this.summary();
+  }
+
+  table(): aq.ColumnTable {
+    return aq.table({
+      case: [...this.trainCases, ...this.valCases],
+      subset: [...this.trainCases.map(() => 'train'), ...this.valCases.map(() => 'val')],
     });
   }
-}
 
-export class PreprocessedStep extends Step<Preprocessed> {}
+  /** `<nnUNet_results>/<dataset>/<trainer>__<plans>__<configuration>` */
+  configurationFolder(configuration: string): string {
+    return configurationFolder(this.task.paths.resultsRoot, path.basename(this.task.paths.results), configuration, { plans: this.plans.plansName });
+  }
 
-export class FoldStep extends Step<Fold> {
-  /** `await Task.load(dir).fingerprint().plan().fold(0).train({configuration: '2d', epochs: 10})` */
-  train(opts: FoldTrainOptions = {}): TrainingStep {
-    return child(this, `train(${opts.configuration ? JSON.stringify(opts.configuration) : ''})`, TrainingStep, (f) => f.trainNow(opts));
+  /** `<configuration folder>/fold_<k>` */
+  outputDir(configuration: string): string {
+    return foldFolder(this.configurationFolder(configuration), this.fold);
+  }
+
+  /** `<3d_lowres configuration folder>/pred_next_stage`: the cascade's previous-stage segmentations. */
+  predNextStageDir(): string {
+    return path.join(this.configurationFolder('3d_lowres'), 'pred_next_stage');
+  }
+
+  /**
+   * Train one configuration on this fold as nnUNetTrainerV2 does (preprocessing it first if needed). A run that
+   * finished earlier with the same settings is reused, an interrupted one resumes; `force: true` retrains.
+   * The cascade reads the 3d_lowres stage's out-of-fold predictions (`pred_next_stage/`) unless `previousStageDir`
+   * is given.
+   * @example
+   *   const r = await fold.train({ configuration: '2d', epochs: 50 });
+   *   r.plot();   r.validation?.meanDice;
+   */
+  train(opts: FoldTrainOptions = {}): Lazy<TrainingResult> {
+    return lazy(stepName('train', [opts]), () => trainFoldOf(this, opts), this.origin);
+  }
+
+  /**
+   * predict_next_stage with this fold's trained 3d_lowres model for `cases` (default: the fold's validation cases,
+   * which training already did). nnU-Net fills pred_next_stage out-of-fold by training 3d_lowres on all 5 folds;
+   * predicting this fold's *training* cases instead is in-sample (optimistic cascade input) and only meant for
+   * short demonstrations with one fold.
+   */
+  predictNextStage(opts: { cases?: readonly string[]; mirroring?: boolean; progress?: boolean } = {}): Lazy<string[]> {
+    return lazy(stepName('predictNextStage', [opts]), () => nextStageOf(this, opts), this.origin);
   }
 }
 
-export class TrainingStep extends Step<TrainingResult> {}
+// ---- the steps' work (module functions: the public objects above only expose lazy steps) ---------------------
 
-export class PredictionStep extends Step<PredictionResult> {}
-
-// ---- the same chain methods on resolved objects -------------------------------------------------------------
-
-declare module './fingerprint/fingerprint' {
-  interface Fingerprint {
-    /** Plan from this fingerprint (needs a Fingerprint obtained through a Task). */
-    plan(opts?: PlanOptions): PlansStep;
+async function fingerprintOf(task: Task, opts: FingerprintStepOptions): Promise<Fingerprint> {
+  if (!opts.force && fs.existsSync(task.fingerprintFile)) {
+    const cached = loadFingerprint(task.fingerprintFile);
+    if (JSON.stringify(cached.json.case_identifiers) === JSON.stringify(task.caseIds)) return cached;
   }
-}
-declare module './planning/plans' {
-  interface Plans {
-    /** Preprocess one configuration (needs Plans obtained through a Task). */
-    preprocess(configuration: string, opts?: PreprocessConfigurationOptions): PreprocessedStep;
-    /** One cross-validation fold (needs Plans obtained through a Task). */
-    fold(k: number | 'all'): FoldStep;
-  }
+  const fp = await computeFingerprint(task.dataset, { threads: opts.threads ?? task.options.threads });
+  await saveFingerprint(fp, task.fingerprintFile);
+  return fp;
 }
 
-Fingerprint.prototype.plan = function (this: Fingerprint, opts: PlanOptions = {}): PlansStep {
-  return new PlansStep('plan()', () => taskOf(this, 'Fingerprint').planFrom(this, opts));
-};
-Plans.prototype.preprocess = function (this: Plans, configuration: string, opts: PreprocessConfigurationOptions = {}) {
-  return new PreprocessedStep(`preprocess(${JSON.stringify(configuration)})`, () => taskOf(this, 'Plans').preprocessWith(this, configuration, opts));
-};
-Plans.prototype.fold = function (this: Plans, k: number | 'all') {
-  return new FoldStep(`fold(${JSON.stringify(k)})`, () => taskOf(this, 'Plans').foldOf(this, k));
-};
-// Overridden plans stay attached to the task they came from.
-const originalOverride = Plans.prototype.override;
-Plans.prototype.override = function (this: Plans, overrides) {
-  const o = originalOverride.call(this, overrides);
-  const t = owner.get(this);
-  if (t) owner.set(o, t);
-  return o;
-};
-// Plans obtained through a Task know the dataset's classes, so network() includes the exact parameter count.
-const originalNetwork = Plans.prototype.network;
-Plans.prototype.network = function (this: Plans, name: string, opts: { numClasses?: number; numInputChannels?: number } = {}) {
-  const t = owner.get(this);
-  const filled = t ? { numClasses: t.dataset.numClasses, numInputChannels: undefined, ...opts } : opts;
-  return originalNetwork.call(this, name, filled);
-};
+async function planOf(fp: TaskFingerprint, opts: PlanOptions): Promise<TaskPlans> {
+  const task = fp.task;
+  const plans = planExperiment(fp.json, { datasetName: path.basename(task.dir), ...opts });
+  const file = path.join(task.paths.preprocessed, `${plans.plansName}.json`);
+  const text = JSON.stringify(plans.toJSON());
+  const old = fs.existsSync(file) ? JSON.stringify(loadPlans(file).toJSON()) : null;
+  if (old !== text) await savePlans(plans, file);
+  return new TaskPlans(task, plans.json, `${fp.origin} → plan()`);
+}
+
+async function splitsOf(task: Task): Promise<Split[]> {
+  if (fs.existsSync(task.splitsFile)) {
+    const s = loadSplits(task.splitsFile);
+    const known = new Set(task.caseIds);
+    const unknown = s.flatMap((f) => [...f.train, ...f.val]).find((id) => !known.has(id));
+    if (unknown) throw new Error(`${task.splitsFile}: case '${unknown}' is not in ${task.dir}; delete the file to regenerate the split`);
+    return s;
+  }
+  const s = generateSplits(task.caseIds);
+  await saveSplits(s, task.splitsFile);
+  return s;
+}
+
+function preprocessFor(plans: TaskPlans, configuration: string, opts: PreprocessConfigurationOptions = {}): Promise<Preprocessed> {
+  const task = plans.task;
+  return preprocessConfiguration(task.dataset, plans, configuration, {
+    threads: task.options.threads,
+    outDir: task.paths.preprocessedRoot,
+    datasetFolder: path.basename(task.paths.preprocessed),
+    ...opts,
+  });
+}
+
+async function foldOf(plans: TaskPlans, k: number | 'all'): Promise<Fold> {
+  const task = plans.task;
+  if (k === 'all') return new Fold(plans, 'all', task.caseIds, task.caseIds);
+  const s = await splitsOf(task);
+  if (!Number.isInteger(k) || k < 0 || k >= s.length) {
+    throw new Error(`fold ${k} does not exist: ${task.splitsFile} has folds 0..${s.length - 1} (or use 'all')`);
+  }
+  return new Fold(plans, k, [...s[k].train], [...s[k].val]);
+}
+
+async function trainFoldOf(fold: Fold, opts: FoldTrainOptions): Promise<TrainingResult> {
+  const plans = fold.plans;
+  const configuration = opts.configuration ?? (plans.hasConfiguration('3d_fullres') ? '3d_fullres' : '2d');
+  if (!plans.hasConfiguration(configuration)) {
+    throw new Error(`configuration '${configuration}' is not in the plans (${plans.configurationNames.join(', ')})`);
+  }
+  const pre = await preprocessFor(plans, configuration);
+  // as nnU-Net, the model folder keeps the plans it was trained with (prediction reads them back, overrides included)
+  await writeJsonIfChanged(path.join(fold.configurationFolder(configuration), 'plans.json'), plans.toJSON());
+  let nextStage = opts.nextStage;
+  if (configuration === '3d_lowres' && !nextStage && !opts.disableNextStagePrediction && plans.hasConfiguration('3d_cascade_fullres')) {
+    const fullres = await preprocessFor(plans, '3d_fullres');
+    nextStage = { fullresPreprocessedDir: fullres.dir, outputDir: fold.predNextStageDir() };
+  }
+  let previousStageDir = opts.previousStageDir;
+  if (configuration === '3d_cascade_fullres' && !previousStageDir) {
+    previousStageDir = fold.predNextStageDir();
+    if (!fs.existsSync(previousStageDir)) {
+      throw new Error(`3d_cascade_fullres needs the 3d_lowres predictions in ${previousStageDir}: train 3d_lowres on all folds first`);
+    }
+  }
+  const { force, ...rest } = opts;
+  return trainFold({
+    resume: force ? false : 'auto',
+    ...rest,
+    configuration,
+    plans,
+    preprocessedDir: pre.dir,
+    trainCases: fold.trainCases,
+    valCases: fold.valCases,
+    outputDir: fold.outputDir(configuration),
+    fold: fold.fold,
+    dataset: fold.task.dataset,
+    previousStageDir,
+    nextStage,
+    trainerName: opts.trainerName ?? trainerNameFor(configuration),
+  });
+}
+
+async function nextStageOf(fold: Fold, opts: { cases?: readonly string[]; mirroring?: boolean; progress?: boolean }): Promise<string[]> {
+  const plans = fold.plans;
+  if (!plans.hasConfiguration('3d_cascade_fullres')) throw new Error(`the plans ${plans.plansName} have no cascade (no 3d_lowres stage)`);
+  const low = await preprocessFor(plans, '3d_lowres');
+  const full = await preprocessFor(plans, '3d_fullres');
+  const net = loadTrainedNetwork(fold.outputDir('3d_lowres'));
+  try {
+    return await predictNextStage({
+      net,
+      plans,
+      configuration: '3d_lowres',
+      lowresPreprocessedDir: low.dir,
+      fullresPreprocessedDir: full.dir,
+      caseIds: opts.cases ?? fold.valCases,
+      outputDir: fold.predNextStageDir(),
+      numClasses: net.architecture.numClasses,
+      mirroring: opts.mirroring,
+      progress: opts.progress,
+    });
+  } finally {
+    net.dispose();
+  }
+}
+
+/** Keep a file's timestamp when its content would not change (artifacts others key on stay valid). */
+async function writeJsonIfChanged(file: string, value: unknown): Promise<void> {
+  const text = JSON.stringify(value);
+  if (fs.existsSync(file)) {
+    try {
+      if (JSON.stringify(JSON.parse(fs.readFileSync(file, 'utf8'))) === text) return;
+    } catch {
+      // unreadable: rewrite
+    }
+  }
+  await writeJsonAtomic(file, value);
+}

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Task, StepError, Fingerprint, Plans } from '../../sdk';
+import { Task, StepError, Fingerprint, Plans, loadPlans } from '../../sdk';
 import { ensureSynthLung, FIXTURES } from '../helpers/synthlung';
 
 process.env.NNUNET_PROGRESS = '0';
@@ -71,7 +71,22 @@ test('errors surface at the await naming the failing step', async () => {
     assert.match(e.message, /no such task folder/);
     return true;
   });
-  await assert.rejects(Task.load((await ensureSynthLung()), { workDir: shared }).plan().fold(7), /step 'fold\(7\)' failed.*fold 7 does not exist/);
+  await assert.rejects(Task.load((await ensureSynthLung()), { workDir: shared }).plan().fold(7), (e: unknown) => {
+    assert.ok(e instanceof StepError);
+    assert.match(e.chain, /^Task\.load\(".*"\) → plan\(\) → fold\(7\)$/, 'the whole chain');
+    assert.match(e.message, /fold 7 does not exist/);
+    return true;
+  });
+  // called on an awaited object, the error still shows the chain that made it
+  const plans = await Task.load((await ensureSynthLung()), { workDir: shared }).plan();
+  await assert.rejects(plans.override({ '2d': { batch_size: 2 } }).fold(9), (e: unknown) => {
+    assert.ok(e instanceof StepError);
+    assert.match(e.chain, /^Task\.load\(".*"\) → fingerprint\(\) → plan\(\) → override\(\) → fold\(9\)$/);
+    return true;
+  });
+  // plans read from a file are plain data: no steps hang off them
+  const file = path.join(shared, 'nnUNet_preprocessed', 'Task06_SynthLung', 'nnUNetPlansv2.1.json');
+  assert.equal((loadPlans(file) as unknown as { fold?: unknown }).fold, undefined);
 });
 
 test('a hand-edited splits_final.json is reused, one naming unknown cases is refused', async () => {
@@ -97,6 +112,14 @@ test('fold(k).train() chains into the trainer and writes the nnU-Net results lay
   assert.ok(Number.isFinite(result.log[0].train_loss));
   assert.ok(fs.readdirSync(foldDir).some((f) => f.startsWith('checkpoint_final')), 'final checkpoint written');
   assert.ok(fs.existsSync(path.join(foldDir, 'training_log.jsonl')));
+  // awaiting the same chain again (a re-run notebook cell) reuses the finished run; force retrains
+  const again = await Task.load((await ensureSynthLung()), { workDir: shared })
+    .plan({ overrides: { '2d': { patch_size: [32, 32], batch_size: 2 } } })
+    .fold(0)
+    .train({ configuration: '2d', epochs: 1, iterationsPerEpoch: 2, validationIterations: 1, validate: false, numThreads: 0, progress: false });
+  assert.equal(again.reused, true);
+  assert.deepEqual(again.log.map((e) => e.train_loss), result.log.map((e) => e.train_loss));
+  assert.equal(fs.statSync(again.checkpoint).mtimeMs, fs.statSync(result.checkpoint).mtimeMs);
 });
 
 test('task.predict() uses the trained model folder (plans.json saved at training) and writes NIfTI in input geometry', async () => {
@@ -117,5 +140,10 @@ test('task.predict() uses the trained model folder (plans.json saved at training
   assert.deepEqual(pred.spacing, img.spacing);
   assert.deepEqual(pred.origin, img.origin);
   assert.deepEqual(pred.direction, img.direction);
+  // the same call again reuses the prediction; force predicts again
+  const again = await task.predict([{ id: 'lung_009', images: [img] }], { configuration: '2d', outputDir: out, folds: [0], mirroring: false, progress: false });
+  assert.equal(again.cases[0].reused, true);
+  const forced = await task.predict([{ id: 'lung_009', images: [img] }], { configuration: '2d', outputDir: out, folds: [0], mirroring: false, progress: false, force: true });
+  assert.ok(forced.cases[0].ok && !forced.cases[0].reused);
   await assert.rejects(task.predict(out, { configuration: '3d_lowres', outputDir: out }), /no trained model/);
 });

@@ -46,9 +46,10 @@ export const trainCommand: CommandSpec = {
     if (gpu !== undefined && !(gpu > 0)) throw new UsageError(`--gpu-memory-target must be a positive number of GB, got ${gpu}`);
     const plans = await task.plan({ preset: flags.preset as 'nnUNetPlansv2.1', gpuMemoryTargetGB: gpu });
     if (!plans.hasConfiguration(config)) throw new UsageError(`configuration '${config}' is not in the plans (${plans.configurationNames.join(', ')})`);
-    const f = await task.foldOf(plans, fold);
+    const f = await plans.fold(fold);
     console.log(`${f.summary()}\n  output: ${f.outputDir(config)}`);
-    const r = await f.trainNow({
+    // nnUNet_train semantics: a fresh run unless --resume (-c); the fluent layer's default would reuse a finished run
+    const r = await f.train({
       configuration: config,
       epochs: flags.epochs as number | undefined,
       iterationsPerEpoch: flags.iterations as number | undefined,
