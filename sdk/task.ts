@@ -13,6 +13,8 @@
  * step (sdk/chain.ts); a pending step offers the same methods, so both styles above work. TaskFingerprint and
  * TaskPlans are the fingerprint and plans bound to their task (plain Fingerprint / Plans, e.g. from loadPlans, have
  * no steps). What each step caches and what invalidates it: README, "What is cached".
+ *
+ * One file because the fluent objects reference each other (Task → TaskPlans → Fold) and are read together.
  */
 import * as fs from 'fs';
 import * as path from 'path';

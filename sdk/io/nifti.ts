@@ -29,6 +29,8 @@
  * directions round-trip to float32 precision (~1e-7), like ITK.
  *
  * nifti-reader-js (ESM-only) parses the header; gzip is handled by node's zlib (faster than the pure-JS inflate).
+ *
+ * One file because reading and writing must agree on every header field (qform/sform, scaling, geometry).
  */
 import * as fs from 'fs';
 import * as path from 'path';

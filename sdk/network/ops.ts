@@ -12,6 +12,8 @@
  * transposed conv [kd,kh,kw,Co,Ci] / [kh,kw,Co,Ci] (tfjs conv3dTranspose layout).
  *
  * On native TensorFlow backends (`useNativeConv3d()`), tfjs's own kernels and gradients are used instead.
+ *
+ * One file because each forward op and its hand-written gradient must be read side by side.
  */
 import * as tf from '@tensorflow/tfjs';
 import { useNativeConv3d } from './backend';

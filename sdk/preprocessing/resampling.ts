@@ -16,6 +16,9 @@
  * 0.0), for all labels in one pass over the output, without materialising any one-hot volume.
  *
  * Axis order (z, y, x); arrays are C-order typed arrays.
+ *
+ * One file because every resampling path (images order 3, segmentations, separate-z) shares the padding and grid
+ * conventions that parity with scipy depends on.
  */
 import { Shape3 } from '../io/volume';
 import { roundHalfEven } from '../util/numeric';
