@@ -34,6 +34,7 @@ import { predictCases, type PredictCasesOptions, type PredictInputCase, type Pre
 import { findBestConfigurationInResults, type FindBestOptions, type ModelSelectionResult } from './model_selection/consolidate';
 import { initBackend } from './network/backend';
 import { writeJsonAtomic } from './io/atomic';
+import { filesKey } from './io/files_key';
 import { configurationFolder, foldFolder, preprocessedFolder, resolveRoots, trainerNameFor } from './paths';
 
 /** Training options of `fold(k).train(...)`: everything of trainFold that the fold does not already know. */
@@ -399,13 +400,28 @@ export class Fold {
 
 // ---- the steps' work (module functions: the public objects above only expose lazy steps) ---------------------
 
+/** Key of every raw training file of the task (a rewritten image or label invalidates the fingerprint). */
+function rawFilesKey(task: Task): string {
+  return filesKey(task.dataset.cases.flatMap((c) => [...new Set(c.channels.map((ch) => ch.file)), ...(c.labelFile ? [c.labelFile] : [])]));
+}
+
 async function fingerprintOf(task: Task, opts: FingerprintStepOptions): Promise<Fingerprint> {
-  if (!opts.force && fs.existsSync(task.fingerprintFile)) {
+  // the raw files' key lives beside dataset_fingerprint.json, which keeps nnU-Net's schema
+  const inputsFile = task.fingerprintFile.replace(/\.json$/, '.inputs.json');
+  const key = rawFilesKey(task);
+  if (!opts.force && fs.existsSync(task.fingerprintFile) && fs.existsSync(inputsFile)) {
     const cached = loadFingerprint(task.fingerprintFile);
-    if (JSON.stringify(cached.json.case_identifiers) === JSON.stringify(task.caseIds)) return cached;
+    let recorded: string | null = null;
+    try {
+      recorded = (JSON.parse(fs.readFileSync(inputsFile, 'utf8')) as { raw_files_key?: string }).raw_files_key ?? null;
+    } catch {
+      recorded = null;
+    }
+    if (recorded === key && JSON.stringify(cached.json.case_identifiers) === JSON.stringify(task.caseIds)) return cached;
   }
   const fp = await computeFingerprint(task.dataset, { threads: opts.threads ?? task.options.threads });
   await saveFingerprint(fp, task.fingerprintFile);
+  await writeJsonAtomic(inputsFile, { raw_files_key: key, note: 'nnunet-ts: key (path, size, mtime) of the raw files dataset_fingerprint.json was computed from' });
   return fp;
 }
 

@@ -15,6 +15,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { readJsonSync, writeJsonAtomic } from '../io/atomic';
 import type { Volume } from '../io/volume';
+import { filesKey } from '../io/files_key';
+export { filesKey };
 import { Plans, resolveConfiguration } from '../planning/plans';
 import type { PostprocessingJson } from '../postprocessing/connected_components';
 
@@ -47,14 +49,6 @@ export function modelKey(m: {
     return [path.resolve(d), fs.existsSync(f) ? sha256(fs.readFileSync(f)) : null];
   });
   return sha256(JSON.stringify({ cfg: resolveConfiguration(json, m.configuration), tf: json.transpose_forward, tb: json.transpose_backward, folds, pp: m.postprocessing }));
-}
-
-/** Key of input files: path, size, modification time. */
-export function filesKey(files: readonly string[]): string {
-  return sha256(JSON.stringify(files.map((f) => {
-    const st = fs.statSync(f);
-    return [path.resolve(f), st.size, st.mtimeMs];
-  })));
 }
 
 /** Key of a case given in memory: voxels and geometry of every channel. */

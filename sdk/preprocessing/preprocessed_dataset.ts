@@ -22,6 +22,7 @@ import type { Volume } from '../io/volume';
 import { Plans, resolveConfiguration } from '../planning/plans';
 import type { PlansJSON } from '../planning/plans_types';
 import { mapInWorkers } from '../util/pool';
+import { filesKey } from '../io/files_key';
 import type { PlotlyFigure } from '../viz/figure';
 import { cropCase } from '../cropping/cropping';
 import { preprocessCase, PreprocessSettings, PreprocessedProperties } from './preprocessing';
@@ -68,6 +69,8 @@ export interface PreprocessJob {
   dir: string;
   settings: PreprocessSettings;
   hash: string;
+  /** io/files_key.ts key of the case's raw files: a rewritten raw file invalidates the stored case */
+  inputKey?: string;
 }
 
 export interface PreprocessJobResult {
@@ -84,6 +87,10 @@ export interface StoredProperties extends PreprocessedProperties {
   seg_shape: number[];
   list_of_data_files: string[];
   seg_file: string | null;
+  /** key of the raw files this case was made from (io/files_key.ts); absent in older folders */
+  input_key?: string;
+  /** sha256 of the stored data and seg voxels: the content identity a training run keys on; absent in older folders */
+  data_sha256?: string;
 }
 
 export function caseFiles(dir: string, id: string): { data: string; seg: string; props: string } {
@@ -97,12 +104,13 @@ export function readCaseProperties(dir: string, id: string): StoredProperties {
   return readJsonSync<StoredProperties>(f);
 }
 
-/** True when the case is on disk with this hash (its JSON is written last). */
-export function isCaseDone(dir: string, id: string, hash: string): boolean {
+/** True when the case is on disk with this hash, made from the same raw files when `inputKey` is given (its JSON is written last). */
+export function isCaseDone(dir: string, id: string, hash: string, inputKey?: string): boolean {
   const f = caseFiles(dir, id);
   if (!fs.existsSync(f.props) || !fs.existsSync(f.data) || !fs.existsSync(f.seg)) return false;
   try {
-    return readJsonSync<StoredProperties>(f.props).preprocessing_hash === hash;
+    const p = readJsonSync<StoredProperties>(f.props);
+    return p.preprocessing_hash === hash && (inputKey === undefined || p.input_key === inputKey);
   } catch {
     return false;
   }
@@ -120,10 +128,16 @@ async function loadChannels(channels: ChannelRef[], caseId: string): Promise<Vol
   });
 }
 
+function voxelsSha256(...arrays: (ArrayBufferView | null | undefined)[]): string {
+  const h = crypto.createHash('sha256');
+  for (const a of arrays) if (a) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  return h.digest('hex');
+}
+
 /** Worker entry point: read, crop, preprocess and store one case (skips it when already done with this hash). */
 export async function preprocessCaseJob(job: PreprocessJob): Promise<PreprocessJobResult> {
   const t0 = Date.now();
-  if (isCaseDone(job.dir, job.caseId, job.hash)) {
+  if (isCaseDone(job.dir, job.caseId, job.hash, job.inputKey)) {
     const p = readJsonSync<StoredProperties>(caseFiles(job.dir, job.caseId).props);
     return { caseId: job.caseId, skipped: true, dataShape: p.data_shape, seconds: 0 };
   }
@@ -144,6 +158,8 @@ export async function preprocessCaseJob(job: PreprocessJob): Promise<PreprocessJ
     seg_shape: segShape,
     list_of_data_files: [...new Set(job.channels.map((c) => c.file))],
     seg_file: job.labelFile,
+    ...(job.inputKey ? { input_key: job.inputKey } : {}),
+    data_sha256: voxelsSha256(r.data, r.seg),
   };
   await writeJsonAtomic(f.props, props);
   return { caseId: job.caseId, skipped: false, dataShape: r.dataShape, seconds: (Date.now() - t0) / 1000 };
@@ -332,6 +348,7 @@ export async function preprocessConfiguration(
     dir,
     settings,
     hash,
+    inputKey: filesKey([...new Set(c.channels.map((ch) => ch.file)), ...(c.labelFile ? [c.labelFile] : [])]),
   }));
   const results = await mapInWorkers<PreprocessJob, PreprocessJobResult>(__filename, 'preprocessCaseJob', jobs, {
     threads: opts.threads,

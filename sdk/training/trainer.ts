@@ -23,6 +23,7 @@ import { readPostprocessingJson } from '../postprocessing/connected_components';
 import { GenericUNet, initialValues } from '../network/generic_unet';
 import { backendInfo, initBackend } from '../network/backend';
 import { predictNextStage } from '../inference/cascade';
+import { readCaseProperties } from '../preprocessing/preprocessed_dataset';
 import { progress, type Progress } from '../util/progress';
 import {
   checkIdentity,
@@ -70,8 +71,29 @@ type ResolvedOptions = TrainFoldOptions & { preprocessedDir: string };
 /** Everything, besides the trainer/plans/configuration/fold identity, that decides the trained weights. */
 function runKey(o: ResolvedOptions, s: RunSetup, schedule: { maxEpochs: number; itersPerEpoch: number; valIters: number; initialLr: number }): string {
   const seed = o.seed ?? (o.deterministic === false ? null : 12345);
-  const key = { cfg: s.cfg, numClasses: s.numClasses, cascade: s.cascade, seed, ...schedule };
+  // the split and the data: each case's preprocessing hash and voxel digest (content, not paths: a moved folder
+  // keeps its runs; a re-preprocessed case with other voxels does not)
+  const data = (ids: readonly string[]) =>
+    ids.map((id) => {
+      const p = readCaseProperties(o.preprocessedDir, id);
+      return [id, p.preprocessing_hash, p.data_sha256 ?? null];
+    });
+  const key = { cfg: s.cfg, numClasses: s.numClasses, cascade: s.cascade, seed, ...schedule, train: data(o.trainCases), val: data(o.valCases),
+    // the cascade's input: the previous stage's segmentations
+    previousStage: o.previousStageDir ? previousStageDigest(o.previousStageDir, [...o.trainCases, ...o.valCases]) : null,
+  };
   return crypto.createHash('sha256').update(JSON.stringify(key)).digest('hex');
+}
+
+/** sha256 of the cascade's input files (`<case>_segFromPrevStage.npy`), by content. */
+function previousStageDigest(dir: string, ids: readonly string[]): string {
+  const h = crypto.createHash('sha256');
+  for (const id of ids) {
+    const f = path.join(dir, `${id}_segFromPrevStage.npy`);
+    h.update(id);
+    if (fs.existsSync(f)) h.update(fs.readFileSync(f));
+  }
+  return h.digest('hex');
 }
 
 /** One training run of one fold: its fixed setup, its mutable state, and the hooks trainFold calls in order. */
@@ -476,6 +498,13 @@ export async function trainFold(opts: TrainFoldOptions): Promise<TrainingResult>
   await initBackend();
   const run = await FoldRun.start(opts);
   try {
+    if (run.finished && opts.progress !== false) {
+      // the progress row says what happened; the result (and its summary) is the same as the first run's
+      const label = `${opts.configuration} fold ${opts.fold}: reused ${run.maxEpochs} finished epochs (same settings; force: true retrains)`;
+      const bar = progress(label, run.maxEpochs, { group: `train ${opts.configuration} fold ${opts.fold}` });
+      bar.update(run.maxEpochs);
+      bar.done();
+    }
     if (!run.finished) await run.epochs();
     return await run.onTrainEnd();
   } finally {

@@ -58,8 +58,7 @@ export class TrainingResult {
   summary(): string {
     const last = this.log[this.log.length - 1];
     const lines = [
-      `training ${this.configuration} fold ${this.fold}: ${this.log.length} epochs in ${this.outputDir}` +
-        (this.reused ? ' (reused: finished earlier with the same settings; force: true retrains)' : ''),
+      `training ${this.configuration} fold ${this.fold}: ${this.log.length} epochs in ${this.outputDir}`,
       last
         ? `  last epoch ${last.epoch}: train loss ${last.train_loss.toFixed(4)}, val loss ${last.val_loss.toFixed(4)}, ` +
           `pseudo Dice [${last.pseudo_dice.map((d) => d.toFixed(3)).join(', ')}], EMA ${last.ema.toFixed(4)}`

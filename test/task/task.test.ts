@@ -147,3 +147,27 @@ test('task.predict() uses the trained model folder (plans.json saved at training
   assert.ok(forced.cases[0].ok && !forced.cases[0].reused);
   await assert.rejects(task.predict(out, { configuration: '3d_lowres', outputDir: out }), /no trained model/);
 });
+
+test('a rewritten raw file invalidates the cached fingerprint and that case\'s preprocessing, not the others', async () => {
+  const copy = path.join(tmpWork(), 'Task06_SynthLung');
+  fs.cpSync(await ensureSynthLung(), copy, { recursive: true });
+  const work = tmpWork();
+  const task = await Task.load(copy, { workDir: work, threads: 1 });
+  await task.fingerprint();
+  const fpStamp = fs.statSync(task.fingerprintFile).mtimeMs;
+  await task.fingerprint();
+  assert.equal(fs.statSync(task.fingerprintFile).mtimeMs, fpStamp, 'unchanged raw files: cached');
+  const plans = await task.plan();
+  const pre = await plans.preprocess('2d', { caseIds: ['lung_001', 'lung_002'] });
+  const stamp = (id: string) => fs.statSync(path.join(pre.dir, `${id}.json`)).mtimeMs;
+  const before = { a: stamp('lung_001'), b: stamp('lung_002') };
+  // rewrite one raw image (same bytes, new modification time: as a re-export or copy would)
+  const img = path.join(copy, 'imagesTr', 'lung_001.nii.gz');
+  const later = new Date(fs.statSync(img).mtimeMs + 10_000);
+  fs.utimesSync(img, later, later);
+  await task.fingerprint();
+  assert.notEqual(fs.statSync(task.fingerprintFile).mtimeMs, fpStamp, 'fingerprint recomputed');
+  await plans.preprocess('2d', { caseIds: ['lung_001', 'lung_002'] });
+  assert.notEqual(stamp('lung_001'), before.a, 'the rewritten case is preprocessed again');
+  assert.equal(stamp('lung_002'), before.b, 'the other case is reused');
+});

@@ -13,6 +13,9 @@ import { FOLDER_FLAGS, taskOptionsFrom } from './common';
 import { runFullDemo } from './start_all';
 import { resolveRoots } from '../../paths';
 
+/** The quick start's task has its own folder: the notebooks and `--all` use the 'small'/'default' profiles under Task06_SynthLung. */
+export const QUICKSTART_TASK = 'Task06_SynthLungQuickstart';
+
 /**
  * nnUNetPlansv2.1 re-planned for a 0.25 GB "GPU" (the v1 alternative planners' VRAM scaling, v2's
  * -gpu_memory_target): CPU-sized 3d_fullres patches (20x56x56, batch 2 on the quickstart task).
@@ -78,7 +81,7 @@ async function runQuickStart(flags: Record<string, unknown>): Promise<number> {
   const profile = SYNTH_LUNG_PROFILES.quickstart;
   console.log(`nnunet-ts quick start: nnU-Net on a synthetic lung CT task (${profile.numTraining} training cases, ${profile.numTest} held out), work folder ${workDir}`);
   console.log(`\n== 1/6 dataset: generating the task into ${roots.raw}`);
-  const dir = await step('dataset', () => generateTask(roots.raw, { size: 'quickstart', testLabels: true }));
+  const dir = await step('dataset', () => generateTask(roots.raw, { size: 'quickstart', testLabels: true, taskName: QUICKSTART_TASK }));
   const task = await Task.load(dir, opts);
   const integrity = await task.verify();
   console.log(task.summary());
