@@ -41,7 +41,10 @@ export type PerSample<S> = (S | null)[];
 /** A transform whose randomness is drawn up front (draw) and applied deterministically (applyParams). */
 export abstract class RandomTransform<P> implements Transform {
   abstract readonly name: string;
-  /** Draw this transform's parameters for `batch` from `rng`, in batchgenerators' order. Reads only shapes. */
+  /**
+   * Draw this transform's parameters for `batch` from `rng`, in batchgenerators' order. Reads only shapes, except
+   * where batchgenerators' draws depend on the data (RemoveRandomConnectedComponent...: the number of candidates).
+   */
   abstract draw(batch: AugBatch, rng: RandomState): P;
   /** Apply exactly `params` (from draw, or written by hand); a new batch, `batch` is not modified. */
   abstract applyParams(batch: AugBatch, params: P): AugBatch;
