@@ -114,6 +114,7 @@ export class BatchGenerator {
           seed,
           validation: this.o.validation,
         };
+        // the pipeline never writes into the loader's arrays; with workers they are transferred (handed over) instead
         if (this.threads === 0) {
           const t0 = Date.now();
           const out = augmentBatch(augJob);

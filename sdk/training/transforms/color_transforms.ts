@@ -1,32 +1,74 @@
 /**
  * BrightnessMultiplicativeTransform, ContrastAugmentationTransform and GammaTransform (batchgenerators
  * transforms/color_transforms.py, augmentations/color_augmentations.py; reference §7.2 steps 7, 9, 11, 12).
+ * Defaults are batchgenerators' constructor defaults; nnU-Net v1's values are in pipeline.ts (NNUNET_V1_AUGMENTATION).
  */
 import { RandomState } from '../../util/random';
 import { meanOf, minMaxOf, stdOf } from '../util';
-import { AugBatch, Transform, channelView } from './base';
+import { AugBatch, PerSample, RandomTransform, channelView, checkPerSample, dataCopyIfAny, isOptionsArg } from './base';
 
-/** x ← x·f per channel, f ~ U(multiplierRange) (nnU-Net: (0.75, 1.25), p_per_sample 0.15). */
-export class BrightnessMultiplicativeTransform implements Transform {
+export interface BrightnessMultiplicativeOptions {
+  /** Factor range. Default (0.5, 2); nnU-Net v1 (0.75, 1.25). */
+  multiplierRange?: [number, number];
+  /** One factor per channel instead of one per sample. Default true (nnU-Net v1 too). */
+  perChannel?: boolean;
+  /** Probability that a sample is changed. Default 1; nnU-Net v1 0.15. */
+  pPerSample?: number;
+}
+
+/** Drawn for one sample: the factor applied to each channel. */
+export interface BrightnessParams {
+  multipliers: number[];
+}
+
+/**
+ * x ← x·f per channel, f ~ U(multiplierRange). Probabilities: each sample with pPerSample (nnU-Net v1: 0.15), then
+ * every channel.
+ */
+export class BrightnessMultiplicativeTransform extends RandomTransform<PerSample<BrightnessParams>> {
   readonly name = 'BrightnessMultiplicativeTransform';
-  constructor(
-    readonly multiplierRange: [number, number] = [0.5, 2],
-    readonly perChannel = true,
-    readonly pPerSample = 1,
-  ) {}
-  apply(batch: AugBatch, rng: RandomState): AugBatch {
+  readonly multiplierRange: [number, number];
+  readonly perChannel: boolean;
+  readonly pPerSample: number;
+  constructor(o?: BrightnessMultiplicativeOptions);
+  /** @deprecated positional form; pass an options object. */
+  constructor(multiplierRange: [number, number], perChannel?: boolean, pPerSample?: number);
+  constructor(a?: BrightnessMultiplicativeOptions | [number, number], perChannel?: boolean, pPerSample?: number) {
+    super();
+    const o: BrightnessMultiplicativeOptions = isOptionsArg<BrightnessMultiplicativeOptions>(a) ? a : { multiplierRange: a, perChannel, pPerSample };
+    this.multiplierRange = o.multiplierRange ?? [0.5, 2];
+    this.perChannel = o.perChannel ?? true;
+    this.pPerSample = o.pPerSample ?? 1;
+  }
+  draw(batch: AugBatch, rng: RandomState): PerSample<BrightnessParams> {
     const [B, C] = batch.dataShape;
     const [lo, hi] = this.multiplierRange;
+    const out: PerSample<BrightnessParams> = [];
     for (let b = 0; b < B; b++) {
-      if (!(rng.uniform() < this.pPerSample)) continue;
+      if (!(rng.uniform() < this.pPerSample)) {
+        out.push(null);
+        continue;
+      }
       const first = rng.uniform(lo, hi); // drawn even when per channel (as batchgenerators does)
+      const multipliers: number[] = [];
+      for (let c = 0; c < C; c++) multipliers.push(this.perChannel ? rng.uniform(lo, hi) : first);
+      out.push({ multipliers });
+    }
+    return out;
+  }
+  applyParams(batch: AugBatch, params: PerSample<BrightnessParams>): AugBatch {
+    const [B, C] = batch.dataShape;
+    checkPerSample(this.name, params, B);
+    const data = dataCopyIfAny(batch, params);
+    params.forEach((p, b) => {
+      if (!p) return;
       for (let c = 0; c < C; c++) {
-        const f = this.perChannel ? rng.uniform(lo, hi) : first;
-        const x = channelView(batch.data, batch.dataShape, b, c);
+        const f = p.multipliers[c];
+        const x = channelView(data, batch.dataShape, b, c);
         for (let i = 0; i < x.length; i++) x[i] *= f;
       }
-    }
-    return batch;
+    });
+    return { ...batch, data };
   }
 }
 
@@ -36,100 +78,171 @@ function drawAroundOne(rng: RandomState, range: [number, number]): number {
   return rng.uniform(Math.max(range[0], 1), range[1]);
 }
 
-/** x ← (x − mean)·f + mean per channel, clipped to the channel's prior [min, max] when preserveRange. */
-export class ContrastAugmentationTransform implements Transform {
+export interface ContrastAugmentationOptions {
+  /** Factor range, drawn around one (below 1 with prob 0.5 when range[0] < 1). Default (0.75, 1.25), as nnU-Net v1. */
+  contrastRange?: [number, number];
+  /** Clip to the channel's (or sample's) prior [min, max]. Default true (nnU-Net v1 too). */
+  preserveRange?: boolean;
+  /** One factor and mean per channel instead of per sample. Default true (nnU-Net v1 too). */
+  perChannel?: boolean;
+  /** Probability that a sample is changed. Default 1; nnU-Net v1 0.15. */
+  pPerSample?: number;
+  /** Probability per channel (per-channel mode only). Default 1 (nnU-Net v1 too). */
+  pPerChannel?: number;
+}
+
+/** Drawn for one sample: per channel its factor (null = channel skipped), or one factor for the whole sample. */
+export type ContrastParams = { scope: 'channel'; factors: (number | null)[] } | { scope: 'sample'; factor: number };
+
+/**
+ * x ← (x − mean)·f + mean, clipped to the prior [min, max] when preserveRange. Probabilities: each sample with
+ * pPerSample (nnU-Net v1: 0.15); per channel with pPerChannel (1).
+ */
+export class ContrastAugmentationTransform extends RandomTransform<PerSample<ContrastParams>> {
   readonly name = 'ContrastAugmentationTransform';
-  constructor(
-    readonly contrastRange: [number, number] = [0.75, 1.25],
-    readonly preserveRange = true,
-    readonly perChannel = true,
-    readonly pPerSample = 1,
-    readonly pPerChannel = 1,
-  ) {}
-  apply(batch: AugBatch, rng: RandomState): AugBatch {
+  readonly contrastRange: [number, number];
+  readonly preserveRange: boolean;
+  readonly perChannel: boolean;
+  readonly pPerSample: number;
+  readonly pPerChannel: number;
+  constructor(o?: ContrastAugmentationOptions);
+  /** @deprecated positional form; pass an options object. */
+  constructor(contrastRange: [number, number], preserveRange?: boolean, perChannel?: boolean, pPerSample?: number, pPerChannel?: number);
+  constructor(a?: ContrastAugmentationOptions | [number, number], preserveRange?: boolean, perChannel?: boolean, pPerSample?: number, pPerChannel?: number) {
+    super();
+    const o: ContrastAugmentationOptions = isOptionsArg<ContrastAugmentationOptions>(a) ? a : { contrastRange: a, preserveRange, perChannel, pPerSample, pPerChannel };
+    this.contrastRange = o.contrastRange ?? [0.75, 1.25];
+    this.preserveRange = o.preserveRange ?? true;
+    this.perChannel = o.perChannel ?? true;
+    this.pPerSample = o.pPerSample ?? 1;
+    this.pPerChannel = o.pPerChannel ?? 1;
+  }
+  draw(batch: AugBatch, rng: RandomState): PerSample<ContrastParams> {
     const [B, C] = batch.dataShape;
+    const out: PerSample<ContrastParams> = [];
     for (let b = 0; b < B; b++) {
-      if (!(rng.uniform() < this.pPerSample)) continue;
-      if (!this.perChannel) {
-        // augment_contrast(per_channel=False): one factor, mean/min/max over the whole sample
-        const f = drawAroundOne(rng, this.contrastRange);
-        const n = batch.data.length / B;
-        const x = batch.data.subarray(b * n, (b + 1) * n);
-        const mn = meanOf(x);
-        const [lo, hi] = minMaxOf(x);
-        for (let i = 0; i < x.length; i++) {
-          let v = (x[i] - mn) * f + mn;
-          if (this.preserveRange) v = Math.min(hi, Math.max(lo, v));
-          x[i] = v;
-        }
-        continue;
-      }
-      for (let c = 0; c < C; c++) {
-        if (!(rng.uniform() < this.pPerChannel)) continue;
-        const f = drawAroundOne(rng, this.contrastRange);
-        const x = channelView(batch.data, batch.dataShape, b, c);
-        const mn = meanOf(x);
-        const [lo, hi] = minMaxOf(x);
-        for (let i = 0; i < x.length; i++) {
-          let v = (x[i] - mn) * f + mn;
-          if (this.preserveRange) v = Math.min(hi, Math.max(lo, v));
-          x[i] = v;
-        }
+      if (!(rng.uniform() < this.pPerSample)) out.push(null);
+      else if (!this.perChannel) out.push({ scope: 'sample', factor: drawAroundOne(rng, this.contrastRange) });
+      else {
+        const factors: (number | null)[] = [];
+        for (let c = 0; c < C; c++) factors.push(rng.uniform() < this.pPerChannel ? drawAroundOne(rng, this.contrastRange) : null);
+        out.push({ scope: 'channel', factors });
       }
     }
-    return batch;
+    return out;
+  }
+  private contrastOne(x: Float32Array, f: number): void {
+    const mn = meanOf(x);
+    const [lo, hi] = minMaxOf(x);
+    for (let i = 0; i < x.length; i++) {
+      let v = (x[i] - mn) * f + mn;
+      if (this.preserveRange) v = Math.min(hi, Math.max(lo, v));
+      x[i] = v;
+    }
+  }
+  applyParams(batch: AugBatch, params: PerSample<ContrastParams>): AugBatch {
+    const [B, C] = batch.dataShape;
+    checkPerSample(this.name, params, B);
+    const data = dataCopyIfAny(batch, params);
+    const n = data.length / B;
+    params.forEach((p, b) => {
+      if (!p) return;
+      // augment_contrast(per_channel=False): one factor, mean/min/max over the whole sample
+      if (p.scope === 'sample') this.contrastOne(data.subarray(b * n, (b + 1) * n), p.factor);
+      else
+        for (let c = 0; c < C; c++) {
+          const f = p.factors[c];
+          if (f !== null) this.contrastOne(channelView(data, batch.dataShape, b, c), f);
+        }
+    });
+    return { ...batch, data };
   }
 }
 
+export interface GammaOptions {
+  /** γ range, drawn around one. Default (0.5, 2); nnU-Net v1 (0.7, 1.5). */
+  gammaRange?: [number, number];
+  /** x ← −x before and after (nnU-Net v1 runs one inverted and one plain GammaTransform). Default false. */
+  invertImage?: boolean;
+  /** One γ per channel instead of per sample. Default false; nnU-Net v1 true. */
+  perChannel?: boolean;
+  /** Restore each channel's mean and std afterwards. Default false; nnU-Net v1 true. */
+  retainStats?: boolean;
+  /** Probability that a sample is changed. Default 1; nnU-Net v1 0.1 (inverted), p_gamma 0.3 (plain). */
+  pPerSample?: number;
+}
+
+/** Drawn for one sample: one γ for the whole sample, or one per channel. */
+export type GammaParams = { scope: 'sample'; gamma: number } | { scope: 'channel'; gammas: number[] };
+
 /**
  * augment_gamma: optional inversion (x ← −x before and after), per channel: remember mean/std (retainStats),
- * γ ~ around-one draw from gammaRange, x ← ((x − min)/(range + 1e-7))^γ·(range + 1e-7) + min, then restore mean/std.
+ * x ← ((x − min)/(range + 1e-7))^γ·(range + 1e-7) + min, then restore mean/std. Probabilities: each sample with
+ * pPerSample (nnU-Net v1: 0.1 inverted, 0.3 plain), then every channel.
  */
-export class GammaTransform implements Transform {
+export class GammaTransform extends RandomTransform<PerSample<GammaParams>> {
   readonly name: string;
-  constructor(
-    readonly gammaRange: [number, number] = [0.5, 2],
-    readonly invertImage = false,
-    readonly perChannel = false,
-    readonly retainStats = false,
-    readonly pPerSample = 1,
-  ) {
-    this.name = invertImage ? 'GammaTransform(inverted)' : 'GammaTransform';
+  readonly gammaRange: [number, number];
+  readonly invertImage: boolean;
+  readonly perChannel: boolean;
+  readonly retainStats: boolean;
+  readonly pPerSample: number;
+  constructor(o?: GammaOptions);
+  /** @deprecated positional form; pass an options object. */
+  constructor(gammaRange: [number, number], invertImage?: boolean, perChannel?: boolean, retainStats?: boolean, pPerSample?: number);
+  constructor(a?: GammaOptions | [number, number], invertImage?: boolean, perChannel?: boolean, retainStats?: boolean, pPerSample?: number) {
+    super();
+    const o: GammaOptions = isOptionsArg<GammaOptions>(a) ? a : { gammaRange: a, invertImage, perChannel, retainStats, pPerSample };
+    this.gammaRange = o.gammaRange ?? [0.5, 2];
+    this.invertImage = o.invertImage ?? false;
+    this.perChannel = o.perChannel ?? false;
+    this.retainStats = o.retainStats ?? false;
+    this.pPerSample = o.pPerSample ?? 1;
+    this.name = this.invertImage ? 'GammaTransform(inverted)' : 'GammaTransform';
   }
-  private gammaOne(x: Float32Array, gamma: number, retain: boolean): void {
+  draw(batch: AugBatch, rng: RandomState): PerSample<GammaParams> {
+    const [B, C] = batch.dataShape;
+    const out: PerSample<GammaParams> = [];
+    for (let b = 0; b < B; b++) {
+      if (!(rng.uniform() < this.pPerSample)) out.push(null);
+      else if (!this.perChannel) out.push({ scope: 'sample', gamma: drawAroundOne(rng, this.gammaRange) });
+      else {
+        const gammas: number[] = [];
+        for (let c = 0; c < C; c++) gammas.push(drawAroundOne(rng, this.gammaRange));
+        out.push({ scope: 'channel', gammas });
+      }
+    }
+    return out;
+  }
+  private gammaOne(x: Float32Array, gamma: number): void {
     let mu = 0;
     let sd = 0;
-    if (retain) {
+    if (this.retainStats) {
       mu = meanOf(x);
       sd = stdOf(x, 0, x.length, mu);
     }
     const [mn, mx] = minMaxOf(x);
     const r = mx - mn + 1e-7; // epsilon 1e-7
     for (let i = 0; i < x.length; i++) x[i] = Math.pow((x[i] - mn) / r, gamma) * r + mn;
-    if (retain) {
+    if (this.retainStats) {
       const m2 = meanOf(x);
       const s2 = stdOf(x, 0, x.length, m2);
       for (let i = 0; i < x.length; i++) x[i] = ((x[i] - m2) / (s2 + 1e-8)) * sd + mu;
     }
   }
-  apply(batch: AugBatch, rng: RandomState): AugBatch {
+  applyParams(batch: AugBatch, params: PerSample<GammaParams>): AugBatch {
     const [B, C] = batch.dataShape;
-    const n = batch.data.length / B;
-    for (let b = 0; b < B; b++) {
-      if (!(rng.uniform() < this.pPerSample)) continue;
-      const sample = batch.data.subarray(b * n, (b + 1) * n);
+    checkPerSample(this.name, params, B);
+    const data = dataCopyIfAny(batch, params);
+    const n = data.length / B;
+    params.forEach((p, b) => {
+      if (!p) return;
+      const sample = data.subarray(b * n, (b + 1) * n);
       if (this.invertImage) for (let i = 0; i < sample.length; i++) sample[i] = -sample[i];
-      if (!this.perChannel) {
-        this.gammaOne(sample, drawAroundOne(rng, this.gammaRange), this.retainStats);
-      } else {
-        for (let c = 0; c < C; c++) {
-          const x = channelView(batch.data, batch.dataShape, b, c);
-          // per channel the statistics are taken before γ is drawn; order of draws does not change distributions
-          this.gammaOne(x, drawAroundOne(rng, this.gammaRange), this.retainStats);
-        }
-      }
+      if (p.scope === 'sample') this.gammaOne(sample, p.gamma);
+      else for (let c = 0; c < C; c++) this.gammaOne(channelView(data, batch.dataShape, b, c), p.gammas[c]);
       if (this.invertImage) for (let i = 0; i < sample.length; i++) sample[i] = -sample[i];
-    }
-    return batch;
+    });
+    return { ...batch, data };
   }
 }

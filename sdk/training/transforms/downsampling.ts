@@ -5,7 +5,7 @@
  */
 import { resizeEdge } from '../map_coordinates';
 import { prod, roundHalfEven } from '../util';
-import { AugBatch, Transform, requireSeg } from './base';
+import { AugBatch, Transform, isOptionsArg, requireSeg } from './base';
 
 export function downsampleSegForDS(
   seg: Float32Array,
@@ -27,9 +27,26 @@ export function downsampleSegForDS(
   });
 }
 
+export interface DownsampleSegForDSOptions {
+  /** Per network output, the scale per spatial axis (nnU-Net v1: deep_supervision_scales from the pooling). */
+  dsScales: number[][];
+  /** Resize order. Default 0 (nnU-Net v1 too). */
+  order?: 0 | 1 | 3;
+}
+
+/** seg → target, one resized label map per network output. Always applied; scale-1 targets share the seg array. */
 export class DownsampleSegForDSTransform2 implements Transform {
   readonly name = 'DownsampleSegForDSTransform2';
-  constructor(readonly dsScales: number[][], readonly order: 0 | 1 | 3 = 0) {}
+  readonly dsScales: number[][];
+  readonly order: 0 | 1 | 3;
+  constructor(o: DownsampleSegForDSOptions);
+  /** @deprecated positional form; pass an options object. */
+  constructor(dsScales: number[][], order?: 0 | 1 | 3);
+  constructor(a: DownsampleSegForDSOptions | number[][], order?: 0 | 1 | 3) {
+    const o: DownsampleSegForDSOptions = isOptionsArg<DownsampleSegForDSOptions>(a) ? a : { dsScales: a, order };
+    this.dsScales = o.dsScales;
+    this.order = o.order ?? 0;
+  }
   apply(batch: AugBatch): AugBatch {
     const { seg, segShape } = requireSeg(batch, this.name);
     const t = downsampleSegForDS(seg, segShape, this.dsScales, this.order);

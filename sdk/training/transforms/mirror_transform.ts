@@ -1,12 +1,11 @@
 /**
- * MirrorTransform (batchgenerators augment_mirroring; reference §7.2 step 13): for each listed spatial axis, flip image
- * and labels together with probability 0.5.
+ * MirrorTransform (batchgenerators augment_mirroring; reference §7.2 step 13).
  */
 import { RandomState } from '../../util/random';
 import { prod, stridesOf } from '../util';
-import { AugBatch, Transform } from './base';
+import { AugBatch, PerSample, RandomTransform, checkPerSample, isOptionsArg } from './base';
 
-/** Reverse one spatial axis (0-based among the spatial axes) of every channel of sample b, in place. */
+/** Reverse one spatial axis (0-based among the spatial axes) of every channel of sample b, in place (on your copy). */
 export function flipAxis(arr: Float32Array, shape: readonly number[], b: number, axis: number): void {
   const spatial = shape.slice(2);
   const C = shape[1];
@@ -31,23 +30,65 @@ export function flipAxis(arr: Float32Array, shape: readonly number[], b: number,
   }
 }
 
-export class MirrorTransform implements Transform {
+export interface MirrorOptions {
+  /** Spatial axes that may be flipped, (z, y, x) = (0, 1, 2). Default [0, 1, 2]; nnU-Net v1 (0, 1, 2), 2D (0, 1). */
+  axes?: number[];
+  /** Probability that a sample is considered. Default 1 (nnU-Net v1 too). */
+  pPerSample?: number;
+}
+
+/** Drawn for one sample: the spatial axes flipped (possibly none). */
+export interface MirrorParams {
+  flipAxes: number[];
+}
+
+/**
+ * Flips image and labels together along each listed spatial axis. Probabilities: each sample with pPerSample (1), then
+ * each axis with 0.5 (fixed in batchgenerators). Axis 2 is only considered for 3D samples.
+ */
+export class MirrorTransform extends RandomTransform<PerSample<MirrorParams>> {
   readonly name = 'MirrorTransform';
-  constructor(readonly axes: number[] = [0, 1, 2], readonly pPerSample = 1) {}
-  apply(batch: AugBatch, rng: RandomState): AugBatch {
+  readonly axes: number[];
+  readonly pPerSample: number;
+  constructor(o?: MirrorOptions);
+  /** @deprecated positional form; pass an options object. */
+  constructor(axes: number[], pPerSample?: number);
+  constructor(a?: MirrorOptions | number[], pPerSample?: number) {
+    super();
+    const o: MirrorOptions = isOptionsArg<MirrorOptions>(a) ? a : { axes: a, pPerSample };
+    this.axes = o.axes ?? [0, 1, 2];
+    this.pPerSample = o.pPerSample ?? 1;
+  }
+  draw(batch: AugBatch, rng: RandomState): PerSample<MirrorParams> {
     const B = batch.dataShape[0];
     const dim = batch.dataShape.length - 2;
+    const out: PerSample<MirrorParams> = [];
     for (let b = 0; b < B; b++) {
-      if (!(rng.uniform() < this.pPerSample)) continue;
+      if (!(rng.uniform() < this.pPerSample)) {
+        out.push(null);
+        continue;
+      }
+      const flipAxes: number[] = [];
       for (let a = 0; a < 3; a++) {
         if (!this.axes.includes(a)) continue;
         if (a === 2 && dim < 3) continue; // augment_mirroring only mirrors axis 2 of 3D samples
-        if (rng.uniform() < 0.5) {
-          flipAxis(batch.data, batch.dataShape, b, a);
-          if (batch.seg && batch.segShape) flipAxis(batch.seg, batch.segShape, b, a);
-        }
+        if (rng.uniform() < 0.5) flipAxes.push(a);
       }
+      out.push({ flipAxes });
     }
-    return batch;
+    return out;
+  }
+  applyParams(batch: AugBatch, params: PerSample<MirrorParams>): AugBatch {
+    checkPerSample(this.name, params, batch.dataShape[0]);
+    if (!params.some((p) => p && p.flipAxes.length > 0)) return { ...batch };
+    const data = batch.data.slice();
+    const seg = batch.seg && batch.segShape ? batch.seg.slice() : batch.seg;
+    params.forEach((p, b) => {
+      for (const a of p?.flipAxes ?? []) {
+        flipAxis(data, batch.dataShape, b, a);
+        if (seg && batch.segShape) flipAxis(seg, batch.segShape, b, a);
+      }
+    });
+    return { ...batch, data, seg };
   }
 }

@@ -5,12 +5,35 @@
  */
 import { RandomState } from '../../util/random';
 import { prod } from '../util';
-import { AugBatch, Transform, channelView, requireSeg } from './base';
+import { AugBatch, PerSample, RandomTransform, Transform, channelView, checkPerSample, dataCopyIfAny, isOptionsArg, requireSeg } from './base';
 
-/** One-hot of seg channel `channelId` for `labels`, appended to the data channels; the seg channel is removed. */
+export interface MoveSegAsOneHotToDataOptions {
+  /** Seg channel to move. nnU-Net v1 cascade: 1 (the previous stage's segmentation). */
+  channelId: number;
+  /** Labels one-hot encoded, one data channel each. nnU-Net v1 cascade: the foreground labels 1..K. */
+  allSegLabels: number[];
+  /** Drop the moved channel from seg. Default true (nnU-Net v1 too). */
+  removeFromOrigin?: boolean;
+}
+
+/**
+ * One-hot of seg channel `channelId` for `allSegLabels`, appended to the data channels; the seg channel is removed.
+ * Always applied (probability 1).
+ */
 export class MoveSegAsOneHotToData implements Transform {
   readonly name = 'MoveSegAsOneHotToData';
-  constructor(readonly channelId: number, readonly allSegLabels: number[], readonly removeFromOrigin = true) {}
+  readonly channelId: number;
+  readonly allSegLabels: number[];
+  readonly removeFromOrigin: boolean;
+  constructor(o: MoveSegAsOneHotToDataOptions);
+  /** @deprecated positional form; pass an options object. */
+  constructor(channelId: number, allSegLabels: number[], removeFromOrigin?: boolean);
+  constructor(a: MoveSegAsOneHotToDataOptions | number, allSegLabels?: number[], removeFromOrigin?: boolean) {
+    const o: MoveSegAsOneHotToDataOptions = isOptionsArg<MoveSegAsOneHotToDataOptions>(a) ? a : { channelId: a, allSegLabels: allSegLabels!, removeFromOrigin };
+    this.channelId = o.channelId;
+    this.allSegLabels = o.allSegLabels;
+    this.removeFromOrigin = o.removeFromOrigin ?? true;
+  }
   apply(batch: AugBatch): AugBatch {
     const { seg, segShape } = requireSeg(batch, this.name);
     const [B, S] = segShape;
@@ -147,41 +170,93 @@ function resolveChannel(c: number, C: number): number {
   return r;
 }
 
-/** Cascade augmentation: per one-hot channel a random morphological operator with a ball of radius U(strelSize). */
-export class ApplyRandomBinaryOperatorTransform implements Transform {
+export interface ApplyRandomBinaryOperatorOptions {
+  /** One-hot data channels (negative = from the end). nnU-Net v1 cascade: range(−K, 0). */
+  channelIdx: number[];
+  /** Probability that a sample is changed. Default 0.3; nnU-Net v1 cascade_random_binary_transform_p 0.4. */
+  pPerSample?: number;
+  /** Ball radius range. Default (1, 10); nnU-Net v1 cascade_random_binary_transform_size (1, 8). */
+  strelSize?: [number, number];
+  /** Probability per channel. Default 1 (nnU-Net v1 cascade_random_binary_transform_p_per_label 1). */
+  pPerLabel?: number;
+}
+
+/** Drawn for one sample: the channels in their shuffled order, and the operation applied to each channel that fired. */
+export interface BinaryOperatorParams {
+  order: number[];
+  steps: { channel: number; operator: BinaryOperator; radius: number }[];
+}
+
+/**
+ * Cascade augmentation: per one-hot channel (in shuffled order) a random morphological operator (dilation, erosion,
+ * closing, opening, equally likely) with a ball of radius U(strelSize); voxels it adds are cleared in the other
+ * channels. Probabilities: each sample with pPerSample (nnU-Net v1: 0.4), then each channel with pPerLabel (1).
+ */
+export class ApplyRandomBinaryOperatorTransform extends RandomTransform<PerSample<BinaryOperatorParams>> {
   readonly name = 'ApplyRandomBinaryOperatorTransform';
   static readonly OPERATORS: BinaryOperator[] = ['dilation', 'erosion', 'closing', 'opening']; // any_of_these order
-  constructor(
-    readonly channelIdx: number[],
-    readonly pPerSample = 0.3,
-    readonly strelSize: [number, number] = [1, 10],
-    readonly pPerLabel = 1,
-  ) {}
-  apply(batch: AugBatch, rng: RandomState): AugBatch {
-    const [B, C] = batch.dataShape;
+  readonly channelIdx: number[];
+  readonly pPerSample: number;
+  readonly strelSize: [number, number];
+  readonly pPerLabel: number;
+  constructor(o: ApplyRandomBinaryOperatorOptions);
+  /** @deprecated positional form; pass an options object. */
+  constructor(channelIdx: number[], pPerSample?: number, strelSize?: [number, number], pPerLabel?: number);
+  constructor(a: ApplyRandomBinaryOperatorOptions | number[], pPerSample?: number, strelSize?: [number, number], pPerLabel?: number) {
+    super();
+    const o: ApplyRandomBinaryOperatorOptions = isOptionsArg<ApplyRandomBinaryOperatorOptions>(a) ? a : { channelIdx: a, pPerSample, strelSize, pPerLabel };
+    this.channelIdx = o.channelIdx;
+    this.pPerSample = o.pPerSample ?? 0.3;
+    this.strelSize = o.strelSize ?? [1, 10];
+    this.pPerLabel = o.pPerLabel ?? 1;
+  }
+  private spatial(batch: AugBatch): number[] {
     const spatial = batch.dataShape.slice(2);
     if (spatial.length !== 3) throw new Error(`ApplyRandomBinaryOperatorTransform: needs 3D data (ball footprint), got [${batch.dataShape}]`);
+    return spatial;
+  }
+  draw(batch: AugBatch, rng: RandomState): PerSample<BinaryOperatorParams> {
+    const B = batch.dataShape[0];
+    this.spatial(batch);
+    const out: PerSample<BinaryOperatorParams> = [];
     for (let b = 0; b < B; b++) {
-      if (!(rng.uniform() < this.pPerSample)) continue;
-      const ch = this.channelIdx.slice();
-      rng.shuffle(ch);
-      for (const c of ch) {
+      if (!(rng.uniform() < this.pPerSample)) {
+        out.push(null);
+        continue;
+      }
+      const order = this.channelIdx.slice();
+      rng.shuffle(order);
+      const steps: BinaryOperatorParams['steps'] = [];
+      for (const c of order) {
         if (!(rng.uniform() < this.pPerLabel)) continue;
-        const op = ApplyRandomBinaryOperatorTransform.OPERATORS[rng.randint(0, 4)];
-        const fp = ball(rng.uniform(this.strelSize[0], this.strelSize[1]));
-        const x = channelView(batch.data, batch.dataShape, b, resolveChannel(c, C));
+        const operator = ApplyRandomBinaryOperatorTransform.OPERATORS[rng.randint(0, 4)];
+        steps.push({ channel: c, operator, radius: rng.uniform(this.strelSize[0], this.strelSize[1]) });
+      }
+      out.push({ order, steps });
+    }
+    return out;
+  }
+  applyParams(batch: AugBatch, params: PerSample<BinaryOperatorParams>): AugBatch {
+    const [B, C] = batch.dataShape;
+    checkPerSample(this.name, params, B);
+    const spatial = this.spatial(batch);
+    const data = dataCopyIfAny(batch, params);
+    params.forEach((p, b) => {
+      if (!p) return;
+      for (const { channel: c, operator, radius } of p.steps) {
+        const x = channelView(data, batch.dataShape, b, resolveChannel(c, C));
         const work = new Uint8Array(x.length);
         for (let i = 0; i < x.length; i++) work[i] = Math.trunc(x[i]) !== 0 ? 1 : 0; // astype(int), nonzero = True
-        const res = applyBinaryOperator(work, spatial, fp, op);
+        const res = applyBinaryOperator(work, spatial, ball(radius), operator);
         for (let i = 0; i < x.length; i++) x[i] = res[i];
-        const others = ch.filter((o) => o !== c);
-        for (const oc of others) {
-          const y = channelView(batch.data, batch.dataShape, b, resolveChannel(oc, C));
+        for (const oc of p.order) {
+          if (oc === c) continue;
+          const y = channelView(data, batch.dataShape, b, resolveChannel(oc, C));
           for (let i = 0; i < y.length; i++) if (res[i] - work[i] > 0) y[i] = 0; // voxels newly added to c
         }
       }
-    }
-    return batch;
+    });
+    return { ...batch, data };
   }
 }
 
@@ -220,47 +295,135 @@ export function labelFullConnectivity(mask: ArrayLike<number>, shape: readonly n
   return { labels, count };
 }
 
+export interface RemoveRandomConnectedComponentOptions {
+  /** One-hot data channels (negative = from the end). nnU-Net v1 cascade: range(−K, 0). */
+  channelIdx: number[];
+  /** Probability that a sample is considered. Default 0.2; nnU-Net v1 cascade_remove_conn_comp_p 0.2. */
+  pPerSample?: number;
+  /** Probability that the removed component is given to another channel. Default 0.25. */
+  fillWithOtherClassP?: number;
+  /** Only components smaller than this fraction of the patch are candidates. Default 0.25. */
+  dontDoIfCoversMoreThanXPercent?: number;
+  /** Probability per channel. Default 1 (nnU-Net v1 too). */
+  pPerLabel?: number;
+}
+
+/**
+ * Drawn for one sample, per channel that fired (in channelIdx order): the index of the removed component among the
+ * candidates (components below the size threshold, in label order; null when there was none, so nothing was drawn)
+ * and the channel that received it (null: not filled).
+ */
+export interface RemoveConnectedComponentParams {
+  steps: { channel: number; candidateIndex: number | null; fillChannel: number | null }[];
+}
+
 /**
  * Removes one random connected component (smaller than dontDoIfCoversMoreThanXPercent of the patch) from a one-hot
  * channel, optionally filling it with another channel. With nnU-Net v1's swapped arguments the size threshold is 0
- * and nothing is ever removed (quirk B.6) — reproduced by passing v1's values through unchanged.
+ * and nothing is ever removed (quirk B.6) — reproduced by passing v1's values through unchanged. Probabilities: each
+ * sample with pPerSample (nnU-Net v1: 0.2), each channel with pPerLabel (1), the fill with fillWithOtherClassP.
+ *
+ * The candidates depend on the data (and on earlier channels' fills), so draw() runs the transform on a scratch copy
+ * to know how many numbers to draw; apply() does it once and keeps the result.
  */
-export class RemoveRandomConnectedComponentFromOneHotEncodingTransform implements Transform {
+export class RemoveRandomConnectedComponentFromOneHotEncodingTransform extends RandomTransform<PerSample<RemoveConnectedComponentParams>> {
   readonly name = 'RemoveRandomConnectedComponentFromOneHotEncodingTransform';
+  readonly channelIdx: number[];
+  readonly pPerSample: number;
+  readonly fillWithOtherClassP: number;
+  readonly dontDoIfCoversMoreThanXPercent: number;
+  readonly pPerLabel: number;
+  constructor(o: RemoveRandomConnectedComponentOptions);
+  /** @deprecated positional form; pass an options object. */
+  constructor(channelIdx: number[], pPerSample?: number, fillWithOtherClassP?: number, dontDoIfCoversMoreThanXPercent?: number, pPerLabel?: number);
   constructor(
-    readonly channelIdx: number[],
-    readonly pPerSample = 0.2,
-    readonly fillWithOtherClassP = 0.25,
-    readonly dontDoIfCoversMoreThanXPercent = 0.25,
-    readonly pPerLabel = 1,
-  ) {}
-  apply(batch: AugBatch, rng: RandomState): AugBatch {
-    const [B, C] = batch.dataShape;
-    const spatial = batch.dataShape.slice(2);
-    for (let b = 0; b < B; b++) {
-      if (!(rng.uniform() < this.pPerSample)) continue;
-      for (const c of this.channelIdx) {
-        if (!(rng.uniform() < this.pPerLabel)) continue;
-        const x = channelView(batch.data, batch.dataShape, b, resolveChannel(c, C));
-        const { labels, count } = labelFullConnectivity(x, spatial);
-        if (count === 0) continue;
-        const sizes = new Float64Array(count + 1);
-        for (let i = 0; i < labels.length; i++) sizes[labels[i]]++;
-        const ids: number[] = [];
-        for (let i = 1; i <= count; i++) if (sizes[i] < x.length * this.dontDoIfCoversMoreThanXPercent) ids.push(i);
-        if (ids.length === 0) continue;
-        const comp = ids[rng.randint(0, ids.length)];
-        for (let i = 0; i < x.length; i++) if (labels[i] === comp) x[i] = 0;
+    a: RemoveRandomConnectedComponentOptions | number[],
+    pPerSample?: number,
+    fillWithOtherClassP?: number,
+    dontDoIfCoversMoreThanXPercent?: number,
+    pPerLabel?: number,
+  ) {
+    super();
+    const o: RemoveRandomConnectedComponentOptions = isOptionsArg<RemoveRandomConnectedComponentOptions>(a) ? a : { channelIdx: a, pPerSample, fillWithOtherClassP, dontDoIfCoversMoreThanXPercent, pPerLabel };
+    this.channelIdx = o.channelIdx;
+    this.pPerSample = o.pPerSample ?? 0.2;
+    this.fillWithOtherClassP = o.fillWithOtherClassP ?? 0.25;
+    this.dontDoIfCoversMoreThanXPercent = o.dontDoIfCoversMoreThanXPercent ?? 0.25;
+    this.pPerLabel = o.pPerLabel ?? 1;
+  }
+
+  /** Components of a channel below the size threshold, in label order, with the label map. */
+  private candidates(x: Float32Array, spatial: number[]): { labels: Int32Array; ids: number[] } {
+    const { labels, count } = labelFullConnectivity(x, spatial);
+    const sizes = new Float64Array(count + 1);
+    for (let i = 0; i < labels.length; i++) sizes[labels[i]]++;
+    const ids: number[] = [];
+    for (let i = 1; i <= count; i++) if (sizes[i] < x.length * this.dontDoIfCoversMoreThanXPercent) ids.push(i);
+    return { labels, ids };
+  }
+
+  /**
+   * One sample on `data` (modified): with `rng`, draw and record the steps; with `given`, replay them. The two share
+   * this code so a replay removes exactly what the draw removed.
+   */
+  private runSample(data: Float32Array, shape: number[], b: number, rng: RandomState | null, given: RemoveConnectedComponentParams | null): RemoveConnectedComponentParams {
+    const C = shape[1];
+    const spatial = shape.slice(2);
+    const steps: RemoveConnectedComponentParams['steps'] = [];
+    const todo = rng ? this.channelIdx.filter(() => true) : given!.steps.map((s) => s.channel);
+    let gi = 0;
+    for (const c of todo) {
+      const g = given ? given.steps[gi++] : null;
+      if (rng && !(rng.uniform() < this.pPerLabel)) continue;
+      const x = channelView(data, shape, b, resolveChannel(c, C));
+      const { labels, ids } = this.candidates(x, spatial);
+      if (ids.length === 0) {
+        steps.push({ channel: c, candidateIndex: null, fillChannel: null });
+        continue;
+      }
+      const candidateIndex = rng ? rng.randint(0, ids.length) : g!.candidateIndex;
+      if (candidateIndex === null || candidateIndex >= ids.length) throw new Error(`${this.name}: params do not match the data (candidate ${candidateIndex} of ${ids.length})`);
+      const comp = ids[candidateIndex];
+      for (let i = 0; i < x.length; i++) if (labels[i] === comp) x[i] = 0;
+      let fillChannel: number | null = null;
+      if (rng) {
         if (rng.uniform() < this.fillWithOtherClassP) {
           const others = this.channelIdx.filter((o) => o !== c);
-          if (others.length > 0) {
-            const oc = others[rng.randint(0, others.length)];
-            const y = channelView(batch.data, batch.dataShape, b, resolveChannel(oc, C));
-            for (let i = 0; i < y.length; i++) if (labels[i] === comp) y[i] = 1;
-          }
+          if (others.length > 0) fillChannel = others[rng.randint(0, others.length)];
         }
+      } else fillChannel = g!.fillChannel;
+      if (fillChannel !== null) {
+        const y = channelView(data, shape, b, resolveChannel(fillChannel, C));
+        for (let i = 0; i < y.length; i++) if (labels[i] === comp) y[i] = 1;
       }
+      steps.push({ channel: c, candidateIndex, fillChannel });
     }
-    return batch;
+    return { steps };
+  }
+
+  private run(batch: AugBatch, rng: RandomState): { batch: AugBatch; params: PerSample<RemoveConnectedComponentParams> } {
+    const B = batch.dataShape[0];
+    const data = batch.data.slice();
+    const params: PerSample<RemoveConnectedComponentParams> = [];
+    for (let b = 0; b < B; b++) params.push(rng.uniform() < this.pPerSample ? this.runSample(data, batch.dataShape, b, rng, null) : null);
+    return { batch: { ...batch, data: params.some((p) => p !== null) ? data : batch.data }, params };
+  }
+
+  override draw(batch: AugBatch, rng: RandomState): PerSample<RemoveConnectedComponentParams> {
+    return this.run(batch, rng).params;
+  }
+  override apply(batch: AugBatch, rng: RandomState): AugBatch {
+    return this.run(batch, rng).batch;
+  }
+  override applyRecorded(batch: AugBatch, rng: RandomState): { batch: AugBatch; params: PerSample<RemoveConnectedComponentParams> } {
+    return this.run(batch, rng);
+  }
+  applyParams(batch: AugBatch, params: PerSample<RemoveConnectedComponentParams>): AugBatch {
+    checkPerSample(this.name, params, batch.dataShape[0]);
+    const data = dataCopyIfAny(batch, params);
+    params.forEach((p, b) => {
+      if (p) this.runSample(data, batch.dataShape, b, null, p);
+    });
+    return { ...batch, data };
   }
 }

@@ -1,28 +1,44 @@
 /**
  * SimulateLowResolutionTransform (batchgenerators transforms/resample_transforms.py →
- * augment_linear_downsampling_scipy; reference §7.2 step 10): per channel (prob pPerChannel) a zoom z ~ U(zoomRange),
- * target shape round(shape·z) (half-even; ignored axes keep their size), skimage resize down with orderDownsample and
- * back with orderUpsample, mode 'edge', no anti-aliasing.
+ * augment_linear_downsampling_scipy; reference §7.2 step 10).
  */
 import { RandomState } from '../../util/random';
 import { resizeEdge } from '../map_coordinates';
 import { roundHalfEven } from '../util';
-import { AugBatch, Transform, channelView } from './base';
+import { AugBatch, PerSample, RandomTransform, channelView, checkPerSample, dataCopyIfAny } from './base';
 
 export interface SimulateLowResolutionOptions {
+  /** Zoom range. Default (0.5, 1) (nnU-Net v1 too). */
   zoomRange?: [number, number];
+  /** One zoom per channel instead of per sample. Default false; nnU-Net v1 true. */
   perChannel?: boolean;
+  /** Probability per channel. Default 1; nnU-Net v1 0.5. */
   pPerChannel?: number;
+  /** Spline order down. Default 1; nnU-Net v1 0. */
   orderDownsample?: 0 | 1 | 3;
+  /** Spline order back up. Default 0; nnU-Net v1 3. */
   orderUpsample?: 0 | 1 | 3;
+  /** Probability that a sample is considered. Default 1; nnU-Net v1 0.25. */
   pPerSample?: number;
+  /** Spatial axes kept at full resolution. Default none; nnU-Net v1 [0] in dummy-2D mode. */
   ignoreAxes?: number[] | null;
 }
 
-export class SimulateLowResolutionTransform implements Transform {
+/** Drawn for one sample: per channel the zoom (null = channel skipped); the low-res shape is targetShape(zoom). */
+export interface SimulateLowResolutionParams {
+  zooms: (number | null)[];
+}
+
+/**
+ * Per channel a zoom z ~ U(zoomRange), target shape round(shape·z) (half-even; ignored axes keep their size), skimage
+ * resize down with orderDownsample and back with orderUpsample, mode 'edge', no anti-aliasing. Probabilities: each
+ * sample with pPerSample (nnU-Net v1: 0.25), then each channel with pPerChannel (0.5).
+ */
+export class SimulateLowResolutionTransform extends RandomTransform<PerSample<SimulateLowResolutionParams>> {
   readonly name = 'SimulateLowResolutionTransform';
   readonly o: Required<SimulateLowResolutionOptions>;
   constructor(o: SimulateLowResolutionOptions = {}) {
+    super();
     this.o = { zoomRange: [0.5, 1], perChannel: false, pPerChannel: 1, orderDownsample: 1, orderUpsample: 0, pPerSample: 1, ignoreAxes: null, ...o };
   }
   targetShape(shape: readonly number[], zoom: number): number[] {
@@ -30,21 +46,45 @@ export class SimulateLowResolutionTransform implements Transform {
     for (const a of this.o.ignoreAxes ?? []) t[a] = shape[a];
     return t;
   }
-  apply(batch: AugBatch, rng: RandomState): AugBatch {
+  draw(batch: AugBatch, rng: RandomState): PerSample<SimulateLowResolutionParams> {
     const [B, C] = batch.dataShape;
-    const shp = batch.dataShape.slice(2);
     const [zl, zh] = this.o.zoomRange;
+    const out: PerSample<SimulateLowResolutionParams> = [];
     for (let b = 0; b < B; b++) {
-      if (!(rng.uniform() < this.o.pPerSample)) continue;
-      let target = this.o.perChannel ? null : this.targetShape(shp, rng.uniform(zl, zh));
-      for (let c = 0; c < C; c++) {
-        if (!(rng.uniform() < this.o.pPerChannel)) continue;
-        if (this.o.perChannel) target = this.targetShape(shp, rng.uniform(zl, zh));
-        const x = channelView(batch.data, batch.dataShape, b, c);
-        const down = resizeEdge(x, shp, target!, this.o.orderDownsample);
-        x.set(resizeEdge(down, target!, shp, this.o.orderUpsample));
+      if (!(rng.uniform() < this.o.pPerSample)) {
+        out.push(null);
+        continue;
       }
+      let zoom = this.o.perChannel ? 0 : rng.uniform(zl, zh);
+      const zooms: (number | null)[] = [];
+      for (let c = 0; c < C; c++) {
+        if (!(rng.uniform() < this.o.pPerChannel)) {
+          zooms.push(null);
+          continue;
+        }
+        if (this.o.perChannel) zoom = rng.uniform(zl, zh);
+        zooms.push(zoom);
+      }
+      out.push({ zooms });
     }
-    return batch;
+    return out;
+  }
+  applyParams(batch: AugBatch, params: PerSample<SimulateLowResolutionParams>): AugBatch {
+    const [B, C] = batch.dataShape;
+    checkPerSample(this.name, params, B);
+    const shp = batch.dataShape.slice(2);
+    const data = dataCopyIfAny(batch, params);
+    params.forEach((p, b) => {
+      if (!p) return;
+      for (let c = 0; c < C; c++) {
+        const z = p.zooms[c];
+        if (z === null) continue;
+        const target = this.targetShape(shp, z);
+        const x = channelView(data, batch.dataShape, b, c);
+        const down = resizeEdge(x, shp, target, this.o.orderDownsample);
+        x.set(resizeEdge(down, target, shp, this.o.orderUpsample));
+      }
+    });
+    return { ...batch, data };
   }
 }

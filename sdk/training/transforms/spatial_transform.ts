@@ -1,41 +1,76 @@
 /**
  * SpatialTransform (batchgenerators transforms/spatial_transforms.py → augmentations/spatial_transformations.py
- * ::augment_spatial, reference §7.3): per sample, optional elastic deformation, rotation (R = Rx·Ry·Rz on row-vector
- * coordinates), one scale factor, then interpolation of the loaded (larger) patch at the transformed, re-centred grid
- * of the final patch — images with order-3 splines and constant 0 outside, labels per label value with order-1
- * interpolation of the binary mask, border −1, threshold 0.5. When nothing was drawn: centre crop.
+ * ::augment_spatial, reference §7.3).
  */
 import { RandomState } from '../../util/random';
 import { gaussianFilter } from '../gaussian_filter';
 import { linearCorners, locatePoint, mapCoordinates, splineFilter3 } from '../map_coordinates';
 import { rotationMatrix2d, rotationMatrix3d } from '../rotation';
 import { cropPadInto, floorDiv, prod, stridesOf, uniqueSorted } from '../util';
-import { AugBatch, Transform, channelView } from './base';
+import { AugBatch, RandomTransform, channelView, checkPerSample } from './base';
 
+/**
+ * Options; defaults are batchgenerators' SpatialTransform defaults. nnU-Net v1 (setupDAParams → MoreDAParams, from
+ * default_3D_augmentation_params and nnUNetTrainerV2.setup_DA_params) passes: elastic off (p_eldef 0.2 if on),
+ * rotation ±30° 3D / ±180° 2D with p_rot 0.2, p_rot_per_axis 1, scale (0.7, 1.4) with p_scale 0.2, one isotropic
+ * factor, no random crop, order 3 data / order 1 seg, seg border −1.
+ */
 export interface SpatialTransformOptions {
+  /** Output (final) patch size, (z, y, x) or (y, x). Required. */
   patchSize: number[];
-  /** Random crop centre instead of the patch centre (nnU-Net: false). */
+  /** Random crop centre instead of the patch centre. Default true; nnU-Net v1 false. */
   randomCrop?: boolean;
+  /** Margin of the random crop centre from the border. Default 30; nnU-Net v1 None (unused without random crop). */
   patchCenterDistFromBorder?: number | number[];
+  /** Elastic deformation. Default true; nnU-Net v1 false. */
   doElasticDeform?: boolean;
+  /** Elastic magnitude range. Default (0, 1000); nnU-Net v1 (0, 900) 3D, (0, 200) 2D. */
   alpha?: [number, number];
+  /** Elastic smoothing σ range. Default (10, 13); nnU-Net v1 (9, 13) 3D, (9, 12) 2D. */
   sigma?: [number, number];
   doRotation?: boolean;
+  /** Rotation ranges in radians (angleX is the only one in 2D). Default (0, 2π); nnU-Net v1 ±30° 3D, ±180° 2D. */
   angleX?: [number, number];
   angleY?: [number, number];
   angleZ?: [number, number];
   doScale?: boolean;
+  /** Scale range (> 1 zooms out). Default (0.75, 1.25); nnU-Net v1 (0.7, 1.4). */
   scale?: [number, number];
   borderCvalData?: number;
+  /** Spline order for images. Default 3 (nnU-Net v1 too). */
   orderData?: 0 | 1 | 3;
+  /** Value outside the input for labels. Default 0; nnU-Net v1 −1. */
   borderCvalSeg?: number;
+  /** Interpolation order for labels (per label value). Default 0; nnU-Net v1 1. */
   orderSeg?: 0 | 1 | 3;
+  /** Probability of elastic deformation per sample. Default 1; nnU-Net v1 p_eldef 0.2. */
   pElPerSample?: number;
+  /** Probability of scaling per sample. Default 1; nnU-Net v1 p_scale 0.2. */
   pScalePerSample?: number;
+  /** Probability of rotation per sample. Default 1; nnU-Net v1 p_rot 0.2. */
   pRotPerSample?: number;
+  /** One scale factor per axis (with pIndependentScalePerAxis). Default false (nnU-Net v1 too). */
   independentScaleForEachAxis?: boolean;
+  /** Probability, once rotation fires, that each axis gets an angle (else 0). Default 1 (nnU-Net v1 too). */
   pRotPerAxis?: number;
   pIndependentScalePerAxis?: number;
+}
+
+/**
+ * Drawn for one sample. When elastic, rotation or scale fired, the output is interpolated at the deformed, rotated,
+ * scaled grid placed at `center`; otherwise it is a plain crop starting at `cropLow`.
+ */
+export interface SpatialParams {
+  /** Magnitude α, smoothing σ and the raw U(−1, 1) noise per axis (patch-sized), or null. */
+  elastic: { alpha: number; sigma: number; noise: Float64Array[] } | null;
+  /** Angles (radians) [angleX, angleY, angleZ] in 3D, [angleX] in 2D (0 for an axis that was not drawn), or null. */
+  rotation: number[] | null;
+  /** Scale factor per spatial axis (z, y, x), or null. */
+  scale: number[] | null;
+  /** Grid centre in input voxel coordinates per axis (when something fired), else null. */
+  center: number[] | null;
+  /** Crop start in the input per axis (when nothing fired), else null. */
+  cropLow: number[] | null;
 }
 
 /** create_zero_centered_coordinate_mesh: c_d(i) = i − (P_d − 1)/2, one Float64Array per axis. */
@@ -154,10 +189,19 @@ export function interpolateSegPerLabel(
   }
 }
 
-export class SpatialTransform implements Transform {
+/**
+ * Per sample: optional elastic deformation, rotation (R = Rx·Ry·Rz on row-vector coordinates), scaling, then
+ * interpolation of the loaded (larger) patch at the transformed, re-centred grid of the final patch — images with
+ * order-3 splines and constant 0 outside, labels per label value with order-1 interpolation of the binary mask,
+ * border −1, threshold 0.5. When nothing was drawn: a crop (centre, or random with randomCrop).
+ * Probabilities, each per sample and independent: elastic pElPerSample, rotation pRotPerSample (then each axis
+ * pRotPerAxis), scale pScalePerSample (nnU-Net v1: off, 0.2, 0.2 — so 1 − 0.8² = 36% of samples are interpolated).
+ */
+export class SpatialTransform extends RandomTransform<SpatialParams[]> {
   readonly name = 'SpatialTransform';
   readonly o: Required<SpatialTransformOptions>;
   constructor(o: SpatialTransformOptions) {
+    super();
     // batchgenerators SpatialTransform defaults
     this.o = {
       randomCrop: true,
@@ -185,42 +229,44 @@ export class SpatialTransform implements Transform {
     } as Required<SpatialTransformOptions>;
   }
 
-  apply(batch: AugBatch, rng: RandomState): AugBatch {
+  private inputSpatial(batch: AugBatch): number[] {
+    const P = this.o.patchSize;
+    const inSpatial = batch.dataShape.slice(2);
+    if (inSpatial.length !== P.length)
+      throw new Error(`SpatialTransform: data is ${inSpatial.length}-d (${batch.dataShape}), patch [${P}] is ${P.length}-d`);
+    return inSpatial;
+  }
+
+  draw(batch: AugBatch, rng: RandomState): SpatialParams[] {
     const o = this.o;
     const P = o.patchSize;
     const dim = P.length;
-    const [B, C] = batch.dataShape;
-    const inSpatial = batch.dataShape.slice(2);
-    if (inSpatial.length !== dim)
-      throw new Error(`SpatialTransform: data is ${inSpatial.length}-d (${batch.dataShape}), patch [${P}] is ${dim}-d`);
+    const B = batch.dataShape[0];
+    const inSpatial = this.inputSpatial(batch);
     const m = prod(P);
-    const dataOut = new Float32Array(B * C * m);
-    const S = batch.segShape ? batch.segShape[1] : 0;
-    const segOut = batch.seg ? new Float32Array(B * S * m) : null;
     const dist = typeof o.patchCenterDistFromBorder === 'number' ? new Array(dim).fill(o.patchCenterDistFromBorder) : o.patchCenterDistFromBorder;
+    const out: SpatialParams[] = [];
     for (let b = 0; b < B; b++) {
-      const coords = zeroCenteredMesh(P);
-      let modified = false;
+      const p: SpatialParams = { elastic: null, rotation: null, scale: null, center: null, cropLow: null };
       if (o.doElasticDeform && rng.uniform() < o.pElPerSample) {
-        const a = rng.uniform(o.alpha[0], o.alpha[1]);
-        const s = rng.uniform(o.sigma[0], o.sigma[1]);
-        // elastic_deform_coordinates: per axis, gaussian_filter(random*2−1, s, mode constant)·a added to the grid
+        const alpha = rng.uniform(o.alpha[0], o.alpha[1]);
+        const sigma = rng.uniform(o.sigma[0], o.sigma[1]);
+        // elastic_deform_coordinates: per axis, random*2−1 (smoothed and scaled in applyParams)
+        const noise: Float64Array[] = [];
         for (let d = 0; d < dim; d++) {
-          const noise = new Float64Array(m);
-          for (let k = 0; k < m; k++) noise[k] = rng.random() * 2 - 1;
-          const off = gaussianFilter(noise, P, s, 'constant');
-          for (let k = 0; k < m; k++) coords[d][k] += off[k] * a;
+          const z = new Float64Array(m);
+          for (let k = 0; k < m; k++) z[k] = rng.random() * 2 - 1;
+          noise.push(z);
         }
-        modified = true;
+        p.elastic = { alpha, sigma, noise };
       }
       if (o.doRotation && rng.uniform() < o.pRotPerSample) {
         const ax = rng.uniform() <= o.pRotPerAxis ? rng.uniform(o.angleX[0], o.angleX[1]) : 0;
         if (dim === 3) {
           const ay = rng.uniform() <= o.pRotPerAxis ? rng.uniform(o.angleY[0], o.angleY[1]) : 0;
           const az = rng.uniform() <= o.pRotPerAxis ? rng.uniform(o.angleZ[0], o.angleZ[1]) : 0;
-          rotateCoords(coords, [ax, ay, az]);
-        } else rotateCoords(coords, [ax]);
-        modified = true;
+          p.rotation = [ax, ay, az];
+        } else p.rotation = [ax];
       }
       if (o.doScale && rng.uniform() < o.pScalePerSample) {
         const sc: number[] = [];
@@ -233,18 +279,64 @@ export class SpatialTransform implements Transform {
           const s = o.scale[0] < 1 && rng.random() < 0.5 ? rng.uniform(o.scale[0], 1) : rng.uniform(Math.max(o.scale[0], 1), o.scale[1]);
           for (let d = 0; d < dim; d++) sc.push(s);
         }
-        for (let d = 0; d < dim; d++) {
-          const c = coords[d];
-          for (let k = 0; k < m; k++) c[k] *= sc[d];
-        }
-        modified = true;
+        p.scale = sc;
       }
-      if (modified) {
-        for (let d = 0; d < dim; d++) {
-          const ctr = o.randomCrop ? rng.uniform(dist[d], inSpatial[d] - dist[d]) : inSpatial[d] / 2 - 0.5;
-          const c = coords[d];
-          for (let k = 0; k < m; k++) c[k] += ctr;
-        }
+      if (p.elastic || p.rotation || p.scale) {
+        p.center = inSpatial.map((s, d) => (o.randomCrop ? rng.uniform(dist[d], s - dist[d]) : s / 2 - 0.5));
+      } else if (o.randomCrop) {
+        // random_crop_aug with margin = dist − patch // 2 (get_lbs_for_random_crop)
+        p.cropLow = inSpatial.map((s, d) => {
+          const margin = dist[d] - floorDiv(P[d], 2);
+          const hi = s - P[d] - margin;
+          return hi > margin ? rng.randint(margin, hi) : floorDiv(s - P[d], 2);
+        });
+      } else p.cropLow = inSpatial.map((s, d) => floorDiv(s - P[d], 2)); // center_crop_aug
+      out.push(p);
+    }
+    return out;
+  }
+
+  /** The sampling grid of one sample: zero-centred mesh, elastic offsets, rotation, scaling, then the centre. */
+  static grid(patch: readonly number[], p: SpatialParams): Float64Array[] {
+    const dim = patch.length;
+    const m = prod(patch);
+    const coords = zeroCenteredMesh(patch);
+    if (p.elastic) {
+      for (let d = 0; d < dim; d++) {
+        const off = gaussianFilter(p.elastic.noise[d], patch, p.elastic.sigma, 'constant');
+        for (let k = 0; k < m; k++) coords[d][k] += off[k] * p.elastic.alpha;
+      }
+    }
+    if (p.rotation) rotateCoords(coords, p.rotation);
+    if (p.scale) {
+      for (let d = 0; d < dim; d++) {
+        const c = coords[d];
+        for (let k = 0; k < m; k++) c[k] *= p.scale[d];
+      }
+    }
+    if (!p.center) throw new Error('SpatialTransform.grid: params have no center (a plain crop has no grid)');
+    for (let d = 0; d < dim; d++) {
+      const c = coords[d];
+      const ctr = p.center[d];
+      for (let k = 0; k < m; k++) c[k] += ctr;
+    }
+    return coords;
+  }
+
+  applyParams(batch: AugBatch, params: SpatialParams[]): AugBatch {
+    const o = this.o;
+    const P = o.patchSize;
+    const [B, C] = batch.dataShape;
+    checkPerSample(this.name, params, B);
+    const inSpatial = this.inputSpatial(batch);
+    const m = prod(P);
+    const dataOut = new Float32Array(B * C * m);
+    const S = batch.segShape ? batch.segShape[1] : 0;
+    const segOut = batch.seg ? new Float32Array(B * S * m) : null;
+    for (let b = 0; b < B; b++) {
+      const p = params[b];
+      if (p.center) {
+        const coords = SpatialTransform.grid(P, p);
         for (let c = 0; c < C; c++) {
           const img = channelView(batch.data, batch.dataShape, b, c);
           const pre = o.orderData === 3 ? splineFilter3(img, inSpatial, 'mirror') : undefined;
@@ -257,15 +349,8 @@ export class SpatialTransform implements Transform {
           }
         }
       } else {
-        let lo: number[];
-        if (o.randomCrop) {
-          // random_crop_aug with margin = dist − patch // 2 (get_lbs_for_random_crop)
-          lo = inSpatial.map((s, d) => {
-            const margin = dist[d] - floorDiv(P[d], 2);
-            const hi = s - P[d] - margin;
-            return hi > margin ? rng.randint(margin, hi) : floorDiv(s - P[d], 2);
-          });
-        } else lo = inSpatial.map((s, d) => floorDiv(s - P[d], 2)); // center_crop_aug
+        if (!p.cropLow) throw new Error('SpatialTransform: params need center or cropLow');
+        const lo = p.cropLow;
         const n = prod(inSpatial);
         for (let c = 0; c < C; c++) cropPadInto(batch.data, (b * C + c) * n, inSpatial, lo, P, 0, dataOut, (b * C + c) * m);
         if (batch.seg && segOut)

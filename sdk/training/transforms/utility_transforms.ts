@@ -1,15 +1,26 @@
 /**
  * Deterministic bookkeeping transforms of the nnU-Net pipeline: SegChannelSelectionTransform, RemoveLabelTransform
  * (batchgenerators utility_transforms.py), MaskTransform, Convert3DTo2DTransform / Convert2DTo3DTransform
- * (S1 training/data_augmentation/custom_transforms.py).
+ * (S1 training/data_augmentation/custom_transforms.py). None draws random numbers; none modifies its input.
  */
 import { prod } from '../util';
-import { AugBatch, Transform, requireSeg } from './base';
+import { AugBatch, Transform, isOptionsArg, requireSeg } from './base';
 
-/** Keep the listed seg channels (nnU-Net: [0]; cascade [0, 1]). */
+export interface SegChannelSelectionOptions {
+  /** Seg channels kept, in this order. nnU-Net v1: [0]; cascade [0, 1]. */
+  channels: number[];
+}
+
+/** Keep the listed seg channels. Always applied (probability 1). */
 export class SegChannelSelectionTransform implements Transform {
   readonly name = 'SegChannelSelectionTransform';
-  constructor(readonly channels: number[]) {}
+  readonly channels: number[];
+  constructor(o: SegChannelSelectionOptions);
+  /** @deprecated positional form; pass an options object. */
+  constructor(channels: number[]);
+  constructor(a: SegChannelSelectionOptions | number[]) {
+    this.channels = isOptionsArg<SegChannelSelectionOptions>(a) ? a.channels : a;
+  }
   apply(batch: AugBatch): AugBatch {
     const { seg, segShape } = requireSeg(batch, this.name);
     const [B, S] = segShape;
@@ -23,40 +34,82 @@ export class SegChannelSelectionTransform implements Transform {
   }
 }
 
-/** seg[seg == inputValue] = outputValue on all seg channels (nnU-Net: −1 → 0). */
+export interface RemoveLabelOptions {
+  /** Label replaced. Default −1 (nnU-Net v1: −1, the "outside the nonzero region" label). */
+  removeLabel?: number;
+  /** Replacement. Default 0 (nnU-Net v1 too). */
+  replaceWith?: number;
+}
+
+/** seg[seg == removeLabel] = replaceWith on all seg channels. Always applied (probability 1). */
 export class RemoveLabelTransform implements Transform {
   readonly name = 'RemoveLabelTransform';
-  constructor(readonly removeLabel = -1, readonly replaceWith = 0) {}
+  readonly removeLabel: number;
+  readonly replaceWith: number;
+  constructor(o?: RemoveLabelOptions);
+  /** @deprecated positional form; pass an options object. */
+  constructor(removeLabel: number, replaceWith?: number);
+  constructor(a?: RemoveLabelOptions | number, replaceWith?: number) {
+    const o: RemoveLabelOptions = isOptionsArg<RemoveLabelOptions>(a) ? a : { removeLabel: a, replaceWith };
+    this.removeLabel = o.removeLabel ?? -1;
+    this.replaceWith = o.replaceWith ?? 0;
+  }
   apply(batch: AugBatch): AugBatch {
     const { seg } = requireSeg(batch, this.name);
-    for (let i = 0; i < seg.length; i++) if (seg[i] === this.removeLabel) seg[i] = this.replaceWith;
-    return batch;
+    const out = seg.slice();
+    for (let i = 0; i < out.length; i++) if (out[i] === this.removeLabel) out[i] = this.replaceWith;
+    return { ...batch, seg: out };
   }
 }
 
-/** For channels normalised within the nonzero mask: image = setOutsideTo where seg[maskIdxInSeg] < 0. */
+export interface MaskOptions {
+  /** Per data channel: was it normalised within the nonzero mask (plans use_mask_for_norm). Required. */
+  maskWasUsedForNormalization: boolean[];
+  /** Seg channel holding the mask (< 0 outside). Default 1; nnU-Net v1 0. */
+  maskIdxInSeg?: number;
+  /** Value written outside the mask. Default 0 (nnU-Net v1 too). */
+  setOutsideTo?: number;
+}
+
+/**
+ * For channels normalised within the nonzero mask: image = setOutsideTo where seg[maskIdxInSeg] < 0. Always applied
+ * (probability 1).
+ */
 export class MaskTransform implements Transform {
   readonly name = 'MaskTransform';
-  constructor(readonly maskWasUsedForNormalization: boolean[], readonly maskIdxInSeg = 1, readonly setOutsideTo = 0) {}
+  readonly maskWasUsedForNormalization: boolean[];
+  readonly maskIdxInSeg: number;
+  readonly setOutsideTo: number;
+  constructor(o: MaskOptions);
+  /** @deprecated positional form; pass an options object. */
+  constructor(maskWasUsedForNormalization: boolean[], maskIdxInSeg?: number, setOutsideTo?: number);
+  constructor(a: MaskOptions | boolean[], maskIdxInSeg?: number, setOutsideTo?: number) {
+    const o: MaskOptions = isOptionsArg<MaskOptions>(a) ? a : { maskWasUsedForNormalization: a, maskIdxInSeg, setOutsideTo };
+    this.maskWasUsedForNormalization = o.maskWasUsedForNormalization;
+    this.maskIdxInSeg = o.maskIdxInSeg ?? 1;
+    this.setOutsideTo = o.setOutsideTo ?? 0;
+  }
   apply(batch: AugBatch): AugBatch {
     const { seg, segShape } = requireSeg(batch, this.name);
     const [B, C] = batch.dataShape;
     const S = segShape[1];
     if (segShape[1] < this.maskIdxInSeg) throw new Error('MaskTransform: mask_idx_in_seg is not a seg channel');
     const n = prod(batch.dataShape.slice(2));
+    if (!this.maskWasUsedForNormalization.some((v, c) => v && c < C)) return { ...batch };
+    const data = batch.data.slice();
     for (let b = 0; b < B; b++) {
       const mOff = (b * S + this.maskIdxInSeg) * n;
       for (let c = 0; c < C; c++) {
         if (!this.maskWasUsedForNormalization[c]) continue;
         const off = (b * C + c) * n;
-        for (let i = 0; i < n; i++) if (seg[mOff + i] < 0) batch.data[off + i] = this.setOutsideTo;
+        for (let i = 0; i < n; i++) if (seg[mOff + i] < 0) data[off + i] = this.setOutsideTo;
       }
     }
-    return batch;
+    return { ...batch, data };
   }
 }
 
-/** Dummy-2D: (B, C, Z, Y, X) → (B, C·Z, Y, X) for data and seg (a reshape; C-order memory is unchanged). */
+/** Dummy-2D: (B, C, Z, Y, X) → (B, C·Z, Y, X) for data and seg (a reshape: arrays are shared, shapes change). */
 export class Convert3DTo2DTransform implements Transform {
   readonly name = 'Convert3DTo2DTransform';
   apply(batch: AugBatch): AugBatch {
