@@ -21,6 +21,7 @@ export * from './training/trainer';
 export * from './synthetic';
 export * from './inference/predict';
 export * from './evaluation/consolidate';
+export * from './model';
 export type { Roots, RootOptions } from './paths';
 export {
   resolveRoots,

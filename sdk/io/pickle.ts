@@ -140,6 +140,14 @@ export interface PickleOptions {
 
 const MARK = Symbol('mark');
 
+/** Instance attributes BUILD set on dicts (Python `obj.__dict__`), e.g. a state_dict's `_metadata`. */
+const ATTRIBUTES = new WeakMap<object, Record<string, unknown>>();
+
+/** Attributes a pickle set on a dict object with BUILD (e.g. `_metadata` of a torch state_dict), or undefined. */
+export function pyAttributes(obj: object): Record<string, unknown> | undefined {
+  return ATTRIBUTES.get(obj);
+}
+
 /** Placeholder that numpy's _reconstruct returns until BUILD supplies the array's state. */
 class PendingArray {
   built: NDArray | null = null;
@@ -652,10 +660,12 @@ export function readPickleAt(bytes: Uint8Array, offset: number, opts: PickleOpti
       return;
     }
     if (obj && typeof obj === 'object' && !Array.isArray(obj) && !(obj instanceof GlobalRef) && Object.getPrototypeOf(obj) === Object.prototype) {
+      // BUILD on a dict (OrderedDict with instance attributes, e.g. a state_dict's `_metadata`): the state sets
+      // attributes, not items; they are kept aside (pyAttributes) so the dict's items stay what Python iterates
       let dictState = state;
       if (Array.isArray(state) && state.length === 2) dictState = state[0]; // (dict state, slot state)
       if (dictState && typeof dictState === 'object' && !Array.isArray(dictState)) {
-        for (const [k, v] of Object.entries(dictState)) setKey(obj as Record<string, unknown>, k, v);
+        ATTRIBUTES.set(obj, { ...(ATTRIBUTES.get(obj) ?? {}), ...(dictState as Record<string, unknown>) });
         return;
       }
       if (dictState === null) return;

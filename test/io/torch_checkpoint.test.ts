@@ -51,7 +51,7 @@ test('torch.save zip: persistent-id storages, strided view copied contiguously',
   assert.deepEqual(w.strides, [1, 3]);
   assert.equal(w.storageOffset, 1);
   // element [i, j] = storage[1 + i + 3 j]
-  assert.deepEqual(Array.from(w.data), [1, 4, 2, 5]);
+  assert.deepEqual(Array.from(w.data as Float32Array), [1, 4, 2, 5]);
   // missing storage entry and a storage too small for the view: errors name the file and entry
   const missing = zipSync({ 'archive/data.pkl': dataPkl() });
   assert.throws(() => parseTorchCheckpoint(missing, 'tiny.pt'), /tiny\.pt: storage archive\/data\/0 is missing/);
@@ -89,7 +89,7 @@ test('the official v1 checkpoint: state_dict names, shapes and dtypes', () => {
     floats += t.size;
   }
   assert.equal(floats, 1_928_256, 'parameter count of the 2d hippocampus Generic_UNet (our architecture agrees: test/model)');
-  assert.ok(Array.from(sd.get('conv_blocks_context.0.blocks.0.instnorm.weight')!.data).every(Number.isFinite));
+  assert.ok(Array.from(sd.get('conv_blocks_context.0.blocks.0.instnorm.weight')!.data as Float32Array).every(Number.isFinite));
 });
 
 test('a truncated or corrupt checkpoint is refused naming the file', () => {
@@ -117,6 +117,6 @@ test('legacy (non-zip) torch.save stream', () => {
   const n = ops([6, 0, 0, 0, 0, 0, 0, 0]);
   const c = parseTorchCheckpoint(ops(magic, proto, sys, dataPkl(), keys, n, storageBytes([0, 1, 2, 3, 4, 5])), 'old.pt');
   assert.equal(c.format, 'legacy');
-  assert.deepEqual(Array.from((c.value as { w: TorchTensor }).w.data), [1, 4, 2, 5]);
+  assert.deepEqual(Array.from((c.value as { w: TorchTensor }).w.data as Float32Array), [1, 4, 2, 5]);
   assert.throws(() => parseTorchCheckpoint(ops(magic, proto, sys, dataPkl(), keys, n, storageBytes([0, 1])), 'old.pt'), /old\.pt: truncated/);
 });
