@@ -1,6 +1,8 @@
 /** Trained models loaded for prediction: official nnU-Net v1 model folders (issue 22). */
 export { Model } from './model';
-export type { ModelLoadOptions, ModelPredictOptions, ModelPrediction } from './model';
+export type { ImportModelOptions, ModelLoadOptions, ModelPredictOptions, ModelPrediction } from './model';
+export { findModelFolders, MODEL_MANIFEST, modelStore, resolveModelDir } from './import';
+export type { ModelManifest } from './import';
 export {
   ModelImportError,
   SUPPORTED_V1_TRAINERS,

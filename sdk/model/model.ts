@@ -23,6 +23,8 @@ import { PostprocessingJson, readPostprocessingJson } from '../evaluation/connec
 import { loadProbabilities } from '../inference/export';
 import type { ClassProbabilities } from '../inference/sliding_window';
 import { predictCases, PredictInputCase, PredictionResult } from '../inference/predict';
+import type { RootOptions } from '../paths';
+import { findModelFolders, modelFilesToCopy, modelFolderOf, modelStore, unpackModelZip, writeStoreEntry } from './import';
 import {
   findV1ModelFolder,
   loadV1Network,
@@ -47,6 +49,19 @@ export interface ModelLoadOptions {
    * prediction looks (a fold folder's postprocessing.json is not applied, as in v1); false = none; a file path.
    */
   postprocessing?: boolean | string;
+}
+
+export interface ImportModelOptions extends RootOptions {
+  /** name in the store (default `<task folder>_<configuration>`) */
+  name?: string;
+  /** the store (default `<nnUNet_results>/imported_models`) */
+  modelsDir?: string;
+  /** which model of a folder/zip holding several (the v1 network folder name: 2d, 3d_fullres, ...) */
+  configuration?: string;
+  checkpoint?: string;
+  /** replace an imported model of the same name */
+  overwrite?: boolean;
+  allowOtherTrainer?: boolean;
 }
 
 export interface ModelPredictOptions {
@@ -94,10 +109,14 @@ export class Model {
     readonly postprocessingFile: string | null,
   ) {}
 
-  /** Load an nnU-Net v1 model folder (`<trainer>__<plans>` with fold_k/, or one fold folder). */
+  /**
+   * Load an nnU-Net v1 model folder (`<trainer>__<plans>` with fold_k/, or one fold folder), or a model imported with
+   * `Model.import` / `nnunet-ts import-model` (its folder in the store).
+   */
   static async load(dir: string, opts: ModelLoadOptions = {}): Promise<Model> {
     const abs = path.resolve(dir);
-    const folder = findV1ModelFolder(abs, opts);
+    const { folder: modelDir, manifest } = modelFolderOf(abs);
+    const folder = findV1ModelFolder(modelDir, { ...opts, checkpoint: opts.checkpoint ?? manifest?.checkpoint });
     // official prediction rebuilds the trainer from the first fold's .model.pkl: its plans and stage decide
     const info = readV1CheckpointInfo(folder.folds[0].info);
     const trainer = info.name;
@@ -151,6 +170,65 @@ export class Model {
       pp,
       ppFile,
     );
+  }
+
+  /**
+   * Import an official model (v1 model folder, fold folder, or .zip as distributed) into the model store
+   * (`<nnUNet_results>/imported_models/<name>` unless `modelsDir`): it is loaded completely first, so a broken model
+   * is refused and nothing is written. Returns the store entry's folder (for `Model.load`) and the model's name.
+   */
+  static async import(src: string, opts: ImportModelOptions = {}): Promise<{ name: string; dir: string; model: string }> {
+    const abs = path.resolve(src);
+    if (!fs.existsSync(abs)) throw new ModelImportError(`${abs}: not found`);
+    const checkpoint = opts.checkpoint ?? 'model_final_checkpoint';
+    const isZip = fs.statSync(abs).isFile();
+    if (isZip && !/\.zip$/i.test(abs)) throw new ModelImportError(`${abs}: give a model folder or a .zip`);
+    const root = isZip ? unpackModelZip(abs) : abs;
+    try {
+      let candidates = findModelFolders(root, checkpoint);
+      let folds: string[] | undefined;
+      if (candidates.length === 1 && candidates[0] === root && fs.existsSync(path.join(root, `${checkpoint}.model.pkl`))) {
+        // one fold folder: import that fold of its model folder
+        folds = [path.basename(root)];
+        candidates = [path.dirname(root)];
+      }
+      if (opts.configuration) candidates = candidates.filter((c) => path.basename(path.dirname(path.dirname(c))) === opts.configuration || c.includes(`${path.sep}${opts.configuration}${path.sep}`));
+      if (candidates.length === 0) throw new ModelImportError(`${abs}: no nnU-Net v1 model folder (fold_k/${checkpoint}.model + .pkl)${opts.configuration ? ` for configuration ${opts.configuration}` : ''}`);
+      if (candidates.length > 1) {
+        throw new ModelImportError(`${abs}: holds ${candidates.length} models, choose one with --configuration: ${candidates.map((c) => path.relative(root, c)).join(', ')}`);
+      }
+      const folder = candidates[0];
+      const foldNums = folds?.map((f) => (f === 'all' ? 'all' : Number(f.replace('fold_', ''))));
+      const model = await Model.load(folds ? path.join(folder, folds[0]) : folder, { checkpoint, folds: foldNums as (number | 'all')[] | undefined, allowOtherTrainer: opts.allowOtherTrainer });
+      try {
+        const task = path.basename(path.dirname(folder));
+        const name = opts.name ?? `${task}_${model.configuration}`.replace(/[^\w.-]/g, '_');
+        const files = modelFilesToCopy(folder, checkpoint).filter((f) => !folds || !f.includes(path.sep) || folds.includes(f.split(path.sep)[0]));
+        const dir = writeStoreEntry(
+          modelStore(opts),
+          name,
+          folder,
+          files,
+          {
+            format: 'nnunet-v1',
+            name,
+            configuration: model.configuration,
+            trainer: model.trainer,
+            plans: model.plansName,
+            folds: model.folds,
+            checkpoint,
+            source: abs,
+            imported_at: new Date().toISOString(),
+          },
+          Boolean(opts.overwrite),
+        );
+        return { name, dir, model: String(model) };
+      } finally {
+        model.dispose();
+      }
+    } finally {
+      if (isZip) fs.rmSync(root, { recursive: true, force: true });
+    }
   }
 
   get architecture(): NetworkArchitecture {
@@ -236,6 +314,7 @@ export class Model {
       plans: this.plans,
       configuration: this.configuration,
       networks: this.networks,
+      foldFolders: this.folds,
       postprocessing: this.postprocessing ?? false,
       input,
       outputDir,
