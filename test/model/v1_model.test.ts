@@ -94,6 +94,24 @@ describe('nnU-Net v1 plans and state_dict', () => {
   });
 });
 
+test('a .model.pkl or plans.pkl with a forbidden global is refused naming the file and the global', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-ts-evil-'));
+  try {
+    const m = path.join(dir, 'nnUNetTrainerV2__nnUNetPlansv2.1');
+    fs.mkdirSync(path.join(m, 'fold_0'), { recursive: true });
+    fs.symlinkSync(CKPT, path.join(m, 'fold_0/model_final_checkpoint.model'));
+    const evil = path.join(m, 'fold_0/model_final_checkpoint.model.pkl');
+    const marker = path.join(dir, 'pwned');
+    // pickle.dumps of an object whose __reduce__ is (os.system, ('touch <marker>',)), protocol 2
+    fs.writeFileSync(evil, Buffer.concat([Buffer.from('\x80\x02cposix\nsystem\nX', 'latin1'), Buffer.from(new Uint32Array([6 + marker.length]).buffer), Buffer.from(`touch ${marker}\x85R.`, 'latin1')]));
+    await assert.rejects(Model.load(m), (e: Error) => e.message.startsWith(`${evil}: refusing global 'posix.system'`));
+    assert.ok(!fs.existsSync(marker));
+    assert.throws(() => readV1Plans(evil), /refusing global 'posix\.system'/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 describe('Model.load + predict: parity with official predict_simple (2d, fold 0, mirroring TTA)', () => {
   let model: Model;
   before(async () => {
@@ -142,6 +160,21 @@ describe('Model.load + predict: parity with official predict_simple (2d, fold 0,
       assert.ok(changed < 0.005 * sm.data.length, `${changed} softmax values differ`);
     });
   }
+
+  test('predict accepts a volume in memory (same result as from its file) and keeps files when asked', async () => {
+    const file = path.join(IMAGES, 'hippocampus_001.nii.gz');
+    const a = await model.predict(file, { mirroring: false });
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-ts-v1pred-'));
+    try {
+      const b = await model.predict(await readNifti(file), { mirroring: false, id: 'mem', outputDir: out, probabilities: true });
+      assert.equal(b.id, 'mem');
+      assert.deepEqual(Array.from(b.segmentation.data), Array.from(a.segmentation.data));
+      assert.ok(fs.existsSync(b.files!.segmentation) && fs.existsSync(b.files!.probabilities!));
+      assert.deepEqual(b.probabilities!.shape, [3, ...a.segmentation.shape]);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
 
   test('a postprocessing.json in the model folder is applied (largest component of class 1)', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-ts-v1model-'));
