@@ -303,6 +303,9 @@ function newLike(a: TypedArray, n: number): TypedArray {
 
 /** Contiguous C-order copy of a strided view. */
 export function gatherStrided(src: TypedArray, shape: readonly number[], strides: readonly number[], offset: number, where: string): TypedArray {
+  if (shape.some((s) => !Number.isInteger(s) || s < 0) || strides.some((s) => !Number.isInteger(s) || s < 0) || !Number.isInteger(offset)) {
+    throw new PickleError(`${where}: invalid tensor view [${shape}] (strides [${strides}], offset ${offset})`);
+  }
   const n = shape.reduce((a, b) => a * b, 1);
   let maxIndex = offset;
   for (let d = 0; d < shape.length; d++) if (shape[d] > 0) maxIndex += (shape[d] - 1) * strides[d];

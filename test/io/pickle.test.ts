@@ -134,3 +134,31 @@ test('readPickleAt reads consecutive pickles of a stream', () => {
   assert.equal(b.value, 'z');
   assert.equal(b.end, two.length);
 });
+
+test('the official plans.pkl cut or corrupted anywhere: only PickleError, never another exception', () => {
+  const fs = require('fs') as typeof import('fs');
+  const path = require('path') as typeof import('path');
+  const file = path.resolve(__dirname, '../../../shared/fixtures/official/checkpoints/Task004_Hippocampus_v1_2d/nnUNetTrainerV2__nnUNetPlansv2.1/plans.pkl');
+  const good = new Uint8Array(fs.readFileSync(file));
+  const plans = readPickle(good, { file }) as Record<string, unknown>;
+  assert.equal(plans.num_classes, 2);
+  let state = 12345;
+  const rand = (n: number) => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state % n;
+  };
+  for (let i = 0; i < 150; i++) {
+    const cut = rand(good.length - 1) + 1;
+    assert.throws(() => readPickle(good.subarray(0, cut), { file }), (e: Error) => e instanceof PickleError && e.message.startsWith(file), `cut at ${cut}`);
+  }
+  for (let i = 0; i < 150; i++) {
+    const bad = good.slice();
+    const at = rand(bad.length);
+    bad[at] = rand(256);
+    try {
+      readPickle(bad, { file });
+    } catch (e) {
+      assert.ok(e instanceof PickleError, `byte ${at} := ${bad[at]}: ${(e as Error).constructor.name}: ${(e as Error).message}`);
+    }
+  }
+});
