@@ -197,6 +197,34 @@ describe('Model.load + predict: parity with official predict_simple (2d, fold 0,
     }
   });
 
+  test('several folds are averaged (two copies of fold 0 give the one-fold result); folds can be chosen', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-ts-v1folds-'));
+    try {
+      const m = path.join(dir, 'nnUNetTrainerV2__nnUNetPlansv2.1');
+      for (const f of ['fold_0', 'fold_3']) {
+        fs.mkdirSync(path.join(m, f), { recursive: true });
+        for (const x of ['model_final_checkpoint.model', 'model_final_checkpoint.model.pkl']) fs.symlinkSync(path.join(MODEL, 'fold_0', x), path.join(m, f, x));
+      }
+      const two = await Model.load(m);
+      const one = await Model.load(m, { folds: [3] });
+      try {
+        assert.deepEqual(two.folds, ['fold_0', 'fold_3']);
+        assert.deepEqual(one.folds, ['fold_3']);
+        const file = path.join(IMAGES, 'hippocampus_003.nii.gz');
+        const a = await two.predict(file, { mirroring: false, probabilities: true });
+        const b = await one.predict(file, { mirroring: false, probabilities: true });
+        assert.deepEqual(Array.from(a.segmentation.data), Array.from(b.segmentation.data));
+        assert.deepEqual(Array.from(a.probabilities!.data), Array.from(b.probabilities!.data));
+      } finally {
+        two.dispose();
+        one.dispose();
+      }
+      await assert.rejects(Model.load(m, { folds: [1] }), /fold_1: no model_final_checkpoint\.model/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('folders that are not v1 models are refused naming the folder', async () => {
     await assert.rejects(Model.load(path.join(FIX, 'official_predictions')), /official_predictions: no fold_k folder with model_final_checkpoint\.model/);
     await assert.rejects(Model.load(path.join(FIX, 'absent')), /absent: model folder not found/);
