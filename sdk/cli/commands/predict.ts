@@ -18,7 +18,11 @@ async function predictWithModel(nameOrDir: string, input: string, output: string
   const dir = resolveModelDir(nameOrDir, store);
   const folds = (flags.folds as string[] | undefined)?.map(parseFold);
   await initBackend({ log: false });
-  const model = await Model.load(dir, { folds, postprocessing: flags['disable-postprocessing'] ? false : true });
+  // -chk: our names are for models trained here; with --model a v1 name (model_best, model_latest) picks the checkpoint
+  const chk = flags.checkpoint as string | undefined;
+  const checkpoint = chk && chk !== 'checkpoint_final' ? chk : undefined;
+  if (checkpoint && !/^model_\w+$/.test(checkpoint)) throw new UsageError(`with --model, -chk takes a v1 checkpoint name (model_final_checkpoint, model_best, ...), got '${checkpoint}'`);
+  const model = await Model.load(dir, { folds, checkpoint, postprocessing: flags['disable-postprocessing'] ? false : true });
   try {
     console.log(String(model));
     const r = await model.predictFolder(input, output, {
