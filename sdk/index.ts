@@ -25,6 +25,7 @@ export * from './postprocessing';
 export * from './ensembling';
 export * from './model_selection';
 export * from './cropping/cropping';
+export * from './model';
 export type { Roots, RootOptions } from './paths';
 export {
   resolveRoots,

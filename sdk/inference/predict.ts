@@ -288,7 +288,8 @@ function loadModel(m: TrainedModel): LoadedModel {
   const nets: GenericUNet[] = m.networks ? [...m.networks] : [];
   if (m.networks) {
     if (m.networks.length === 0) throw new Error(`predict ${m.configuration}: networks is empty`);
-    foldFolders = m.networks.map((_, i) => `network_${i}`);
+    // names for the result's fold list: the given fold folders (e.g. an imported model's), else network_<i>
+    foldFolders = m.foldFolders && m.foldFolders.length === m.networks.length ? m.foldFolders : m.networks.map((_, i) => `network_${i}`);
   } else {
     if (!foldFolders) {
       if (!m.modelFolder) throw new Error(`predict ${m.configuration}: give modelFolder, foldFolders or networks`);

@@ -36,7 +36,7 @@ afterEach(() => {
   process.exitCode = 0;
 });
 
-const MINE = ['train', 'predict', 'ensemble', 'evaluate', 'find_best_configuration', 'postprocess'];
+const MINE = ['train', 'predict', 'ensemble', 'evaluate', 'find_best_configuration', 'postprocess', 'import-model'];
 
 describe('CLI', () => {
   test('every command is registered (existing ones kept) and answers --help with exit 0', async () => {

@@ -8,6 +8,7 @@ import { ensembleCommand } from './ensemble';
 import { evaluateCommand } from './evaluate';
 import { findBestConfigurationCommand } from './find_best_configuration';
 import { postprocessCommand } from './postprocess';
+import { importModelCommand } from './import_model';
 
 /** Every CLI subcommand, in help order. */
 export const COMMANDS: CommandSpec[] = [
@@ -15,6 +16,7 @@ export const COMMANDS: CommandSpec[] = [
   planAndPreprocess,
   trainCommand,
   predictCommand,
+  importModelCommand,
   ensembleCommand,
   evaluateCommand,
   findBestConfigurationCommand,

@@ -8,6 +8,41 @@ import { initBackend } from '../../network/backend';
 import { predictCases, PredictionError } from '../../inference/predict';
 import { configurationFolderName } from '../../model_selection/consolidate';
 import { FOLDER_FLAGS, taskOptionsFrom } from './common';
+import { Model } from '../../model/model';
+import { modelStore, resolveModelDir } from '../../model/import';
+
+/** predict --model: an imported (or official v1) model folder. */
+async function predictWithModel(nameOrDir: string, input: string, output: string, flags: Record<string, unknown>, step: number): Promise<number> {
+  const o = taskOptionsFrom(flags);
+  const store = modelStore({ modelsDir: flags.models as string | undefined, workDir: o.workDir, resultsRoot: o.resultsRoot });
+  const dir = resolveModelDir(nameOrDir, store);
+  const folds = (flags.folds as string[] | undefined)?.map(parseFold);
+  await initBackend({ log: false });
+  // -chk: our names are for models trained here; with --model a v1 name (model_best, model_latest) picks the checkpoint
+  const chk = flags.checkpoint as string | undefined;
+  const checkpoint = chk && chk !== 'checkpoint_final' ? chk : undefined;
+  if (checkpoint && !/^model_\w+$/.test(checkpoint)) throw new UsageError(`with --model, -chk takes a v1 checkpoint name (model_final_checkpoint, model_best, ...), got '${checkpoint}'`);
+  const model = await Model.load(dir, { folds, checkpoint, postprocessing: flags['disable-postprocessing'] ? false : true });
+  try {
+    console.log(String(model));
+    const r = await model.predictFolder(input, output, {
+      mirroring: !flags['disable-tta'],
+      stepSize: step,
+      probabilities: Boolean(flags['save-probabilities']),
+      progress: true,
+    });
+    console.log(r.summary());
+    return r.failed.length ? 1 : 0;
+  } catch (e) {
+    if (e instanceof PredictionError) {
+      console.error(e.result.summary());
+      return 1;
+    }
+    throw e;
+  } finally {
+    model.dispose();
+  }
+}
 
 /** A fold argument: 0..4 or 'all'. */
 export function parseFold(s: string): number | 'all' {
@@ -27,11 +62,14 @@ export const predictCommand: CommandSpec = {
   name: 'predict',
   summary: 'predict a folder of cases with the trained folds of a configuration (nnUNet_predict)',
   usage:
-    'predict -i IN -o OUT -t TASK_DIR -c CONFIG [-f 0 1 ...] [--disable-tta] [--save-probabilities] [--step-size 0.5] [--disable-postprocessing] [--lowres-folds 0 1 ...]',
+    'predict -i IN -o OUT -t TASK_DIR -c CONFIG [-f 0 1 ...] [--disable-tta] [--save-probabilities] [--step-size 0.5] [--disable-postprocessing]\n' +
+    '       predict -i IN -o OUT --model NAME|FOLDER [-f 0 1 ...] [--disable-tta] [--save-probabilities] [--disable-postprocessing]',
   flags: [
     { name: 'input', alias: 'i', type: 'string', help: 'folder of <case>_0000.nii.gz (or <case>.nii.gz) files' },
     { name: 'output', alias: 'o', type: 'string', help: 'output folder' },
     { name: 'task', alias: 't', type: 'string', help: 'raw task folder the model was trained on (locates plans and results)' },
+    { name: 'model', alias: 'm', type: 'string', help: 'an imported model (import-model) or an official v1 model folder, instead of -t/-c' },
+    { name: 'models', type: 'string', help: 'model store for --model NAME (default <nnUNet_results>/imported_models)' },
     { name: 'configuration', alias: 'c', type: 'string', help: '2d, 3d_lowres, 3d_fullres or 3d_cascade_fullres', default: '3d_fullres' },
     { name: 'folds', alias: 'f', type: 'list', help: 'folds to ensemble (default: all trained of 0..4)' },
     { name: 'disable-tta', type: 'boolean', help: 'no mirroring test-time augmentation' },
@@ -47,9 +85,14 @@ export const predictCommand: CommandSpec = {
     const input = flags.input as string | undefined;
     const output = flags.output as string | undefined;
     const taskDir = flags.task as string | undefined;
-    if (!input || !output || !taskDir) throw new UsageError('-i IN, -o OUT and -t TASK_DIR are required');
     const step = flags['step-size'] as number;
     if (!(step > 0 && step <= 1)) throw new UsageError(`--step-size must be in (0, 1], got ${step}`);
+    if (flags.model) {
+      if (!input || !output) throw new UsageError('-i IN and -o OUT are required');
+      if (taskDir) throw new UsageError('give either --model or -t TASK_DIR, not both');
+      return predictWithModel(flags.model as string, input, output, flags, step);
+    }
+    if (!input || !output || !taskDir) throw new UsageError('-i IN, -o OUT and -t TASK_DIR are required');
     const chk = flags.checkpoint as string;
     if (!['checkpoint_final', 'checkpoint_best', 'checkpoint_latest'].includes(chk)) throw new UsageError(`unknown checkpoint '${chk}'`);
     const folds = (flags.folds as string[] | undefined)?.map(parseFold);

@@ -1,0 +1,145 @@
+/**
+ * `import-model`: copy an official model (a v1 `<trainer>__<plans>` folder, one of its fold folders, or a .zip as
+ * `nnUNet_export_model_to_zip` distributes it) into nnunet-ts's model store, after loading it completely (plans,
+ * every fold's weights with shape checks), so a broken model is refused and nothing is written.
+ *
+ *   <models>/<name>/model.json                       { format, name, folder, configuration, trainer, plans, folds, source, imported_at }
+ *   <models>/<name>/<trainer>__<plans>/...           plans.pkl, postprocessing.json, fold_k/model_*.model(.pkl)
+ *
+ * `<models>` defaults to `<nnUNet_results>/imported_models`. `Model.load(name | folder)` reads either.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { unzipSync } from 'fflate';
+import { writeJsonAtomicSync } from '../io/atomic';
+import { resolveRoots, type RootOptions } from '../paths';
+import { ModelImportError } from './v1';
+
+export const MODEL_MANIFEST = 'model.json';
+export const MODEL_STORE_FOLDER = 'imported_models';
+
+export interface ModelManifest {
+  format: 'nnunet-v1';
+  name: string;
+  /** the model folder, relative to the manifest */
+  folder: string;
+  configuration: string;
+  trainer: string;
+  plans: string;
+  folds: string[];
+  checkpoint: string;
+  source: string;
+  imported_at: string;
+}
+
+/** Where imported models live: `<nnUNet_results>/imported_models` unless given. */
+export function modelStore(opts: RootOptions & { modelsDir?: string } = {}): string {
+  return path.resolve(opts.modelsDir ?? path.join(resolveRoots(opts).results, MODEL_STORE_FOLDER));
+}
+
+/** A model name in the store, or a folder: the folder to load. */
+export function resolveModelDir(nameOrDir: string, store: string): string {
+  if (fs.existsSync(nameOrDir) && fs.statSync(nameOrDir).isDirectory()) return path.resolve(nameOrDir);
+  if (/^[\w.-]+$/.test(nameOrDir)) {
+    const d = path.join(store, nameOrDir);
+    if (fs.existsSync(path.join(d, MODEL_MANIFEST))) return d;
+  }
+  const known = fs.existsSync(store) ? fs.readdirSync(store).filter((n) => fs.existsSync(path.join(store, n, MODEL_MANIFEST))) : [];
+  throw new ModelImportError(`${nameOrDir}: neither a model folder nor a model imported into ${store}${known.length ? ` (imported: ${known.join(', ')})` : ' (none imported yet)'}`);
+}
+
+/** The model folder a store entry's manifest points at (or the folder itself). */
+export function modelFolderOf(dir: string): { folder: string; manifest: ModelManifest | null } {
+  const mf = path.join(dir, MODEL_MANIFEST);
+  if (!fs.existsSync(mf)) return { folder: dir, manifest: null };
+  const m = JSON.parse(fs.readFileSync(mf, 'utf8')) as ModelManifest;
+  if (m.format !== 'nnunet-v1' || typeof m.folder !== 'string') throw new ModelImportError(`${mf}: not an nnunet-ts model manifest`);
+  const folder = path.resolve(dir, m.folder);
+  if (!folder.startsWith(path.resolve(dir) + path.sep)) throw new ModelImportError(`${mf}: folder '${m.folder}' leaves the model's folder`);
+  return { folder, manifest: m };
+}
+
+/** Folders under `root` (depth <= 5) that are v1 model folders: they hold fold_k/<checkpoint>.model.pkl. */
+export function findModelFolders(root: string, checkpoint = 'model_final_checkpoint'): string[] {
+  const out: string[] = [];
+  const isFold = (d: string) => fs.existsSync(path.join(d, `${checkpoint}.model.pkl`));
+  const walk = (d: string, depth: number) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    if (entries.some((e) => e.isDirectory() && /^(fold_\d+|all)$/.test(e.name) && isFold(path.join(d, e.name)))) {
+      out.push(d);
+      return;
+    }
+    if (depth >= 5) return;
+    for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.')) walk(path.join(d, e.name), depth + 1);
+  };
+  if (isFold(root)) return [root];
+  walk(root, 0);
+  return out.sort();
+}
+
+/** Unpack a model .zip into a new temporary folder (entries leaving the folder are refused). */
+export function unpackModelZip(zipFile: string): string {
+  let entries: Record<string, Uint8Array>;
+  try {
+    entries = unzipSync(fs.readFileSync(zipFile));
+  } catch (e) {
+    throw new ModelImportError(`${zipFile}: corrupt or truncated zip archive (${(e as Error).message})`);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-ts-import-'));
+  try {
+    for (const [name, data] of Object.entries(entries)) {
+      if (name.endsWith('/')) continue;
+      const target = path.resolve(dir, name);
+      if (!target.startsWith(dir + path.sep) || path.isAbsolute(name)) throw new ModelImportError(`${zipFile}: entry '${name}' points outside the archive`);
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.writeFileSync(target, data);
+    }
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return dir;
+}
+
+/** Files of a v1 model folder that prediction needs (relative paths). */
+export function modelFilesToCopy(folder: string, checkpoint: string): string[] {
+  const files: string[] = [];
+  for (const f of ['plans.pkl', 'postprocessing.json']) if (fs.existsSync(path.join(folder, f))) files.push(f);
+  for (const d of fs.readdirSync(folder).sort()) {
+    if (!/^(fold_\d+|all)$/.test(d)) continue;
+    for (const f of [`${checkpoint}.model`, `${checkpoint}.model.pkl`, 'postprocessing.json']) {
+      if (fs.existsSync(path.join(folder, d, f))) files.push(path.join(d, f));
+    }
+  }
+  return files;
+}
+
+/** Copy into `<store>/<name>` through a temporary sibling folder renamed at the end (all or nothing). */
+export function writeStoreEntry(store: string, name: string, folder: string, files: string[], manifest: Omit<ModelManifest, 'folder'>, overwrite: boolean): string {
+  if (!/^[\w.-]+$/.test(name) || name === '.' || name === '..') throw new ModelImportError(`model name '${name}' may only use letters, digits, '_', '-' and '.'`);
+  const dest = path.join(store, name);
+  if (fs.existsSync(dest) && !overwrite) throw new ModelImportError(`${dest}: a model named '${name}' is already imported (choose another --name or pass --force)`);
+  fs.mkdirSync(store, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(store, `.importing-${name}-`));
+  try {
+    const sub = path.basename(folder);
+    for (const f of files) {
+      const to = path.join(tmp, sub, f);
+      fs.mkdirSync(path.dirname(to), { recursive: true });
+      fs.copyFileSync(path.join(folder, f), to);
+    }
+    writeJsonAtomicSync(path.join(tmp, MODEL_MANIFEST), { ...manifest, folder: sub });
+    if (fs.existsSync(dest)) fs.rmSync(dest, { recursive: true, force: true });
+    fs.renameSync(tmp, dest);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  return dest;
+}
