@@ -28,8 +28,8 @@ import { Plans, loadPlans, savePlans, type PlansJSON } from './planning/plans';
 import { generateSplits, loadSplits, saveSplits, type Split } from './planning/splits';
 import { preprocessConfiguration, Preprocessed, type PreprocessConfigurationOptions } from './preprocessing/preprocessed_dataset';
 import { trainFold, type TrainFoldOptions, type TrainingResult } from './training/trainer';
-import { loadTrainedNetwork } from './checkpoint/checkpoint';
-import { predictNextStage } from './inference/cascade';
+import { checkpointFile, loadTrainedNetwork } from './checkpoint/checkpoint';
+import { nextStageUpToDate, predictNextStage } from './inference/cascade';
 import { predictCases, type PredictCasesOptions, type PredictInputCase, type PredictionResult } from './inference/predict';
 import { findBestConfigurationInResults, type FindBestOptions, type ModelSelectionResult } from './model_selection/consolidate';
 import { initBackend } from './network/backend';
@@ -85,6 +85,15 @@ export type TaskPredictOptions = Omit<PredictCasesOptions, 'input' | 'plans' | '
   /** predict every case again (by default a case made earlier from the same input, model and settings is reused) */
   force?: boolean;
 };
+
+export interface NextStageOptions {
+  /** default: the fold's validation cases */
+  cases?: readonly string[];
+  mirroring?: boolean;
+  progress?: boolean;
+  /** predict again even when every file is newer than the 3d_lowres checkpoint */
+  force?: boolean;
+}
 
 export interface PlanStepOptions extends PlanOptions {
   /** recompute the fingerprint too */
@@ -393,7 +402,7 @@ export class Fold {
    * predicting this fold's *training* cases instead is in-sample (optimistic cascade input) and only meant for
    * short demonstrations with one fold.
    */
-  predictNextStage(opts: { cases?: readonly string[]; mirroring?: boolean; progress?: boolean } = {}): Lazy<string[]> {
+  predictNextStage(opts: NextStageOptions = {}): Lazy<string[]> {
     return lazy(stepName('predictNextStage', [opts]), () => nextStageOf(this, opts), this.origin);
   }
 }
@@ -507,9 +516,14 @@ async function trainFoldOf(fold: Fold, opts: FoldTrainOptions): Promise<Training
   });
 }
 
-async function nextStageOf(fold: Fold, opts: { cases?: readonly string[]; mirroring?: boolean; progress?: boolean }): Promise<string[]> {
+async function nextStageOf(fold: Fold, opts: NextStageOptions): Promise<string[]> {
   const plans = fold.plans;
   if (!plans.hasConfiguration('3d_cascade_fullres')) throw new Error(`the plans ${plans.plansName} have no cascade (no 3d_lowres stage)`);
+  const cases = opts.cases ?? fold.valCases;
+  const model = checkpointFile(fold.outputDir('3d_lowres'), 'checkpoint_final');
+  if (!opts.force && nextStageUpToDate(fold.predNextStageDir(), cases, model)) {
+    return cases.map((id) => path.join(fold.predNextStageDir(), `${id}_segFromPrevStage.npy`));
+  }
   const low = await preprocessFor(plans, '3d_lowres');
   const full = await preprocessFor(plans, '3d_fullres');
   const net = loadTrainedNetwork(fold.outputDir('3d_lowres'));
@@ -520,7 +534,7 @@ async function nextStageOf(fold: Fold, opts: { cases?: readonly string[]; mirror
       configuration: '3d_lowres',
       lowresPreprocessedDir: low.dir,
       fullresPreprocessedDir: full.dir,
-      caseIds: opts.cases ?? fold.valCases,
+      caseIds: cases,
       outputDir: fold.predNextStageDir(),
       numClasses: net.architecture.numClasses,
       mirroring: opts.mirroring,

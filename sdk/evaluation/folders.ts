@@ -44,6 +44,9 @@ export async function readPair(predFile: string, gtFile: string): Promise<{ pred
 /**
  * v1 `evaluate_folder`: every prediction against the reference of the same name; both folders must hold the same
  * files. Writes <predictions>/summary.json (unless `writeSummary` is false) and returns the results.
+ * @example
+ *   const res = await evaluateFolder('labelsTr', 'pred', [0, 1]);   // writes pred/summary.json
+ *   res.mean['1'].Dice;
  */
 export async function evaluateFolder(
   folderWithGts: string,

@@ -395,7 +395,12 @@ export function fingerprintMeta(dataset: Dataset): FingerprintMeta {
   };
 }
 
-/** Fingerprint a whole dataset, one case per worker task (sdk/util/pool.ts mapInWorkers). */
+/**
+ * Fingerprint a whole dataset, one case per worker task (sdk/util/pool.ts mapInWorkers).
+ * @example
+ *   const fp = await computeFingerprint(loadDataset('nnUNet_raw/Task06_Lung'));
+ *   fp.table();  fp.plot();
+ */
 export async function computeFingerprint(dataset: Dataset, opts: ComputeFingerprintOptions = {}): Promise<Fingerprint> {
   const inputs = fingerprintInputs(dataset, { v2Intensities: opts.v2Intensities });
   const missing = inputs.find((i) => !i.labelFile);

@@ -148,3 +148,16 @@ export async function predictNextStage(o: PredictNextStageOptions): Promise<stri
   bar?.done();
   return out;
 }
+
+/**
+ * True when every case's `<case>_segFromPrevStage.npy` in `outputDir` is newer than the low-res model's checkpoint
+ * (`modelFile`): the next stage's input is up to date and predicting it again would write the same files.
+ */
+export function nextStageUpToDate(outputDir: string, caseIds: readonly string[], modelFile: string): boolean {
+  if (!fs.existsSync(modelFile)) return false;
+  const modelTime = fs.statSync(modelFile).mtimeMs;
+  return caseIds.every((id) => {
+    const f = path.join(outputDir, `${id}_segFromPrevStage.npy`);
+    return fs.existsSync(f) && fs.statSync(f).mtimeMs >= modelTime;
+  });
+}

@@ -394,6 +394,9 @@ async function predictOne(
 /**
  * Predict cases with the averaged folds of one trained configuration (v1 predict_from_folder). Writes
  * `<outputDir>/<case>.nii.gz` (uint8, the input's geometry) and, when asked, `<case>.npy` + `<case>.json`.
+ * @example
+ *   const r = await predictCases({ plans, configuration: '3d_fullres', modelFolder, input: 'imagesTs', outputDir: 'pred' });
+ *   r.table();
  */
 export async function predictCases(o: PredictCasesOptions): Promise<PredictionResult> {
   const json = o.plans instanceof Plans ? o.plans.json : o.plans;
@@ -434,7 +437,11 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
     previousStage = { plans: ps.plans ?? o.plans, configuration: ps.configuration ?? prevName, checkpoint: o.checkpoint, folds: o.folds, ...ps } as TrainedModel;
   }
   // the networks are loaded on the first case that is not reused
-  const foldFolders = o.networks ? o.networks.map((_, i) => `network_${i}`) : (o.foldFolders ?? findFoldFolders(requireModelFolder(o), o.folds, o.checkpoint));
+  const foldFolders = o.networks
+    ? o.foldFolders && o.foldFolders.length === o.networks.length
+      ? o.foldFolders // names for in-memory networks (e.g. an imported model's folds)
+      : o.networks.map((_, i) => `network_${i}`)
+    : (o.foldFolders ?? findFoldFolders(requireModelFolder(o), o.folds, o.checkpoint));
   const postprocessing = resolvePostprocessing(o);
   const cache = o.reuse && !o.networks && !previousStage?.networks ? new PredictionCache(o.outputDir, predictionRunKey(o, foldFolders, postprocessing, previousStage)) : null;
   let model: LoadedModel | null = null;
@@ -469,7 +476,7 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
         continue;
       }
       // a model that cannot load fails the whole call (not each case)
-      model ??= loadModel({ ...o, foldFolders: o.networks ? undefined : foldFolders });
+      model ??= loadModel({ ...o, foldFolders });
       if (previousStage) lowres ??= loadModel(previousStage);
       try {
         await cache?.forget(inp.id);

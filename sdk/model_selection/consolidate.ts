@@ -264,6 +264,9 @@ async function evaluateEnsemble(
  * v1 nnUNet_find_best_configuration on `<nnUNet_results>/<dataset>`: consolidate every trained configuration, score,
  * ensemble every pair, pick the best, write `<resultsDir>/summary.csv`, `inference_instructions.txt` and
  * `inference_instructions.json`.
+ * @example
+ *   const best = await findBestConfigurationInResults('nnUNet_results/Task06_Lung', { gtDir: 'nnUNet_raw/Task06_Lung/labelsTr' });
+ *   best.table();
  */
 export async function findBestConfigurationInResults(resultsDir: string, o: FindBestOptions): Promise<ModelSelectionResult> {
   const folds = o.folds ?? [0, 1, 2, 3, 4];

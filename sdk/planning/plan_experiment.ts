@@ -131,6 +131,9 @@ export function plansV21(fp: PlanningFingerprint, datasetName: string, opts: { g
 /**
  * Plan from a fingerprint (the dataset_fingerprint.json document, or a Fingerprint object holding it in `.json`).
  * Overrides are applied last and validated (`plans.override(...)` does the same on existing plans).
+ * @example
+ *   const plans = planExperiment(loadFingerprint('dataset_fingerprint.json').json, { gpuMemoryTargetGB: 11 });
+ *   plans.configuration('3d_fullres').patch_size;
  */
 export function planExperiment(fingerprint: PlanningFingerprint | { json: PlanningFingerprint }, opts: PlanOptions = {}): Plans {
   const fp: PlanningFingerprint = 'json' in fingerprint && fingerprint.json && !('spacings' in fingerprint) ? fingerprint.json : (fingerprint as PlanningFingerprint);

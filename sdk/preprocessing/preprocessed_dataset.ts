@@ -319,6 +319,9 @@ export class Preprocessed {
 /**
  * Preprocess every training case of `dataset` for one plans configuration, over worker threads, into
  * `<outDir>/<dataset folder>/<data_identifier>/`. Resumes finished cases; a changed plan recomputes.
+ * @example
+ *   const pre = await preprocessConfiguration(loadDataset(dir), plans, '3d_fullres', { outDir: 'nnUNet_preprocessed' });
+ *   await pre.plot(pre.caseIds[0]);
  */
 export async function preprocessConfiguration(
   dataset: Dataset,

@@ -14,7 +14,6 @@
  * Batches depend only on (seed, epoch, iteration, split) (seeds.ts), so a resumed run is the uninterrupted run.
  * With `resume: 'auto'` a finished run of the same identity and settings is not redone.
  */
-import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
@@ -22,8 +21,7 @@ import { readSummaryJson } from '../evaluation/evaluator';
 import { readPostprocessingJson } from '../postprocessing/connected_components';
 import { GenericUNet, initialValues } from '../network/generic_unet';
 import { backendInfo, initBackend } from '../network/backend';
-import { predictNextStage } from '../inference/cascade';
-import { readCaseProperties } from '../preprocessing/preprocessed_dataset';
+import { nextStageUpToDate, predictNextStage } from '../inference/cascade';
 import { progress, type Progress } from '../util/progress';
 import {
   checkIdentity,
@@ -58,6 +56,7 @@ import { buildNetwork, makeLoader, makeProvider, RunSetup, setupRun } from './se
 import { deriveSeed, SeededBatchSource, SPLIT_AUG_TRAIN, SPLIT_AUG_VAL, SPLIT_INIT, SPLIT_TRAIN, SPLIT_VAL } from './seeds';
 import { TrainingResult } from './training_result';
 import { validateFold, type ValidationResult } from './validation';
+import { runKey } from './run_key';
 import type { TrainFoldOptions } from './train_options';
 
 export type { EpochInfo, IterationInfo, TrainFoldOptions } from './train_options';
@@ -66,35 +65,7 @@ function mean(a: readonly number[]): number {
   return a.length ? a.reduce((x, y) => x + y, 0) / a.length : NaN;
 }
 
-type ResolvedOptions = TrainFoldOptions & { preprocessedDir: string };
-
-/** Everything, besides the trainer/plans/configuration/fold identity, that decides the trained weights. */
-function runKey(o: ResolvedOptions, s: RunSetup, schedule: { maxEpochs: number; itersPerEpoch: number; valIters: number; initialLr: number }): string {
-  const seed = o.seed ?? (o.deterministic === false ? null : 12345);
-  // the split and the data: each case's preprocessing hash and voxel digest (content, not paths: a moved folder
-  // keeps its runs; a re-preprocessed case with other voxels does not)
-  const data = (ids: readonly string[]) =>
-    ids.map((id) => {
-      const p = readCaseProperties(o.preprocessedDir, id);
-      return [id, p.preprocessing_hash, p.data_sha256 ?? null];
-    });
-  const key = { cfg: s.cfg, numClasses: s.numClasses, cascade: s.cascade, seed, ...schedule, train: data(o.trainCases), val: data(o.valCases),
-    // the cascade's input: the previous stage's segmentations
-    previousStage: o.previousStageDir ? previousStageDigest(o.previousStageDir, [...o.trainCases, ...o.valCases]) : null,
-  };
-  return crypto.createHash('sha256').update(JSON.stringify(key)).digest('hex');
-}
-
-/** sha256 of the cascade's input files (`<case>_segFromPrevStage.npy`), by content. */
-function previousStageDigest(dir: string, ids: readonly string[]): string {
-  const h = crypto.createHash('sha256');
-  for (const id of ids) {
-    const f = path.join(dir, `${id}_segFromPrevStage.npy`);
-    h.update(id);
-    if (fs.existsSync(f)) h.update(fs.readFileSync(f));
-  }
-  return h.digest('hex');
-}
+export type ResolvedOptions = TrainFoldOptions & { preprocessedDir: string };
 
 /** One training run of one fold: its fixed setup, its mutable state, and the hooks trainFold calls in order. */
 class FoldRun {
@@ -475,12 +446,7 @@ class FoldRun {
 
   /** Every validation case's `<case>_segFromPrevStage.npy` is there and newer than checkpoint_final. */
   private nextStageComplete(finalCk: string): boolean {
-    const dir = this.o.nextStage!.outputDir;
-    const ckTime = fs.statSync(finalCk).mtimeMs;
-    return this.o.valCases.every((id) => {
-      const f = path.join(dir, `${id}_segFromPrevStage.npy`);
-      return fs.existsSync(f) && fs.statSync(f).mtimeMs >= ckTime;
-    });
+    return nextStageUpToDate(this.o.nextStage!.outputDir, this.o.valCases, finalCk);
   }
 
   dispose(): void {
@@ -492,6 +458,9 @@ class FoldRun {
 /**
  * Train one configuration on one fold as nnUNetTrainerV2 (or the cascade full-res trainer when `previousStageDir`
  * is given), checkpointing as it goes, then validate the held-out cases (unless `validate: false`).
+ * @example
+ *   const r = await trainFold({ plans, configuration: '2d', preprocessedDir: pre.dir, trainCases, valCases, outputDir, fold: 0, epochs: 50 });
+ *   r.plot();  r.validation?.meanDice;
  */
 export async function trainFold(opts: TrainFoldOptions): Promise<TrainingResult> {
   // the selected fast backend (wasm here), never tfjs's silent default cpu backend; idempotent
