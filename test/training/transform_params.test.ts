@@ -197,6 +197,47 @@ test("no options = batchgenerators' constructor defaults (the defaults documente
   assert.ok(Object.isFrozen(NNUNET_V1_AUGMENTATION) && Object.isFrozen(NNUNET_V1_AUGMENTATION.gaussianBlur));
 });
 
+test('a positional first argument is rejected, not read as "no options" (issue 27)', () => {
+  // Type-checked callers cannot pass these any more (hence the expect-errors); untyped ones (plain JS, notebook
+  // cells, batchgenerators habits) get a TypeError instead of a transform that silently runs with all defaults.
+  const positional: [string, () => unknown][] = [
+    // @ts-expect-error positional form removed
+    ['MirrorTransform', () => new MirrorTransform([0, 1, 2])],
+    // @ts-expect-error positional form removed
+    ['BrightnessMultiplicativeTransform', () => new BrightnessMultiplicativeTransform([0.75, 1.25], true, 0.15)],
+    // @ts-expect-error positional form removed
+    ['ContrastAugmentationTransform', () => new ContrastAugmentationTransform([0.75, 1.25], true, true, 0.15)],
+    // @ts-expect-error positional form removed
+    ['GammaTransform', () => new GammaTransform([0.7, 1.5], true, true, true, 0.1)],
+    // @ts-expect-error batchgenerators' positional noise_variance
+    ['GaussianNoiseTransform', () => new GaussianNoiseTransform([0, 0.1])],
+    // @ts-expect-error batchgenerators' positional blur_sigma, as nnU-Net v1 writes it
+    ['GaussianBlurTransform', () => new GaussianBlurTransform([0.5, 1])],
+    // @ts-expect-error batchgenerators' positional zoom_range
+    ['SimulateLowResolutionTransform', () => new SimulateLowResolutionTransform([0.5, 1])],
+    // @ts-expect-error batchgenerators' positional patch_size
+    ['SpatialTransform', () => new SpatialTransform([8, 8, 8])],
+    // @ts-expect-error positional form removed
+    ['RemoveLabelTransform', () => new RemoveLabelTransform(-1, 0)],
+    // @ts-expect-error positional form removed
+    ['MaskTransform', () => new MaskTransform([true], 0, 0)],
+    // @ts-expect-error positional form removed
+    ['SegChannelSelectionTransform', () => new SegChannelSelectionTransform([0])],
+    // @ts-expect-error positional form removed
+    ['MoveSegAsOneHotToData', () => new MoveSegAsOneHotToData(1, [1, 2])],
+    // @ts-expect-error positional form removed
+    ['DownsampleSegForDSTransform2', () => new DownsampleSegForDSTransform2([[1, 1, 1]], 0)],
+    // @ts-expect-error positional form removed
+    ['ApplyRandomBinaryOperatorTransform', () => new ApplyRandomBinaryOperatorTransform([-1], 0.4, [1, 8], 1)],
+    // @ts-expect-error positional form removed
+    ['RemoveRandomConnectedComponentFromOneHotEncodingTransform', () => new RemoveRandomConnectedComponentFromOneHotEncodingTransform([-1], 0.2, 0.15, 0)],
+  ];
+  for (const [name, make] of positional) assert.throws(make, (e: unknown) => e instanceof TypeError && e.message.startsWith(`${name}: pass an options object`), name);
+  // @ts-expect-error null is not an options object either (undefined is: all defaults)
+  assert.throws(() => new MirrorTransform(null), TypeError);
+  assert.deepEqual(new MirrorTransform(undefined).axes, [0, 1, 2]);
+});
+
 test('a recorded pipeline run returns the same batch and replays exactly from its steps', () => {
   const p = { ...setupDAParams({ patchSize: [8, 12, 8], poolOpKernelSizes: [[2, 2, 2], [2, 2, 2]], useMaskForNorm: [false] }), doElastic: true, pEldef: 0.5 };
   const inp = () => goldenBatch([2, 1, ...p.basicGeneratorPatchSize], 1, 4);

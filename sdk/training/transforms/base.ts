@@ -105,9 +105,14 @@ export class Compose implements Transform {
   }
 }
 
-/** True for an options object (the new constructor form), false for the legacy positional first argument. */
-export function isOptionsArg<O extends object>(x: unknown): x is O {
-  return x !== null && typeof x === 'object' && !Array.isArray(x);
+/**
+ * Every transform constructor takes one options object (issue 27: no values or booleans by position). Type-checked
+ * callers cannot pass anything else; this rejects a positional first argument (an array, number or boolean) from
+ * untyped callers (plain JS, notebook cells) instead of silently reading it as "all defaults".
+ */
+export function checkOptions(who: string, o: unknown): void {
+  if (o === null || typeof o !== 'object' || Array.isArray(o))
+    throw new TypeError(`${who}: pass an options object, not positional arguments (got ${Array.isArray(o) ? 'an array' : o === null ? 'null' : typeof o})`);
 }
 
 /** Number of voxels per channel of a (B, C, ...spatial) shape. */

@@ -5,7 +5,7 @@
  */
 import { RandomState } from '../../util/random';
 import { meanOf, minMaxOf, stdOf } from '../util';
-import { AugBatch, PerSample, RandomTransform, channelView, checkPerSample, dataCopyIfAny, isOptionsArg } from './base';
+import { AugBatch, PerSample, RandomTransform, channelView, checkPerSample, checkOptions, dataCopyIfAny } from './base';
 
 export interface BrightnessMultiplicativeOptions {
   /** Factor range. Default (0.5, 2); nnU-Net v1 (0.75, 1.25). */
@@ -30,12 +30,9 @@ export class BrightnessMultiplicativeTransform extends RandomTransform<PerSample
   readonly multiplierRange: [number, number];
   readonly perChannel: boolean;
   readonly pPerSample: number;
-  constructor(o?: BrightnessMultiplicativeOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(multiplierRange: [number, number], perChannel?: boolean, pPerSample?: number);
-  constructor(a?: BrightnessMultiplicativeOptions | [number, number], perChannel?: boolean, pPerSample?: number) {
+  constructor(o: BrightnessMultiplicativeOptions = {}) {
     super();
-    const o: BrightnessMultiplicativeOptions = isOptionsArg<BrightnessMultiplicativeOptions>(a) ? a : { multiplierRange: a, perChannel, pPerSample };
+    checkOptions('BrightnessMultiplicativeTransform', o);
     this.multiplierRange = o.multiplierRange ?? [0.5, 2];
     this.perChannel = o.perChannel ?? true;
     this.pPerSample = o.pPerSample ?? 1;
@@ -105,12 +102,9 @@ export class ContrastAugmentationTransform extends RandomTransform<PerSample<Con
   readonly perChannel: boolean;
   readonly pPerSample: number;
   readonly pPerChannel: number;
-  constructor(o?: ContrastAugmentationOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(contrastRange: [number, number], preserveRange?: boolean, perChannel?: boolean, pPerSample?: number, pPerChannel?: number);
-  constructor(a?: ContrastAugmentationOptions | [number, number], preserveRange?: boolean, perChannel?: boolean, pPerSample?: number, pPerChannel?: number) {
+  constructor(o: ContrastAugmentationOptions = {}) {
     super();
-    const o: ContrastAugmentationOptions = isOptionsArg<ContrastAugmentationOptions>(a) ? a : { contrastRange: a, preserveRange, perChannel, pPerSample, pPerChannel };
+    checkOptions('ContrastAugmentationTransform', o);
     this.contrastRange = o.contrastRange ?? [0.75, 1.25];
     this.preserveRange = o.preserveRange ?? true;
     this.perChannel = o.perChannel ?? true;
@@ -187,12 +181,9 @@ export class GammaTransform extends RandomTransform<PerSample<GammaParams>> {
   readonly perChannel: boolean;
   readonly retainStats: boolean;
   readonly pPerSample: number;
-  constructor(o?: GammaOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(gammaRange: [number, number], invertImage?: boolean, perChannel?: boolean, retainStats?: boolean, pPerSample?: number);
-  constructor(a?: GammaOptions | [number, number], invertImage?: boolean, perChannel?: boolean, retainStats?: boolean, pPerSample?: number) {
+  constructor(o: GammaOptions = {}) {
     super();
-    const o: GammaOptions = isOptionsArg<GammaOptions>(a) ? a : { gammaRange: a, invertImage, perChannel, retainStats, pPerSample };
+    checkOptions('GammaTransform', o);
     this.gammaRange = o.gammaRange ?? [0.5, 2];
     this.invertImage = o.invertImage ?? false;
     this.perChannel = o.perChannel ?? false;

@@ -5,7 +5,7 @@
  */
 import { resizeEdge } from '../map_coordinates';
 import { prod, roundHalfEven } from '../util';
-import { AugBatch, Transform, isOptionsArg, requireSeg } from './base';
+import { AugBatch, Transform, checkOptions, requireSeg } from './base';
 
 export function downsampleSegForDS(
   seg: Float32Array,
@@ -39,11 +39,8 @@ export class DownsampleSegForDSTransform2 implements Transform {
   readonly name = 'DownsampleSegForDSTransform2';
   readonly dsScales: number[][];
   readonly order: 0 | 1 | 3;
-  constructor(o: DownsampleSegForDSOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(dsScales: number[][], order?: 0 | 1 | 3);
-  constructor(a: DownsampleSegForDSOptions | number[][], order?: 0 | 1 | 3) {
-    const o: DownsampleSegForDSOptions = isOptionsArg<DownsampleSegForDSOptions>(a) ? a : { dsScales: a, order };
+  constructor(o: DownsampleSegForDSOptions) {
+    checkOptions('DownsampleSegForDSTransform2', o);
     this.dsScales = o.dsScales;
     this.order = o.order ?? 0;
   }

@@ -5,7 +5,7 @@
  */
 import { RandomState } from '../../util/random';
 import { gaussianFilter } from '../gaussian_filter';
-import { AugBatch, PerSample, RandomTransform, channelView, checkPerSample, dataCopyIfAny } from './base';
+import { AugBatch, PerSample, RandomTransform, channelView, checkOptions, checkPerSample, dataCopyIfAny } from './base';
 
 export interface GaussianNoiseOptions {
   /** σ range. Named "variance" in batchgenerators but used as the standard deviation (quirk B.5). Default (0, 0.1). */
@@ -39,6 +39,7 @@ export class GaussianNoiseTransform extends RandomTransform<PerSample<GaussianNo
   readonly perChannel: boolean;
   constructor(o: GaussianNoiseOptions = {}) {
     super();
+    checkOptions('GaussianNoiseTransform', o);
     this.noiseVariance = o.noiseVariance ?? [0, 0.1];
     this.pPerSample = o.pPerSample ?? 1;
     this.pPerChannel = o.pPerChannel ?? 1;
@@ -120,6 +121,7 @@ export class GaussianBlurTransform extends RandomTransform<PerSample<GaussianBlu
   readonly pPerSample: number;
   constructor(o: GaussianBlurOptions = {}) {
     super();
+    checkOptions('GaussianBlurTransform', o);
     this.blurSigma = o.blurSigma ?? [1, 5];
     this.differentSigmaPerChannel = o.differentSigmaPerChannel ?? true;
     this.pPerChannel = o.pPerChannel ?? 1;

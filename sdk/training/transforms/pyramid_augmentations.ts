@@ -5,7 +5,7 @@
  */
 import { RandomState } from '../../util/random';
 import { prod } from '../util';
-import { AugBatch, PerSample, RandomTransform, Transform, channelView, checkPerSample, dataCopyIfAny, isOptionsArg, requireSeg } from './base';
+import { AugBatch, PerSample, RandomTransform, Transform, channelView, checkOptions, checkPerSample, dataCopyIfAny, requireSeg } from './base';
 
 export interface MoveSegAsOneHotToDataOptions {
   /** Seg channel to move. nnU-Net v1 cascade: 1 (the previous stage's segmentation). */
@@ -25,11 +25,8 @@ export class MoveSegAsOneHotToData implements Transform {
   readonly channelId: number;
   readonly allSegLabels: number[];
   readonly removeFromOrigin: boolean;
-  constructor(o: MoveSegAsOneHotToDataOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(channelId: number, allSegLabels: number[], removeFromOrigin?: boolean);
-  constructor(a: MoveSegAsOneHotToDataOptions | number, allSegLabels?: number[], removeFromOrigin?: boolean) {
-    const o: MoveSegAsOneHotToDataOptions = isOptionsArg<MoveSegAsOneHotToDataOptions>(a) ? a : { channelId: a, allSegLabels: allSegLabels!, removeFromOrigin };
+  constructor(o: MoveSegAsOneHotToDataOptions) {
+    checkOptions('MoveSegAsOneHotToData', o);
     this.channelId = o.channelId;
     this.allSegLabels = o.allSegLabels;
     this.removeFromOrigin = o.removeFromOrigin ?? true;
@@ -199,12 +196,9 @@ export class ApplyRandomBinaryOperatorTransform extends RandomTransform<PerSampl
   readonly pPerSample: number;
   readonly strelSize: [number, number];
   readonly pPerLabel: number;
-  constructor(o: ApplyRandomBinaryOperatorOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(channelIdx: number[], pPerSample?: number, strelSize?: [number, number], pPerLabel?: number);
-  constructor(a: ApplyRandomBinaryOperatorOptions | number[], pPerSample?: number, strelSize?: [number, number], pPerLabel?: number) {
+  constructor(o: ApplyRandomBinaryOperatorOptions) {
     super();
-    const o: ApplyRandomBinaryOperatorOptions = isOptionsArg<ApplyRandomBinaryOperatorOptions>(a) ? a : { channelIdx: a, pPerSample, strelSize, pPerLabel };
+    checkOptions('ApplyRandomBinaryOperatorTransform', o);
     this.channelIdx = o.channelIdx;
     this.pPerSample = o.pPerSample ?? 0.3;
     this.strelSize = o.strelSize ?? [1, 10];
@@ -333,18 +327,9 @@ export class RemoveRandomConnectedComponentFromOneHotEncodingTransform extends R
   readonly fillWithOtherClassP: number;
   readonly dontDoIfCoversMoreThanXPercent: number;
   readonly pPerLabel: number;
-  constructor(o: RemoveRandomConnectedComponentOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(channelIdx: number[], pPerSample?: number, fillWithOtherClassP?: number, dontDoIfCoversMoreThanXPercent?: number, pPerLabel?: number);
-  constructor(
-    a: RemoveRandomConnectedComponentOptions | number[],
-    pPerSample?: number,
-    fillWithOtherClassP?: number,
-    dontDoIfCoversMoreThanXPercent?: number,
-    pPerLabel?: number,
-  ) {
+  constructor(o: RemoveRandomConnectedComponentOptions) {
     super();
-    const o: RemoveRandomConnectedComponentOptions = isOptionsArg<RemoveRandomConnectedComponentOptions>(a) ? a : { channelIdx: a, pPerSample, fillWithOtherClassP, dontDoIfCoversMoreThanXPercent, pPerLabel };
+    checkOptions('RemoveRandomConnectedComponentFromOneHotEncodingTransform', o);
     this.channelIdx = o.channelIdx;
     this.pPerSample = o.pPerSample ?? 0.2;
     this.fillWithOtherClassP = o.fillWithOtherClassP ?? 0.25;

@@ -5,7 +5,7 @@
 import { RandomState } from '../../util/random';
 import { resizeEdge } from '../map_coordinates';
 import { roundHalfEven } from '../util';
-import { AugBatch, PerSample, RandomTransform, channelView, checkPerSample, dataCopyIfAny } from './base';
+import { AugBatch, PerSample, RandomTransform, channelView, checkOptions, checkPerSample, dataCopyIfAny } from './base';
 
 export interface SimulateLowResolutionOptions {
   /** Zoom range. Default (0.5, 1) (nnU-Net v1 too). */
@@ -39,6 +39,7 @@ export class SimulateLowResolutionTransform extends RandomTransform<PerSample<Si
   readonly o: Required<SimulateLowResolutionOptions>;
   constructor(o: SimulateLowResolutionOptions = {}) {
     super();
+    checkOptions('SimulateLowResolutionTransform', o);
     this.o = { zoomRange: [0.5, 1], perChannel: false, pPerChannel: 1, orderDownsample: 1, orderUpsample: 0, pPerSample: 1, ignoreAxes: null, ...o };
   }
   targetShape(shape: readonly number[], zoom: number): number[] {

@@ -7,7 +7,7 @@ import { gaussianFilter } from '../gaussian_filter';
 import { linearCorners, locatePoint, mapCoordinates, splineFilter3 } from '../map_coordinates';
 import { rotationMatrix2d, rotationMatrix3d } from '../rotation';
 import { cropPadInto, floorDiv, prod, stridesOf, uniqueSorted } from '../util';
-import { AugBatch, RandomTransform, channelView, checkPerSample } from './base';
+import { AugBatch, RandomTransform, channelView, checkOptions, checkPerSample } from './base';
 
 /**
  * Options; defaults are batchgenerators' SpatialTransform defaults. nnU-Net v1 (setupDAParams → MoreDAParams, from
@@ -202,6 +202,7 @@ export class SpatialTransform extends RandomTransform<SpatialParams[]> {
   readonly o: Required<SpatialTransformOptions>;
   constructor(o: SpatialTransformOptions) {
     super();
+    checkOptions('SpatialTransform', o);
     // batchgenerators SpatialTransform defaults
     this.o = {
       randomCrop: true,

@@ -4,7 +4,7 @@
  * (S1 training/data_augmentation/custom_transforms.py). None draws random numbers; none modifies its input.
  */
 import { prod } from '../util';
-import { AugBatch, Transform, isOptionsArg, requireSeg } from './base';
+import { AugBatch, Transform, checkOptions, requireSeg } from './base';
 
 export interface SegChannelSelectionOptions {
   /** Seg channels kept, in this order. nnU-Net v1: [0]; cascade [0, 1]. */
@@ -15,11 +15,9 @@ export interface SegChannelSelectionOptions {
 export class SegChannelSelectionTransform implements Transform {
   readonly name = 'SegChannelSelectionTransform';
   readonly channels: number[];
-  constructor(o: SegChannelSelectionOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(channels: number[]);
-  constructor(a: SegChannelSelectionOptions | number[]) {
-    this.channels = isOptionsArg<SegChannelSelectionOptions>(a) ? a.channels : a;
+  constructor(o: SegChannelSelectionOptions) {
+    checkOptions('SegChannelSelectionTransform', o);
+    this.channels = o.channels;
   }
   apply(batch: AugBatch): AugBatch {
     const { seg, segShape } = requireSeg(batch, this.name);
@@ -46,11 +44,8 @@ export class RemoveLabelTransform implements Transform {
   readonly name = 'RemoveLabelTransform';
   readonly removeLabel: number;
   readonly replaceWith: number;
-  constructor(o?: RemoveLabelOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(removeLabel: number, replaceWith?: number);
-  constructor(a?: RemoveLabelOptions | number, replaceWith?: number) {
-    const o: RemoveLabelOptions = isOptionsArg<RemoveLabelOptions>(a) ? a : { removeLabel: a, replaceWith };
+  constructor(o: RemoveLabelOptions = {}) {
+    checkOptions('RemoveLabelTransform', o);
     this.removeLabel = o.removeLabel ?? -1;
     this.replaceWith = o.replaceWith ?? 0;
   }
@@ -80,11 +75,8 @@ export class MaskTransform implements Transform {
   readonly maskWasUsedForNormalization: boolean[];
   readonly maskIdxInSeg: number;
   readonly setOutsideTo: number;
-  constructor(o: MaskOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(maskWasUsedForNormalization: boolean[], maskIdxInSeg?: number, setOutsideTo?: number);
-  constructor(a: MaskOptions | boolean[], maskIdxInSeg?: number, setOutsideTo?: number) {
-    const o: MaskOptions = isOptionsArg<MaskOptions>(a) ? a : { maskWasUsedForNormalization: a, maskIdxInSeg, setOutsideTo };
+  constructor(o: MaskOptions) {
+    checkOptions('MaskTransform', o);
     this.maskWasUsedForNormalization = o.maskWasUsedForNormalization;
     this.maskIdxInSeg = o.maskIdxInSeg ?? 1;
     this.setOutsideTo = o.setOutsideTo ?? 0;
