@@ -22,8 +22,9 @@ export interface BrightnessParams {
 }
 
 /**
- * x ← x·f per channel, f ~ U(multiplierRange). Probabilities: each sample with pPerSample (nnU-Net v1: 0.15), then
- * every channel.
+ * x ← x·f per channel, f ~ U(multiplierRange).
+ * Probabilities: each sample with pPerSample, then every channel (no per-channel probability). nnU-Net v1:
+ * p_per_sample 0.15 — moreDA.py:88 `BrightnessMultiplicativeTransform(multiplier_range=(0.75, 1.25), p_per_sample=0.15)`.
  */
 export class BrightnessMultiplicativeTransform extends RandomTransform<PerSample<BrightnessParams>> {
   readonly name = 'BrightnessMultiplicativeTransform';
@@ -92,8 +93,10 @@ export interface ContrastAugmentationOptions {
 export type ContrastParams = { scope: 'channel'; factors: (number | null)[] } | { scope: 'sample'; factor: number };
 
 /**
- * x ← (x − mean)·f + mean, clipped to the prior [min, max] when preserveRange. Probabilities: each sample with
- * pPerSample (nnU-Net v1: 0.15); per channel with pPerChannel (1).
+ * x ← (x − mean)·f + mean, clipped to the prior [min, max] when preserveRange.
+ * Probabilities: each sample with pPerSample, then (per-channel mode) each channel with pPerChannel. nnU-Net v1:
+ * p_per_sample 0.15, p_per_channel 1 (batchgenerators default) — moreDA.py:96
+ * `ContrastAugmentationTransform(p_per_sample=0.15)`.
  */
 export class ContrastAugmentationTransform extends RandomTransform<PerSample<ContrastParams>> {
   readonly name = 'ContrastAugmentationTransform';
@@ -171,8 +174,11 @@ export type GammaParams = { scope: 'sample'; gamma: number } | { scope: 'channel
 
 /**
  * augment_gamma: optional inversion (x ← −x before and after), per channel: remember mean/std (retainStats),
- * x ← ((x − min)/(range + 1e-7))^γ·(range + 1e-7) + min, then restore mean/std. Probabilities: each sample with
- * pPerSample (nnU-Net v1: 0.1 inverted, 0.3 plain), then every channel.
+ * x ← ((x − min)/(range + 1e-7))^γ·(range + 1e-7) + min, then restore mean/std.
+ * Probabilities: each sample with pPerSample, then every channel (no per-channel probability). nnU-Net v1 runs two:
+ * inverted p_per_sample 0.1 — moreDA.py:102–103 `GammaTransform(params.get("gamma_range"), True, True, ...,
+ * p_per_sample=0.1)`; plain (when do_gamma) p_per_sample p_gamma 0.3 — moreDA.py:106–108
+ * `GammaTransform(params.get("gamma_range"), False, True, ..., p_per_sample=params["p_gamma"])`.
  */
 export class GammaTransform extends RandomTransform<PerSample<GammaParams>> {
   readonly name: string;

@@ -43,8 +43,10 @@ export interface MirrorParams {
 }
 
 /**
- * Flips image and labels together along each listed spatial axis. Probabilities: each sample with pPerSample (1), then
- * each axis with 0.5 (fixed in batchgenerators). Axis 2 is only considered for 3D samples.
+ * Flips image and labels together along each listed spatial axis. Axis 2 is only considered for 3D samples.
+ * Probabilities: each sample with pPerSample, then each axis with 0.5 (fixed in batchgenerators augment_mirroring).
+ * nnU-Net v1: p_per_sample 1 (batchgenerators default), axes mirror_axes (0, 1, 2) / 2D (0, 1) — moreDA.py:111
+ * `MirrorTransform(params.get("mirror_axes"))`.
  */
 export class MirrorTransform extends RandomTransform<PerSample<MirrorParams>> {
   readonly name = 'MirrorTransform';

@@ -31,8 +31,10 @@ export interface SimulateLowResolutionParams {
 
 /**
  * Per channel a zoom z ~ U(zoomRange), target shape round(shape·z) (half-even; ignored axes keep their size), skimage
- * resize down with orderDownsample and back with orderUpsample, mode 'edge', no anti-aliasing. Probabilities: each
- * sample with pPerSample (nnU-Net v1: 0.25), then each channel with pPerChannel (0.5).
+ * resize down with orderDownsample and back with orderUpsample, mode 'edge', no anti-aliasing.
+ * Probabilities: each sample with pPerSample, then each channel with pPerChannel. nnU-Net v1: p_per_sample 0.25,
+ * p_per_channel 0.5 (so 0.125 per channel) — moreDA.py:97–100 `SimulateLowResolutionTransform(zoom_range=(0.5, 1),
+ * per_channel=True, p_per_channel=0.5, order_downsample=0, order_upsample=3, p_per_sample=0.25, ignore_axes=...)`.
  */
 export class SimulateLowResolutionTransform extends RandomTransform<PerSample<SimulateLowResolutionParams>> {
   readonly name = 'SimulateLowResolutionTransform';

@@ -11,7 +11,10 @@ export interface SegChannelSelectionOptions {
   channels: number[];
 }
 
-/** Keep the listed seg channels. Always applied (probability 1). */
+/**
+ * Keep the listed seg channels. Always applied (probability 1, nothing drawn). nnU-Net v1: selected_seg_channels [0]
+ * (cascade [0, 1]) — moreDA.py:55 `SegChannelSelectionTransform(params.get("selected_seg_channels"))`.
+ */
 export class SegChannelSelectionTransform implements Transform {
   readonly name = 'SegChannelSelectionTransform';
   readonly channels: number[];
@@ -39,7 +42,10 @@ export interface RemoveLabelOptions {
   replaceWith?: number;
 }
 
-/** seg[seg == removeLabel] = replaceWith on all seg channels. Always applied (probability 1). */
+/**
+ * seg[seg == removeLabel] = replaceWith on all seg channels. Always applied (probability 1, nothing drawn). nnU-Net v1
+ * — moreDA.py:117 `RemoveLabelTransform(-1, 0)`.
+ */
 export class RemoveLabelTransform implements Transform {
   readonly name = 'RemoveLabelTransform';
   readonly removeLabel: number;
@@ -68,7 +74,8 @@ export interface MaskOptions {
 
 /**
  * For channels normalised within the nonzero mask: image = setOutsideTo where seg[maskIdxInSeg] < 0. Always applied
- * (probability 1).
+ * (probability 1, nothing drawn). nnU-Net v1 — moreDA.py:115
+ * `MaskTransform(mask_was_used_for_normalization, mask_idx_in_seg=0, set_outside_to=0)`.
  */
 export class MaskTransform implements Transform {
   readonly name = 'MaskTransform';
@@ -101,7 +108,10 @@ export class MaskTransform implements Transform {
   }
 }
 
-/** Dummy-2D: (B, C, Z, Y, X) → (B, C·Z, Y, X) for data and seg (a reshape: arrays are shared, shapes change). */
+/**
+ * Dummy-2D: (B, C, Z, Y, X) → (B, C·Z, Y, X) for data and seg (a reshape: arrays are shared, shapes change). Always
+ * applied when present (probability 1, nothing drawn); nnU-Net v1 adds it only in dummy-2D mode — moreDA.py:60.
+ */
 export class Convert3DTo2DTransform implements Transform {
   readonly name = 'Convert3DTo2DTransform';
   apply(batch: AugBatch): AugBatch {
@@ -117,7 +127,10 @@ export class Convert3DTo2DTransform implements Transform {
   }
 }
 
-/** Undo Convert3DTo2DTransform with the (possibly new) in-plane size. */
+/**
+ * Undo Convert3DTo2DTransform with the (possibly new) in-plane size. Always applied when present (probability 1,
+ * nothing drawn); nnU-Net v1 dummy-2D only — moreDA.py:81.
+ */
 export class Convert2DTo3DTransform implements Transform {
   readonly name = 'Convert2DTo3DTransform';
   apply(batch: AugBatch): AugBatch {
