@@ -67,19 +67,19 @@ test('observed application probabilities match the configured ones (§7.2)', () 
   r = changedFraction(new GaussianBlurTransform({ blurSigma: [0.5, 1], pPerSample: 0.2, pPerChannel: 0.5 }), batchOf(N, 2, [3, 3, 3], 3), 4);
   assert.ok(withinBinomial(r.k, r.n, 0.1), `blur ${r.k / r.n}`);
   // brightness p 0.15, factor within (0.75, 1.25)
-  r = changedFraction(new BrightnessMultiplicativeTransform([0.75, 1.25], true, 0.15), batchOf(N, 1, [2, 2, 2], 5, 1), 6);
+  r = changedFraction(new BrightnessMultiplicativeTransform({ multiplierRange: [0.75, 1.25], perChannel: true, pPerSample: 0.15 }), batchOf(N, 1, [2, 2, 2], 5, 1), 6);
   assert.ok(withinBinomial(r.k, r.n, 0.15), `brightness ${r.k / r.n}`);
   for (const v of r.out.data) assert.ok(v >= 0.75 && v <= 1.25);
   // contrast p 0.15
-  r = changedFraction(new ContrastAugmentationTransform([0.75, 1.25], true, true, 0.15), batchOf(N, 1, [2, 2, 2], 7), 8);
+  r = changedFraction(new ContrastAugmentationTransform({ contrastRange: [0.75, 1.25], preserveRange: true, perChannel: true, pPerSample: 0.15 }), batchOf(N, 1, [2, 2, 2], 7), 8);
   assert.ok(withinBinomial(r.k, r.n, 0.15), `contrast ${r.k / r.n}`);
   // low resolution p 0.25 × 0.5 per channel; a 16-voxel axis changes unless round(16·z) = 16 (z ≥ 0.96875: prob 1/16)
   r = changedFraction(new SimulateLowResolutionTransform({ zoomRange: [0.5, 1], perChannel: true, pPerChannel: 0.5, orderDownsample: 0, orderUpsample: 3, pPerSample: 0.25 }), batchOf(N, 1, [1, 1, 16], 9), 10);
   assert.ok(withinBinomial(r.k, r.n, 0.125 * (15 / 16)), `low res ${r.k / r.n}`);
   // gamma p 0.3, inverted gamma p 0.1
-  r = changedFraction(new GammaTransform([0.7, 1.5], false, true, true, 0.3), batchOf(N, 1, [2, 2, 2], 11), 12);
+  r = changedFraction(new GammaTransform({ gammaRange: [0.7, 1.5], invertImage: false, perChannel: true, retainStats: true, pPerSample: 0.3 }), batchOf(N, 1, [2, 2, 2], 11), 12);
   assert.ok(withinBinomial(r.k, r.n, 0.3), `gamma ${r.k / r.n}`);
-  r = changedFraction(new GammaTransform([0.7, 1.5], true, true, true, 0.1), batchOf(N, 1, [2, 2, 2], 13), 14);
+  r = changedFraction(new GammaTransform({ gammaRange: [0.7, 1.5], invertImage: true, perChannel: true, retainStats: true, pPerSample: 0.1 }), batchOf(N, 1, [2, 2, 2], 13), 14);
   assert.ok(withinBinomial(r.k, r.n, 0.1), `inverted gamma ${r.k / r.n}`);
 });
 
@@ -88,7 +88,7 @@ test('mirror flips each axis with probability 0.5; spatial transform fires with 
   // data = index over 2×2×2 so each axis flip is identifiable from the first voxel
   const b: AugBatch = { data: new Float32Array(N * 8), dataShape: [N, 1, 2, 2, 2], seg: null, segShape: null };
   for (let i = 0; i < N * 8; i++) b.data[i] = i % 8;
-  const o = new MirrorTransform([0, 1, 2]).apply(b, new RandomState(1));
+  const o = new MirrorTransform({ axes: [0, 1, 2] }).apply(b, new RandomState(1));
   const flips = [0, 0, 0];
   for (let s = 0; s < N; s++) {
     const v = o.data[s * 8];

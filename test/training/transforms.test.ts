@@ -30,7 +30,7 @@ const clone = (b: AugBatch): AugBatch => ({ ...b, data: b.data.slice(), seg: b.s
 test('mirroring twice is the identity; one mirror flips image and labels together', () => {
   const b = randomBatch([2, 2, 4, 5, 6], [2, 1, 4, 5, 6]);
   const orig = clone(b);
-  const m = new MirrorTransform([0, 1, 2]);
+  const m = new MirrorTransform({ axes: [0, 1, 2] });
   const r1 = new RandomState(3);
   const r2 = new RandomState(3);
   const once = m.apply(clone(b), r1);
@@ -42,7 +42,7 @@ test('mirroring twice is the identity; one mirror flips image and labels togethe
   const rng = new RandomState(0);
   let flipped = false;
   for (let k = 0; k < 20 && !flipped; k++) {
-    const o = new MirrorTransform([2]).apply({ ...line, data: line.data.slice(), seg: line.seg!.slice() }, rng);
+    const o = new MirrorTransform({ axes: [2] }).apply({ ...line, data: line.data.slice(), seg: line.seg!.slice() }, rng);
     if (o.data[0] === 3) {
       assert.deepEqual(Array.from(o.data), [3, 2, 1]);
       assert.deepEqual(Array.from(o.seg!), [2, 1, 0]);
@@ -155,11 +155,11 @@ test('DS target downsampling: round(shape·scale), nearest with pixel centres (o
 
 test('RemoveLabel, SegChannelSelection, Mask, dummy-2D reshape round trip', () => {
   const b: AugBatch = { data: Float32Array.from([5, 6, 7, 8]), dataShape: [1, 1, 1, 2, 2], seg: Float32Array.from([-1, 0, 1, 2, 9, 9, 9, 9]), segShape: [1, 2, 1, 2, 2] };
-  const s = new SegChannelSelectionTransform([0]).apply(b);
+  const s = new SegChannelSelectionTransform({ channels: [0] }).apply(b);
   assert.deepEqual(Array.from(s.seg!), [-1, 0, 1, 2]);
-  const m = new MaskTransform([true], 0, 0).apply(s);
+  const m = new MaskTransform({ maskWasUsedForNormalization: [true], maskIdxInSeg: 0, setOutsideTo: 0 }).apply(s);
   assert.deepEqual(Array.from(m.data), [0, 6, 7, 8]);
-  const r = new RemoveLabelTransform(-1, 0).apply(m);
+  const r = new RemoveLabelTransform({ removeLabel: -1, replaceWith: 0 }).apply(m);
   assert.deepEqual(Array.from(r.seg!), [0, 0, 1, 2]);
   const d2 = new Convert3DTo2DTransform().apply(r);
   assert.deepEqual(d2.dataShape, [1, 1, 2, 2]);
@@ -179,7 +179,7 @@ test('cascade: one-hot move, skimage ball sizes, morphology keeps one-hot exclus
   for (let z = 2; z < 5; z++) for (let y = 2; y < 5; y++) for (let x = 2; x < 5; x++) prev[(z * Z + y) * Z + x] = 1;
   for (let z = 5; z < 7; z++) for (let y = 5; y < 7; y++) for (let x = 5; x < 7; x++) prev[(z * Z + y) * Z + x] = 2;
   const b: AugBatch = { data: new Float32Array(n), dataShape: [1, 1, Z, Z, Z], seg: new Float32Array([...new Float32Array(n), ...prev]), segShape: [1, 2, Z, Z, Z] };
-  const mv = new MoveSegAsOneHotToData(1, [1, 2]).apply(b);
+  const mv = new MoveSegAsOneHotToData({ channelId: 1, allSegLabels: [1, 2] }).apply(b);
   assert.deepEqual(mv.dataShape, [1, 3, Z, Z, Z]);
   assert.deepEqual(mv.segShape, [1, 1, Z, Z, Z]);
   assert.equal(mv.data.subarray(n, 2 * n).reduce((a, v) => a + v, 0), 27);
@@ -191,14 +191,14 @@ test('cascade: one-hot move, skimage ball sizes, morphology keeps one-hot exclus
   assert.equal(applyBinaryOperator(one, [Z, Z, Z], ball(1), 'erosion').reduce((a, v) => a + v, 0), 0);
   const rng = new RandomState(2);
   for (let k = 0; k < 10; k++) {
-    const o = new ApplyRandomBinaryOperatorTransform([-2, -1], 1, [1, 3], 1).apply({ ...mv, data: mv.data.slice() }, rng);
+    const o = new ApplyRandomBinaryOperatorTransform({ channelIdx: [-2, -1], pPerSample: 1, strelSize: [1, 3], pPerLabel: 1 }).apply({ ...mv, data: mv.data.slice() }, rng);
     for (let i = 0; i < n; i++) assert.ok(o.data[n + i] + o.data[2 * n + i] <= 1, 'one-hot channels overlap');
   }
   // v1 argument order: fill_with_other_class_p = 0.15, dont_do_if_covers_more_than = 0 → nothing removed
-  const v1 = new RemoveRandomConnectedComponentFromOneHotEncodingTransform([-2, -1], 1, 0.15, 0.0).apply({ ...mv, data: mv.data.slice() }, new RandomState(0));
+  const v1 = new RemoveRandomConnectedComponentFromOneHotEncodingTransform({ channelIdx: [-2, -1], pPerSample: 1, fillWithOtherClassP: 0.15, dontDoIfCoversMoreThanXPercent: 0.0 }).apply({ ...mv, data: mv.data.slice() }, new RandomState(0));
   assert.deepEqual(Array.from(v1.data), Array.from(mv.data));
   // v2 values (dont_do 0.15, fill 0): one component of each channel is removed
-  const v2 = new RemoveRandomConnectedComponentFromOneHotEncodingTransform([-2, -1], 1, 0, 0.15).apply({ ...mv, data: mv.data.slice() }, new RandomState(0));
+  const v2 = new RemoveRandomConnectedComponentFromOneHotEncodingTransform({ channelIdx: [-2, -1], pPerSample: 1, fillWithOtherClassP: 0, dontDoIfCoversMoreThanXPercent: 0.15 }).apply({ ...mv, data: mv.data.slice() }, new RandomState(0));
   assert.equal(v2.data.reduce((a, v) => a + v, 0), 0);
 });
 
@@ -208,12 +208,12 @@ test('intensity transforms: blur keeps constants, contrast preserves range, gamm
   for (const v of bl.data) assert.ok(Math.abs(v - 2.5) < 1e-6);
   const rnd = randomBatch([1, 1, 6, 7, 8], null, 11);
   const [mn, mx] = minMaxOf(rnd.data);
-  const ct = new ContrastAugmentationTransform([1.2, 1.25], true, true, 1).apply(clone(rnd), new RandomState(1));
+  const ct = new ContrastAugmentationTransform({ contrastRange: [1.2, 1.25], preserveRange: true, perChannel: true, pPerSample: 1 }).apply(clone(rnd), new RandomState(1));
   const [cmn, cmx] = minMaxOf(ct.data);
   assert.ok(cmn >= mn && cmx <= mx);
   const mu = meanOf(rnd.data), sd = stdOf(rnd.data);
   for (const inv of [false, true]) {
-    const g = new GammaTransform([0.7, 1.5], inv, true, true, 1).apply(clone(rnd), new RandomState(2));
+    const g = new GammaTransform({ gammaRange: [0.7, 1.5], invertImage: inv, perChannel: true, retainStats: true, pPerSample: 1 }).apply(clone(rnd), new RandomState(2));
     assert.ok(Math.abs(meanOf(g.data) - mu) < 1e-4 && Math.abs(stdOf(g.data) - sd) < 1e-4);
     assert.notDeepEqual(Array.from(g.data), Array.from(rnd.data));
   }

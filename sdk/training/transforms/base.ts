@@ -9,6 +9,14 @@
  * exactly the order and count batchgenerators draws them from its numpy RandomState (parity depends on that), and
  * returns them as a small typed params object, one entry per sample (null where the sample was not augmented).
  * `applyParams(batch, params)` is deterministic and applies exactly those parameters. `apply` = applyParams ∘ draw.
+ *
+ * Constructors take one options object (issue 27); an omitted option takes the constructor default of batchgenerators
+ * (of nnU-Net v1 for its own transforms), as each option type documents. Each transform's doc states its
+ * probabilities with nnU-Net v1's values and the line that sets them, as `moreDA.py:N` = S1
+ * nnunet/training/data_augmentation/data_augmentation_moreDA.py::get_moreDA_augmentation, line N (line numbers read
+ * at MIC-DKFZ/nnUNet 4fdba450, the newest v1 copy at hand; the reference pins S1 at db16c6ce). Values passed as
+ * params.get(key) come from default_data_augmentation.py::default_3D_augmentation_params[key] as
+ * nnUNetTrainerV2.setup_DA_params leaves them (cascade keys: nnUNetTrainerV2CascadeFullRes.setup_DA_params).
  */
 import { RandomState } from '../../util/random';
 import { prod } from '../util';
@@ -105,9 +113,14 @@ export class Compose implements Transform {
   }
 }
 
-/** True for an options object (the new constructor form), false for the legacy positional first argument. */
-export function isOptionsArg<O extends object>(x: unknown): x is O {
-  return x !== null && typeof x === 'object' && !Array.isArray(x);
+/**
+ * Every transform constructor takes one options object (issue 27: no values or booleans by position). Type-checked
+ * callers cannot pass anything else; this rejects a positional first argument (an array, number or boolean) from
+ * untyped callers (plain JS, notebook cells) instead of silently reading it as "all defaults".
+ */
+export function checkOptions(who: string, o: unknown): void {
+  if (o === null || typeof o !== 'object' || Array.isArray(o))
+    throw new TypeError(`${who}: pass an options object, not positional arguments (got ${Array.isArray(o) ? 'an array' : o === null ? 'null' : typeof o})`);
 }
 
 /** Number of voxels per channel of a (B, C, ...spatial) shape. */

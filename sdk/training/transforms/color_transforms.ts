@@ -5,7 +5,7 @@
  */
 import { RandomState } from '../../util/random';
 import { meanOf, minMaxOf, stdOf } from '../util';
-import { AugBatch, PerSample, RandomTransform, channelView, checkPerSample, dataCopyIfAny, isOptionsArg } from './base';
+import { AugBatch, PerSample, RandomTransform, channelView, checkPerSample, checkOptions, dataCopyIfAny } from './base';
 
 export interface BrightnessMultiplicativeOptions {
   /** Factor range. Default (0.5, 2); nnU-Net v1 (0.75, 1.25). */
@@ -22,20 +22,18 @@ export interface BrightnessParams {
 }
 
 /**
- * x ← x·f per channel, f ~ U(multiplierRange). Probabilities: each sample with pPerSample (nnU-Net v1: 0.15), then
- * every channel.
+ * x ← x·f per channel, f ~ U(multiplierRange).
+ * Probabilities: each sample with pPerSample, then every channel (no per-channel probability). nnU-Net v1:
+ * p_per_sample 0.15 — moreDA.py:88 `BrightnessMultiplicativeTransform(multiplier_range=(0.75, 1.25), p_per_sample=0.15)`.
  */
 export class BrightnessMultiplicativeTransform extends RandomTransform<PerSample<BrightnessParams>> {
   readonly name = 'BrightnessMultiplicativeTransform';
   readonly multiplierRange: [number, number];
   readonly perChannel: boolean;
   readonly pPerSample: number;
-  constructor(o?: BrightnessMultiplicativeOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(multiplierRange: [number, number], perChannel?: boolean, pPerSample?: number);
-  constructor(a?: BrightnessMultiplicativeOptions | [number, number], perChannel?: boolean, pPerSample?: number) {
+  constructor(o: BrightnessMultiplicativeOptions = {}) {
     super();
-    const o: BrightnessMultiplicativeOptions = isOptionsArg<BrightnessMultiplicativeOptions>(a) ? a : { multiplierRange: a, perChannel, pPerSample };
+    checkOptions('BrightnessMultiplicativeTransform', o);
     this.multiplierRange = o.multiplierRange ?? [0.5, 2];
     this.perChannel = o.perChannel ?? true;
     this.pPerSample = o.pPerSample ?? 1;
@@ -95,8 +93,10 @@ export interface ContrastAugmentationOptions {
 export type ContrastParams = { scope: 'channel'; factors: (number | null)[] } | { scope: 'sample'; factor: number };
 
 /**
- * x ← (x − mean)·f + mean, clipped to the prior [min, max] when preserveRange. Probabilities: each sample with
- * pPerSample (nnU-Net v1: 0.15); per channel with pPerChannel (1).
+ * x ← (x − mean)·f + mean, clipped to the prior [min, max] when preserveRange.
+ * Probabilities: each sample with pPerSample, then (per-channel mode) each channel with pPerChannel. nnU-Net v1:
+ * p_per_sample 0.15, p_per_channel 1 (batchgenerators default) — moreDA.py:96
+ * `ContrastAugmentationTransform(p_per_sample=0.15)`.
  */
 export class ContrastAugmentationTransform extends RandomTransform<PerSample<ContrastParams>> {
   readonly name = 'ContrastAugmentationTransform';
@@ -105,12 +105,9 @@ export class ContrastAugmentationTransform extends RandomTransform<PerSample<Con
   readonly perChannel: boolean;
   readonly pPerSample: number;
   readonly pPerChannel: number;
-  constructor(o?: ContrastAugmentationOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(contrastRange: [number, number], preserveRange?: boolean, perChannel?: boolean, pPerSample?: number, pPerChannel?: number);
-  constructor(a?: ContrastAugmentationOptions | [number, number], preserveRange?: boolean, perChannel?: boolean, pPerSample?: number, pPerChannel?: number) {
+  constructor(o: ContrastAugmentationOptions = {}) {
     super();
-    const o: ContrastAugmentationOptions = isOptionsArg<ContrastAugmentationOptions>(a) ? a : { contrastRange: a, preserveRange, perChannel, pPerSample, pPerChannel };
+    checkOptions('ContrastAugmentationTransform', o);
     this.contrastRange = o.contrastRange ?? [0.75, 1.25];
     this.preserveRange = o.preserveRange ?? true;
     this.perChannel = o.perChannel ?? true;
@@ -177,8 +174,11 @@ export type GammaParams = { scope: 'sample'; gamma: number } | { scope: 'channel
 
 /**
  * augment_gamma: optional inversion (x ← −x before and after), per channel: remember mean/std (retainStats),
- * x ← ((x − min)/(range + 1e-7))^γ·(range + 1e-7) + min, then restore mean/std. Probabilities: each sample with
- * pPerSample (nnU-Net v1: 0.1 inverted, 0.3 plain), then every channel.
+ * x ← ((x − min)/(range + 1e-7))^γ·(range + 1e-7) + min, then restore mean/std.
+ * Probabilities: each sample with pPerSample, then every channel (no per-channel probability). nnU-Net v1 runs two:
+ * inverted p_per_sample 0.1 — moreDA.py:102–103 `GammaTransform(params.get("gamma_range"), True, True, ...,
+ * p_per_sample=0.1)`; plain (when do_gamma) p_per_sample p_gamma 0.3 — moreDA.py:106–108
+ * `GammaTransform(params.get("gamma_range"), False, True, ..., p_per_sample=params["p_gamma"])`.
  */
 export class GammaTransform extends RandomTransform<PerSample<GammaParams>> {
   readonly name: string;
@@ -187,12 +187,9 @@ export class GammaTransform extends RandomTransform<PerSample<GammaParams>> {
   readonly perChannel: boolean;
   readonly retainStats: boolean;
   readonly pPerSample: number;
-  constructor(o?: GammaOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(gammaRange: [number, number], invertImage?: boolean, perChannel?: boolean, retainStats?: boolean, pPerSample?: number);
-  constructor(a?: GammaOptions | [number, number], invertImage?: boolean, perChannel?: boolean, retainStats?: boolean, pPerSample?: number) {
+  constructor(o: GammaOptions = {}) {
     super();
-    const o: GammaOptions = isOptionsArg<GammaOptions>(a) ? a : { gammaRange: a, invertImage, perChannel, retainStats, pPerSample };
+    checkOptions('GammaTransform', o);
     this.gammaRange = o.gammaRange ?? [0.5, 2];
     this.invertImage = o.invertImage ?? false;
     this.perChannel = o.perChannel ?? false;

@@ -5,7 +5,7 @@
  */
 import { resizeEdge } from '../map_coordinates';
 import { prod, roundHalfEven } from '../util';
-import { AugBatch, Transform, isOptionsArg, requireSeg } from './base';
+import { AugBatch, Transform, checkOptions, requireSeg } from './base';
 
 export function downsampleSegForDS(
   seg: Float32Array,
@@ -34,16 +34,17 @@ export interface DownsampleSegForDSOptions {
   order?: 0 | 1 | 3;
 }
 
-/** seg → target, one resized label map per network output. Always applied; scale-1 targets share the seg array. */
+/**
+ * seg → target, one resized label map per network output; scale-1 targets share the seg array. Always applied
+ * (probability 1, nothing drawn). nnU-Net v1 (deep supervision) — moreDA.py:150
+ * `DownsampleSegForDSTransform2(deep_supervision_scales, 0, input_key='target', output_key='target')`.
+ */
 export class DownsampleSegForDSTransform2 implements Transform {
   readonly name = 'DownsampleSegForDSTransform2';
   readonly dsScales: number[][];
   readonly order: 0 | 1 | 3;
-  constructor(o: DownsampleSegForDSOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(dsScales: number[][], order?: 0 | 1 | 3);
-  constructor(a: DownsampleSegForDSOptions | number[][], order?: 0 | 1 | 3) {
-    const o: DownsampleSegForDSOptions = isOptionsArg<DownsampleSegForDSOptions>(a) ? a : { dsScales: a, order };
+  constructor(o: DownsampleSegForDSOptions) {
+    checkOptions('DownsampleSegForDSTransform2', o);
     this.dsScales = o.dsScales;
     this.order = o.order ?? 0;
   }
@@ -54,7 +55,10 @@ export class DownsampleSegForDSTransform2 implements Transform {
   }
 }
 
-/** RenameTransform('seg', 'target') without deep supervision: a single target. */
+/**
+ * RenameTransform('seg', 'target') without deep supervision: a single target. Always applied (probability 1, nothing
+ * drawn). nnU-Net v1 — moreDA.py:140 `RenameTransform('seg', 'target', True)`.
+ */
 export class RenameSegToTargetTransform implements Transform {
   readonly name = 'RenameTransform';
   apply(batch: AugBatch): AugBatch {

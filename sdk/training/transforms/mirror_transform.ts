@@ -3,7 +3,7 @@
  */
 import { RandomState } from '../../util/random';
 import { prod, stridesOf } from '../util';
-import { AugBatch, PerSample, RandomTransform, checkPerSample, isOptionsArg } from './base';
+import { AugBatch, PerSample, RandomTransform, checkOptions, checkPerSample } from './base';
 
 /** Reverse one spatial axis (0-based among the spatial axes) of every channel of sample b, in place (on your copy). */
 export function flipAxis(arr: Float32Array, shape: readonly number[], b: number, axis: number): void {
@@ -43,19 +43,18 @@ export interface MirrorParams {
 }
 
 /**
- * Flips image and labels together along each listed spatial axis. Probabilities: each sample with pPerSample (1), then
- * each axis with 0.5 (fixed in batchgenerators). Axis 2 is only considered for 3D samples.
+ * Flips image and labels together along each listed spatial axis. Axis 2 is only considered for 3D samples.
+ * Probabilities: each sample with pPerSample, then each axis with 0.5 (fixed in batchgenerators augment_mirroring).
+ * nnU-Net v1: p_per_sample 1 (batchgenerators default), axes mirror_axes (0, 1, 2) / 2D (0, 1) — moreDA.py:111
+ * `MirrorTransform(params.get("mirror_axes"))`.
  */
 export class MirrorTransform extends RandomTransform<PerSample<MirrorParams>> {
   readonly name = 'MirrorTransform';
   readonly axes: number[];
   readonly pPerSample: number;
-  constructor(o?: MirrorOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(axes: number[], pPerSample?: number);
-  constructor(a?: MirrorOptions | number[], pPerSample?: number) {
+  constructor(o: MirrorOptions = {}) {
     super();
-    const o: MirrorOptions = isOptionsArg<MirrorOptions>(a) ? a : { axes: a, pPerSample };
+    checkOptions('MirrorTransform', o);
     this.axes = o.axes ?? [0, 1, 2];
     this.pPerSample = o.pPerSample ?? 1;
   }

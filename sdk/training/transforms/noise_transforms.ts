@@ -5,7 +5,7 @@
  */
 import { RandomState } from '../../util/random';
 import { gaussianFilter } from '../gaussian_filter';
-import { AugBatch, PerSample, RandomTransform, channelView, checkPerSample, dataCopyIfAny } from './base';
+import { AugBatch, PerSample, RandomTransform, channelView, checkOptions, checkPerSample, dataCopyIfAny } from './base';
 
 export interface GaussianNoiseOptions {
   /** σ range. Named "variance" in batchgenerators but used as the standard deviation (quirk B.5). Default (0, 0.1). */
@@ -28,8 +28,9 @@ export interface GaussianNoiseParams {
 }
 
 /**
- * Adds N(0, σ) noise, σ ~ U(noiseVariance). Probabilities: each sample with pPerSample (nnU-Net v1: 0.1); per
- * channel with pPerChannel (1).
+ * Adds N(0, σ) noise, σ ~ U(noiseVariance).
+ * Probabilities: each sample with pPerSample, then each channel with pPerChannel. nnU-Net v1: p_per_sample 0.1,
+ * p_per_channel 1 (batchgenerators default) — moreDA.py:85 `GaussianNoiseTransform(p_per_sample=0.1)`.
  */
 export class GaussianNoiseTransform extends RandomTransform<PerSample<GaussianNoiseParams>> {
   readonly name = 'GaussianNoiseTransform';
@@ -39,6 +40,7 @@ export class GaussianNoiseTransform extends RandomTransform<PerSample<GaussianNo
   readonly perChannel: boolean;
   constructor(o: GaussianNoiseOptions = {}) {
     super();
+    checkOptions('GaussianNoiseTransform', o);
     this.noiseVariance = o.noiseVariance ?? [0, 0.1];
     this.pPerSample = o.pPerSample ?? 1;
     this.pPerChannel = o.pPerChannel ?? 1;
@@ -109,8 +111,10 @@ export interface GaussianBlurParams {
 }
 
 /**
- * Per channel scipy gaussian_filter with σ ~ U(blurSigma), mode reflect, truncate 4. Probabilities: each sample with
- * pPerSample (nnU-Net v1: 0.2), then each channel with pPerChannel (0.5).
+ * Per channel scipy gaussian_filter with σ ~ U(blurSigma), mode reflect, truncate 4.
+ * Probabilities: each sample with pPerSample, then each channel with pPerChannel (tested with <=, as batchgenerators).
+ * nnU-Net v1: p_per_sample 0.2, p_per_channel 0.5 (so 0.1 per channel) — moreDA.py:86–87
+ * `GaussianBlurTransform((0.5, 1.), different_sigma_per_channel=True, p_per_sample=0.2, p_per_channel=0.5)`.
  */
 export class GaussianBlurTransform extends RandomTransform<PerSample<GaussianBlurParams>> {
   readonly name = 'GaussianBlurTransform';
@@ -120,6 +124,7 @@ export class GaussianBlurTransform extends RandomTransform<PerSample<GaussianBlu
   readonly pPerSample: number;
   constructor(o: GaussianBlurOptions = {}) {
     super();
+    checkOptions('GaussianBlurTransform', o);
     this.blurSigma = o.blurSigma ?? [1, 5];
     this.differentSigmaPerChannel = o.differentSigmaPerChannel ?? true;
     this.pPerChannel = o.pPerChannel ?? 1;

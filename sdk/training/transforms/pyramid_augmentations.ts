@@ -5,7 +5,7 @@
  */
 import { RandomState } from '../../util/random';
 import { prod } from '../util';
-import { AugBatch, PerSample, RandomTransform, Transform, channelView, checkPerSample, dataCopyIfAny, isOptionsArg, requireSeg } from './base';
+import { AugBatch, PerSample, RandomTransform, Transform, channelView, checkOptions, checkPerSample, dataCopyIfAny, requireSeg } from './base';
 
 export interface MoveSegAsOneHotToDataOptions {
   /** Seg channel to move. nnU-Net v1 cascade: 1 (the previous stage's segmentation). */
@@ -18,18 +18,16 @@ export interface MoveSegAsOneHotToDataOptions {
 
 /**
  * One-hot of seg channel `channelId` for `allSegLabels`, appended to the data channels; the seg channel is removed.
- * Always applied (probability 1).
+ * Always applied (probability 1, nothing drawn). nnU-Net v1 cascade — moreDA.py:120
+ * `MoveSegAsOneHotToData(1, params.get("all_segmentation_labels"), 'seg', 'data')`.
  */
 export class MoveSegAsOneHotToData implements Transform {
   readonly name = 'MoveSegAsOneHotToData';
   readonly channelId: number;
   readonly allSegLabels: number[];
   readonly removeFromOrigin: boolean;
-  constructor(o: MoveSegAsOneHotToDataOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(channelId: number, allSegLabels: number[], removeFromOrigin?: boolean);
-  constructor(a: MoveSegAsOneHotToDataOptions | number, allSegLabels?: number[], removeFromOrigin?: boolean) {
-    const o: MoveSegAsOneHotToDataOptions = isOptionsArg<MoveSegAsOneHotToDataOptions>(a) ? a : { channelId: a, allSegLabels: allSegLabels!, removeFromOrigin };
+  constructor(o: MoveSegAsOneHotToDataOptions) {
+    checkOptions('MoveSegAsOneHotToData', o);
     this.channelId = o.channelId;
     this.allSegLabels = o.allSegLabels;
     this.removeFromOrigin = o.removeFromOrigin ?? true;
@@ -190,7 +188,10 @@ export interface BinaryOperatorParams {
 /**
  * Cascade augmentation: per one-hot channel (in shuffled order) a random morphological operator (dilation, erosion,
  * closing, opening, equally likely) with a ball of radius U(strelSize); voxels it adds are cleared in the other
- * channels. Probabilities: each sample with pPerSample (nnU-Net v1: 0.4), then each channel with pPerLabel (1).
+ * channels. Probabilities: each sample with pPerSample, then each channel with pPerLabel. nnU-Net v1 (cascade):
+ * p_per_sample cascade_random_binary_transform_p 0.4, p_per_label cascade_random_binary_transform_p_per_label 1 —
+ * moreDA.py:124–129 (`p_per_sample=params.get("cascade_random_binary_transform_p")` l. 126,
+ * `p_per_label=params.get("cascade_random_binary_transform_p_per_label")` l. 129).
  */
 export class ApplyRandomBinaryOperatorTransform extends RandomTransform<PerSample<BinaryOperatorParams>> {
   readonly name = 'ApplyRandomBinaryOperatorTransform';
@@ -199,12 +200,9 @@ export class ApplyRandomBinaryOperatorTransform extends RandomTransform<PerSampl
   readonly pPerSample: number;
   readonly strelSize: [number, number];
   readonly pPerLabel: number;
-  constructor(o: ApplyRandomBinaryOperatorOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(channelIdx: number[], pPerSample?: number, strelSize?: [number, number], pPerLabel?: number);
-  constructor(a: ApplyRandomBinaryOperatorOptions | number[], pPerSample?: number, strelSize?: [number, number], pPerLabel?: number) {
+  constructor(o: ApplyRandomBinaryOperatorOptions) {
     super();
-    const o: ApplyRandomBinaryOperatorOptions = isOptionsArg<ApplyRandomBinaryOperatorOptions>(a) ? a : { channelIdx: a, pPerSample, strelSize, pPerLabel };
+    checkOptions('ApplyRandomBinaryOperatorTransform', o);
     this.channelIdx = o.channelIdx;
     this.pPerSample = o.pPerSample ?? 0.3;
     this.strelSize = o.strelSize ?? [1, 10];
@@ -320,8 +318,12 @@ export interface RemoveConnectedComponentParams {
 /**
  * Removes one random connected component (smaller than dontDoIfCoversMoreThanXPercent of the patch) from a one-hot
  * channel, optionally filling it with another channel. With nnU-Net v1's swapped arguments the size threshold is 0
- * and nothing is ever removed (quirk B.6) — reproduced by passing v1's values through unchanged. Probabilities: each
- * sample with pPerSample (nnU-Net v1: 0.2), each channel with pPerLabel (1), the fill with fillWithOtherClassP.
+ * and nothing is ever removed (quirk B.6) — reproduced by passing v1's values through unchanged.
+ * Probabilities: each sample with pPerSample, each channel with pPerLabel, the fill with fillWithOtherClassP. nnU-Net
+ * v1 (cascade): p_per_sample cascade_remove_conn_comp_p 0.2 (moreDA.py:135), fill_with_other_class_p 0.15 (l. 136:
+ * cascade_remove_conn_comp_max_size_percent_threshold, swapped), dont_do_if_covers_more_than_X_percent 0 (l. 137–138:
+ * cascade_remove_conn_comp_fill_with_other_class_p, swapped), p_per_label 1 (the constructor default) — so no
+ * component is a candidate and only the per-sample and per-label draws happen.
  *
  * The candidates depend on the data (and on earlier channels' fills), so draw() runs the transform on a scratch copy
  * to know how many numbers to draw; apply() does it once and keeps the result.
@@ -333,18 +335,9 @@ export class RemoveRandomConnectedComponentFromOneHotEncodingTransform extends R
   readonly fillWithOtherClassP: number;
   readonly dontDoIfCoversMoreThanXPercent: number;
   readonly pPerLabel: number;
-  constructor(o: RemoveRandomConnectedComponentOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(channelIdx: number[], pPerSample?: number, fillWithOtherClassP?: number, dontDoIfCoversMoreThanXPercent?: number, pPerLabel?: number);
-  constructor(
-    a: RemoveRandomConnectedComponentOptions | number[],
-    pPerSample?: number,
-    fillWithOtherClassP?: number,
-    dontDoIfCoversMoreThanXPercent?: number,
-    pPerLabel?: number,
-  ) {
+  constructor(o: RemoveRandomConnectedComponentOptions) {
     super();
-    const o: RemoveRandomConnectedComponentOptions = isOptionsArg<RemoveRandomConnectedComponentOptions>(a) ? a : { channelIdx: a, pPerSample, fillWithOtherClassP, dontDoIfCoversMoreThanXPercent, pPerLabel };
+    checkOptions('RemoveRandomConnectedComponentFromOneHotEncodingTransform', o);
     this.channelIdx = o.channelIdx;
     this.pPerSample = o.pPerSample ?? 0.2;
     this.fillWithOtherClassP = o.fillWithOtherClassP ?? 0.25;

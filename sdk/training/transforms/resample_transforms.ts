@@ -5,7 +5,7 @@
 import { RandomState } from '../../util/random';
 import { resizeEdge } from '../map_coordinates';
 import { roundHalfEven } from '../util';
-import { AugBatch, PerSample, RandomTransform, channelView, checkPerSample, dataCopyIfAny } from './base';
+import { AugBatch, PerSample, RandomTransform, channelView, checkOptions, checkPerSample, dataCopyIfAny } from './base';
 
 export interface SimulateLowResolutionOptions {
   /** Zoom range. Default (0.5, 1) (nnU-Net v1 too). */
@@ -31,14 +31,17 @@ export interface SimulateLowResolutionParams {
 
 /**
  * Per channel a zoom z ~ U(zoomRange), target shape round(shape·z) (half-even; ignored axes keep their size), skimage
- * resize down with orderDownsample and back with orderUpsample, mode 'edge', no anti-aliasing. Probabilities: each
- * sample with pPerSample (nnU-Net v1: 0.25), then each channel with pPerChannel (0.5).
+ * resize down with orderDownsample and back with orderUpsample, mode 'edge', no anti-aliasing.
+ * Probabilities: each sample with pPerSample, then each channel with pPerChannel. nnU-Net v1: p_per_sample 0.25,
+ * p_per_channel 0.5 (so 0.125 per channel) — moreDA.py:97–100 `SimulateLowResolutionTransform(zoom_range=(0.5, 1),
+ * per_channel=True, p_per_channel=0.5, order_downsample=0, order_upsample=3, p_per_sample=0.25, ignore_axes=...)`.
  */
 export class SimulateLowResolutionTransform extends RandomTransform<PerSample<SimulateLowResolutionParams>> {
   readonly name = 'SimulateLowResolutionTransform';
   readonly o: Required<SimulateLowResolutionOptions>;
   constructor(o: SimulateLowResolutionOptions = {}) {
     super();
+    checkOptions('SimulateLowResolutionTransform', o);
     this.o = { zoomRange: [0.5, 1], perChannel: false, pPerChannel: 1, orderDownsample: 1, orderUpsample: 0, pPerSample: 1, ignoreAxes: null, ...o };
   }
   targetShape(shape: readonly number[], zoom: number): number[] {

@@ -7,7 +7,7 @@ import { gaussianFilter } from '../gaussian_filter';
 import { linearCorners, locatePoint, mapCoordinates, splineFilter3 } from '../map_coordinates';
 import { rotationMatrix2d, rotationMatrix3d } from '../rotation';
 import { cropPadInto, floorDiv, prod, stridesOf, uniqueSorted } from '../util';
-import { AugBatch, RandomTransform, channelView, checkPerSample } from './base';
+import { AugBatch, RandomTransform, channelView, checkOptions, checkPerSample } from './base';
 
 /**
  * Options; defaults are batchgenerators' SpatialTransform defaults. nnU-Net v1 (setupDAParams → MoreDAParams, from
@@ -194,14 +194,19 @@ export function interpolateSegPerLabel(
  * interpolation of the loaded (larger) patch at the transformed, re-centred grid of the final patch — images with
  * order-3 splines and constant 0 outside, labels per label value with order-1 interpolation of the binary mask,
  * border −1, threshold 0.5. When nothing was drawn: a crop (centre, or random with randomCrop).
- * Probabilities, each per sample and independent: elastic pElPerSample, rotation pRotPerSample (then each axis
- * pRotPerAxis), scale pScalePerSample (nnU-Net v1: off, 0.2, 0.2 — so 1 − 0.8² = 36% of samples are interpolated).
+ * Probabilities, each per sample and independent: elastic pElPerSample, rotation pRotPerSample (then each axis with
+ * pRotPerAxis), scale pScalePerSample (then, with independentScaleForEachAxis, pIndependentScalePerAxis). nnU-Net v1:
+ * elastic off (do_elastic False in nnUNetTrainerV2.setup_DA_params; p_eldef 0.2 if on), p_rot 0.2, p_rot_per_axis 1,
+ * p_scale 0.2, so 1 − 0.8² = 36% of samples are interpolated — moreDA.py:71
+ * `p_rot_per_axis=params.get("rotation_p_per_axis")` and moreDA.py:75–76 `p_el_per_sample=params.get("p_eldef"),
+ * p_scale_per_sample=params.get("p_scale"), p_rot_per_sample=params.get("p_rot")`.
  */
 export class SpatialTransform extends RandomTransform<SpatialParams[]> {
   readonly name = 'SpatialTransform';
   readonly o: Required<SpatialTransformOptions>;
   constructor(o: SpatialTransformOptions) {
     super();
+    checkOptions('SpatialTransform', o);
     // batchgenerators SpatialTransform defaults
     this.o = {
       randomCrop: true,

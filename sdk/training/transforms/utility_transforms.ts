@@ -4,22 +4,23 @@
  * (S1 training/data_augmentation/custom_transforms.py). None draws random numbers; none modifies its input.
  */
 import { prod } from '../util';
-import { AugBatch, Transform, isOptionsArg, requireSeg } from './base';
+import { AugBatch, Transform, checkOptions, requireSeg } from './base';
 
 export interface SegChannelSelectionOptions {
   /** Seg channels kept, in this order. nnU-Net v1: [0]; cascade [0, 1]. */
   channels: number[];
 }
 
-/** Keep the listed seg channels. Always applied (probability 1). */
+/**
+ * Keep the listed seg channels. Always applied (probability 1, nothing drawn). nnU-Net v1: selected_seg_channels [0]
+ * (cascade [0, 1]) — moreDA.py:55 `SegChannelSelectionTransform(params.get("selected_seg_channels"))`.
+ */
 export class SegChannelSelectionTransform implements Transform {
   readonly name = 'SegChannelSelectionTransform';
   readonly channels: number[];
-  constructor(o: SegChannelSelectionOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(channels: number[]);
-  constructor(a: SegChannelSelectionOptions | number[]) {
-    this.channels = isOptionsArg<SegChannelSelectionOptions>(a) ? a.channels : a;
+  constructor(o: SegChannelSelectionOptions) {
+    checkOptions('SegChannelSelectionTransform', o);
+    this.channels = o.channels;
   }
   apply(batch: AugBatch): AugBatch {
     const { seg, segShape } = requireSeg(batch, this.name);
@@ -41,16 +42,16 @@ export interface RemoveLabelOptions {
   replaceWith?: number;
 }
 
-/** seg[seg == removeLabel] = replaceWith on all seg channels. Always applied (probability 1). */
+/**
+ * seg[seg == removeLabel] = replaceWith on all seg channels. Always applied (probability 1, nothing drawn). nnU-Net v1
+ * — moreDA.py:117 `RemoveLabelTransform(-1, 0)`.
+ */
 export class RemoveLabelTransform implements Transform {
   readonly name = 'RemoveLabelTransform';
   readonly removeLabel: number;
   readonly replaceWith: number;
-  constructor(o?: RemoveLabelOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(removeLabel: number, replaceWith?: number);
-  constructor(a?: RemoveLabelOptions | number, replaceWith?: number) {
-    const o: RemoveLabelOptions = isOptionsArg<RemoveLabelOptions>(a) ? a : { removeLabel: a, replaceWith };
+  constructor(o: RemoveLabelOptions = {}) {
+    checkOptions('RemoveLabelTransform', o);
     this.removeLabel = o.removeLabel ?? -1;
     this.replaceWith = o.replaceWith ?? 0;
   }
@@ -73,18 +74,16 @@ export interface MaskOptions {
 
 /**
  * For channels normalised within the nonzero mask: image = setOutsideTo where seg[maskIdxInSeg] < 0. Always applied
- * (probability 1).
+ * (probability 1, nothing drawn). nnU-Net v1 — moreDA.py:115
+ * `MaskTransform(mask_was_used_for_normalization, mask_idx_in_seg=0, set_outside_to=0)`.
  */
 export class MaskTransform implements Transform {
   readonly name = 'MaskTransform';
   readonly maskWasUsedForNormalization: boolean[];
   readonly maskIdxInSeg: number;
   readonly setOutsideTo: number;
-  constructor(o: MaskOptions);
-  /** @deprecated positional form; pass an options object. */
-  constructor(maskWasUsedForNormalization: boolean[], maskIdxInSeg?: number, setOutsideTo?: number);
-  constructor(a: MaskOptions | boolean[], maskIdxInSeg?: number, setOutsideTo?: number) {
-    const o: MaskOptions = isOptionsArg<MaskOptions>(a) ? a : { maskWasUsedForNormalization: a, maskIdxInSeg, setOutsideTo };
+  constructor(o: MaskOptions) {
+    checkOptions('MaskTransform', o);
     this.maskWasUsedForNormalization = o.maskWasUsedForNormalization;
     this.maskIdxInSeg = o.maskIdxInSeg ?? 1;
     this.setOutsideTo = o.setOutsideTo ?? 0;
@@ -109,7 +108,10 @@ export class MaskTransform implements Transform {
   }
 }
 
-/** Dummy-2D: (B, C, Z, Y, X) → (B, C·Z, Y, X) for data and seg (a reshape: arrays are shared, shapes change). */
+/**
+ * Dummy-2D: (B, C, Z, Y, X) → (B, C·Z, Y, X) for data and seg (a reshape: arrays are shared, shapes change). Always
+ * applied when present (probability 1, nothing drawn); nnU-Net v1 adds it only in dummy-2D mode — moreDA.py:60.
+ */
 export class Convert3DTo2DTransform implements Transform {
   readonly name = 'Convert3DTo2DTransform';
   apply(batch: AugBatch): AugBatch {
@@ -125,7 +127,10 @@ export class Convert3DTo2DTransform implements Transform {
   }
 }
 
-/** Undo Convert3DTo2DTransform with the (possibly new) in-plane size. */
+/**
+ * Undo Convert3DTo2DTransform with the (possibly new) in-plane size. Always applied when present (probability 1,
+ * nothing drawn); nnU-Net v1 dummy-2D only — moreDA.py:81.
+ */
 export class Convert2DTo3DTransform implements Transform {
   readonly name = 'Convert2DTo3DTransform';
   apply(batch: AugBatch): AugBatch {
