@@ -252,3 +252,14 @@ test('a recorded pipeline run returns the same batch and replays exactly from it
     assert.equal(spatial.length, 2);
   }
 });
+
+test('an option passed as undefined falls back to its default (SpatialTransform, SimulateLowResolutionTransform)', async () => {
+  const { SpatialTransform } = await import('../../sdk/training/transforms/spatial_transform');
+  const { SimulateLowResolutionTransform } = await import('../../sdk/training/transforms/resample_transforms');
+  const a = new SpatialTransform({ patchSize: [8, 8, 8] }) as unknown as { o: Record<string, unknown> };
+  const b = new SpatialTransform({ patchSize: [8, 8, 8], randomCrop: undefined, scale: undefined }) as unknown as { o: Record<string, unknown> };
+  assert.deepEqual(b.o, a.o);
+  const c = new SimulateLowResolutionTransform({}) as unknown as { o: Record<string, unknown> };
+  const d = new SimulateLowResolutionTransform({ zoomRange: undefined, orderUpsample: undefined }) as unknown as { o: Record<string, unknown> };
+  assert.deepEqual(d.o, c.o);
+});

@@ -123,6 +123,11 @@ export function checkOptions(who: string, o: unknown): void {
     throw new TypeError(`${who}: pass an options object, not positional arguments (got ${Array.isArray(o) ? 'an array' : o === null ? 'null' : typeof o})`);
 }
 
+/** The options actually given: an option passed as `undefined` falls back to its default (as with `??`). */
+export function definedOptions<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 /** Number of voxels per channel of a (B, C, ...spatial) shape. */
 export function voxelsPerChannel(shape: readonly number[]): number {
   return prod(shape.slice(2));

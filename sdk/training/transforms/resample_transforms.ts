@@ -5,7 +5,7 @@
 import { RandomState } from '../../util/random';
 import { resizeEdge } from '../map_coordinates';
 import { roundHalfEven } from '../util';
-import { AugBatch, PerSample, RandomTransform, channelView, checkOptions, checkPerSample, dataCopyIfAny } from './base';
+import { AugBatch, PerSample, RandomTransform, channelView, checkOptions, checkPerSample, dataCopyIfAny, definedOptions } from './base';
 
 export interface SimulateLowResolutionOptions {
   /** Zoom range. Default (0.5, 1) (nnU-Net v1 too). */
@@ -42,7 +42,7 @@ export class SimulateLowResolutionTransform extends RandomTransform<PerSample<Si
   constructor(o: SimulateLowResolutionOptions = {}) {
     super();
     checkOptions('SimulateLowResolutionTransform', o);
-    this.o = { zoomRange: [0.5, 1], perChannel: false, pPerChannel: 1, orderDownsample: 1, orderUpsample: 0, pPerSample: 1, ignoreAxes: null, ...o };
+    this.o = { zoomRange: [0.5, 1], perChannel: false, pPerChannel: 1, orderDownsample: 1, orderUpsample: 0, pPerSample: 1, ignoreAxes: null, ...definedOptions(o) };
   }
   targetShape(shape: readonly number[], zoom: number): number[] {
     const t = shape.map((s) => roundHalfEven(s * zoom));

@@ -7,7 +7,7 @@ import { gaussianFilter } from '../gaussian_filter';
 import { linearCorners, locatePoint, mapCoordinates, splineFilter3 } from '../map_coordinates';
 import { rotationMatrix2d, rotationMatrix3d } from '../rotation';
 import { cropPadInto, floorDiv, prod, stridesOf, uniqueSorted } from '../util';
-import { AugBatch, RandomTransform, channelView, checkOptions, checkPerSample } from './base';
+import { AugBatch, RandomTransform, channelView, checkOptions, checkPerSample, definedOptions } from './base';
 
 /**
  * Options; defaults are batchgenerators' SpatialTransform defaults. nnU-Net v1 (setupDAParams → MoreDAParams, from
@@ -230,7 +230,7 @@ export class SpatialTransform extends RandomTransform<SpatialParams[]> {
       independentScaleForEachAxis: false,
       pRotPerAxis: 1,
       pIndependentScalePerAxis: 1,
-      ...o,
+      ...definedOptions(o),
     } as Required<SpatialTransformOptions>;
   }
 
