@@ -19,3 +19,9 @@ export type { UpdatableDisplay, NotebookProgressOptions } from './progress_displ
 export { notebookProgressSink, progressRowsHTML } from './progress_display';
 export type { ReportBlock, ReportSection, ReportOptions } from './report';
 export { reportHTML, writeReport } from './report';
+export type { OverlayPlane, OverlayFigureOptions, OverlayCounts } from './overlay';
+export { overlayFigure, overlayOutcomes, OUTCOME, OUTCOME_COLORS, OUTCOME_NAMES } from './overlay';
+export type { UNetDiagramInput, UNetDiagramOptions } from './unet_diagram';
+export { unetDiagram } from './unet_diagram';
+export type { GridImage, ImageGridRow, ImageGridOptions } from './image_grid';
+export { imageGrid } from './image_grid';

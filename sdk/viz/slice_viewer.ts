@@ -48,7 +48,7 @@ const AXIS_NAMES = ['z', 'y', 'x'] as const;
 /** The class colours of overlays (class k uses CLASS_COLORS[(k-1) % n]); red first as in ITK-SNAP. */
 export const CLASS_COLORS = ['#e6194b', '#3cb44b', '#4363d8', '#ffe119', '#f58231', '#911eb4', '#42d4f4', '#f032e6'];
 
-function checkVolume(v: SliceVolume, what: string, shape?: readonly number[]): void {
+export function checkVolume(v: SliceVolume, what: string, shape?: readonly number[]): void {
   const [z, y, x] = v.shape;
   if (v.shape.length !== 3 || !(z > 0 && y > 0 && x > 0)) throw new Error(`sliceViewer: ${what} shape ${v.shape.join('x')} is not a 3D (z, y, x) shape`);
   if (v.data.length !== z * y * x) throw new Error(`sliceViewer: ${what} has ${v.data.length} voxels but shape ${v.shape.join('x')} needs ${z * y * x}`);
@@ -61,14 +61,14 @@ function checkVolume(v: SliceVolume, what: string, shape?: readonly number[]): v
  * 4 significant digits, but never fewer than the integer digits (integer data such as CT HU stays exact): enough
  * for display, and the JSON of a float slice shrinks ~3x.
  */
-function round4(v: number): number | null {
+export function round4(v: number): number | null {
   if (!Number.isFinite(v)) return null;
   if (Number.isInteger(v)) return v;
   const s = Math.pow(10, Math.max(0, 3 - Math.floor(Math.log10(Math.abs(v)))));
   return Math.round(v * s) / s;
 }
 
-interface Plane {
+export interface Plane {
   rowAxis: number;
   colAxis: number;
   rows: number; // subsampled
@@ -76,7 +76,7 @@ interface Plane {
   stride: number;
 }
 
-function planeOf(shape: readonly number[], axis: number, maxPixels: number): Plane {
+export function planeOf(shape: readonly number[], axis: number, maxPixels: number): Plane {
   const [rowAxis, colAxis] = [0, 1, 2].filter((a) => a !== axis);
   const r = shape[rowAxis];
   const c = shape[colAxis];
@@ -85,7 +85,7 @@ function planeOf(shape: readonly number[], axis: number, maxPixels: number): Pla
 }
 
 /** Subsampled slice `index` along `axis`: the voxel at the centre of each stride block (nearest, so labels stay labels). */
-function extractSlice(
+export function extractSlice(
   v: SliceVolume,
   axis: number,
   index: number,
@@ -169,7 +169,7 @@ export function mostForegroundSlice(label: SliceVolume, axis: 'z' | 'y' | 'x'): 
 }
 
 /** Percentiles (linear interpolation, as numpy) of a sample of at most ~200k finite voxels. */
-function windowOf(data: ArrayLike<number>, lo: number, hi: number): [number, number] {
+export function windowOf(data: ArrayLike<number>, lo: number, hi: number): [number, number] {
   const step = Math.max(1, Math.floor(data.length / 200000));
   const vals: number[] = [];
   for (let i = 0; i < data.length; i += step) if (Number.isFinite(data[i])) vals.push(data[i]);
