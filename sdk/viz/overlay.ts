@@ -14,7 +14,8 @@ export interface OverlayFigureOptions {
   planes?: OverlayPlane | 'all' | OverlayPlane[];
   /**
    * Slice index: a number for the first shown plane, or per axis {z, y, x}. Default per axis: the slice with the
-   * most voxels of any outcome other than background (errors and hits alike), else the middle one.
+   * most reference foreground (so the cut goes through the structure), else the one with most predicted foreground,
+   * else the middle one.
    */
   slice?: number | { z?: number; y?: number; x?: number };
   /** Labels that count as foreground (default: every non-zero label). One label gives that class's binary view. */
@@ -101,12 +102,12 @@ function checkShape(v: SliceVolume, what: string, shape?: readonly number[]): vo
   }
 }
 
-/** Per axis, the index with most non-zero codes (first on ties); -1 when all are zero. */
-function busiestSlice(codes: Uint8Array, shape: readonly number[], axis: number): number {
+/** Per axis, the index with most codes that `count` accepts (first on ties); -1 when there are none. */
+function busiestSlice(codes: Uint8Array, shape: readonly number[], axis: number, count: (code: number) => boolean): number {
   const [, sy, sx] = shape;
   const counts = new Float64Array(shape[axis]);
   for (let i = 0; i < codes.length; i++) {
-    if (codes[i] === 0) continue;
+    if (!count(codes[i])) continue;
     counts[axis === 0 ? Math.floor(i / (sy * sx)) : axis === 1 ? Math.floor(i / sx) % sy : i % sx]++;
   }
   let best = -1;
@@ -150,7 +151,9 @@ export function overlayFigure(image: SliceVolume, prediction: SliceVolume, refer
     const axisName = AXIS_NAMES[axis];
     let index: number | undefined = typeof opts.slice === 'number' ? (i === 0 ? opts.slice : undefined) : opts.slice?.[axisName];
     if (index === undefined) {
-      const b = busiestSlice(codes, image.shape, axis);
+      // through the structure: most reference foreground, else most predicted foreground, else the middle
+      const r = busiestSlice(codes, image.shape, axis, (c) => c === OUTCOME.tp || c === OUTCOME.fn || c === OUTCOME.wrongClass);
+      const b = r >= 0 ? r : busiestSlice(codes, image.shape, axis, (c) => c !== OUTCOME.none);
       index = b >= 0 ? b : Math.floor(image.shape[axis] / 2);
     }
     if (!Number.isInteger(index) || index < 0 || index >= image.shape[axis]) {

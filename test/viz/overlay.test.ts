@@ -37,13 +37,13 @@ test('overlayOutcomes: tp, fp, fn and wrong class per voxel, counts and Dice', (
   assert.ok(Number.isNaN(overlayOutcomes(new Uint8Array(4), new Uint8Array(4)).counts.dice));
 });
 
-test('overlayFigure: one panel per plane, busiest slice by default, legend with counts, valid spec', () => {
+test('overlayFigure: one panel per plane, the slice with most reference by default, legend with counts, valid spec', () => {
   const { image, ref, pred } = volumes();
   const f = overlayFigure(image, pred, ref, { title: 'toy' });
   assert.deepEqual(figureProblems(f), []);
   const heat = f.data.filter((t) => t.type === 'heatmap');
   assert.equal(heat.length, 2);
-  // default slice: z=1 (5 outcome voxels); row y=1 holds two hits
+  // default slice: z=1 (4 reference voxels); row y=1 holds two hits
   const oc = heat[1].z as number[][];
   assert.equal(oc.length, 4);
   assert.equal(oc[0].length, 5);
@@ -67,6 +67,11 @@ test('overlayFigure: one panel per plane, busiest slice by default, legend with 
   assert.equal((allHeat[2].z as number[][]).length, 3); // coronal: (z, x)
   assert.equal((allHeat[4].z as number[][])[0].length, 4); // sagittal: (z, y)
   assert.ok(all.layout.xaxis2 && all.layout.yaxis3);
+  // without any reference, the slice with most predicted foreground
+  const onlyPred = new Uint8Array(n);
+  onlyPred[at(2, 0, 0)] = 1;
+  const fpOnly = overlayFigure(image, { data: onlyPred, shape }, { data: new Uint8Array(n), shape });
+  assert.equal((fpOnly.data[1].z as number[][])[0][0], OUTCOME.fp);
   // deterministic
   assert.equal(JSON.stringify(overlayFigure(image, pred, ref, { planes: 'all' })), JSON.stringify(overlayFigure(image, pred, ref, { planes: 'all' })));
 });
