@@ -239,7 +239,7 @@ export function overlayFigure(image: SliceVolume, prediction: SliceVolume, refer
     layout: {
       ...layout,
       title: { text: `${opts.title ?? 'prediction over reference'}: Dice${classNote} ${fmt(counts.dice)} (whole volume)` },
-      width: Math.round(size * n + 80),
+      width: Math.max(560, Math.round(size * n + 80)), // room for the title with one small panel
       height: size + 170,
       margin: { l: 60, r: 20, t: 90, b: 80 },
       annotations,
