@@ -58,6 +58,7 @@ _MASKS = [
     (re.compile(r"\b\d+(\.\d+)?\s?(ms|s|sec|seconds|min|m|h)\b"), "<dur>"),
     (re.compile(r"\b\d+m\d+(\.\d+)?s\b"), "<dur>"),
     (re.compile(r"\b\d+(\.\d+)?\s?(it|batch(es)?|case(s)?)/s\b"), "<rate>"),
+    (re.compile(r"nnunet-ts-fig-[A-Za-z0-9-]+"), "nnunet-ts-fig-<id>"),  # DOM ids of figure divs, unique per display
 ]
 
 
