@@ -125,13 +125,25 @@ export class PredictionResult {
     return this.cases.filter((c) => !c.ok);
   }
 
+  /** One row per case: id, ok, file, error (what was predicted; the same on a re-run that reuses it). */
   table(): aq.ColumnTable {
     return aq.table({
       case: this.cases.map((c) => c.id),
       ok: this.cases.map((c) => c.ok),
       file: this.cases.map((c) => c.file ?? ''),
-      seconds: this.cases.map((c) => c.seconds),
       error: this.cases.map((c) => c.error ?? ''),
+    });
+  }
+
+  /** One row per case: how this call got it (predicted or reused) and its wall seconds per phase. */
+  timings(): aq.ColumnTable {
+    return aq.table({
+      case: this.cases.map((c) => c.id),
+      how: this.cases.map((c) => (c.reused ? 'reused' : c.skipped ? 'skipped (exists)' : c.ok ? 'predicted' : 'failed')),
+      seconds: this.cases.map((c) => c.seconds),
+      preprocess_s: this.cases.map((c) => c.timings?.preprocess_s ?? 0),
+      predict_s: this.cases.map((c) => c.timings?.predict_s ?? 0),
+      export_s: this.cases.map((c) => c.timings?.export_s ?? 0),
     });
   }
 
