@@ -15,7 +15,7 @@ import { parseFold } from './predict';
 /** `export-model --format nnunet-v2`: a configuration trained here as an nnU-Net v2 model folder (issue 22). */
 export const exportModelCommand: CommandSpec = {
   name: 'export-model',
-  summary: 'write a trained configuration as an official nnU-Net v2 model folder (nnUNetv2_predict loads it)',
+  summary: 'write a trained configuration as an official nnU-Net v2 model folder (torch loads it strictly; nnUNetv2_predict itself not yet tried)',
   usage: 'export-model --format nnunet-v2 -t TASK_DIR -c CONFIG -o OUT_RESULTS [-f 0 1 ...] [-p PLANS] [--force]',
   flags: [
     { name: 'format', type: 'string', help: 'nnunet-v2 (the only format)', default: 'nnunet-v2' },
