@@ -58,8 +58,7 @@ _MASKS = [
     (re.compile(r"\b\d+(\.\d+)?\s?(ms|s|sec|seconds|min|m|h)\b"), "<dur>"),
     (re.compile(r"\b\d+m\d+(\.\d+)?s\b"), "<dur>"),
     (re.compile(r"\b\d+(\.\d+)?\s?(it|batch(es)?|case(s)?)/s\b"), "<rate>"),
-    # figure divs get a process- and time-based id (unique on the page across kernels): not part of the figure
-    (re.compile(r"nnunet-ts-fig-[0-9a-z]+-[0-9a-z]+-[0-9a-z]+"), "<fig-id>"),
+    (re.compile(r"nnunet-ts-fig-[A-Za-z0-9-]+"), "nnunet-ts-fig-<id>"),  # DOM ids of figure divs, unique per display
 ]
 
 

@@ -311,9 +311,20 @@ export class TaskPlans extends Plans {
     super(json);
   }
 
-  /** New plans with configuration overrides (patch size, batch size, ...), still bound to the task. */
-  override override(overrides: Parameters<Plans['override']>[0]): TaskPlans {
-    return new TaskPlans(this.task, super.override(overrides).json, `${this.origin} → override()`);
+  /**
+   * New plans with configuration overrides (patch size, batch size, ...), still bound to the task. Give them their
+   * own `plansName` (nnU-Net v2's custom plans identifiers) when they should train into their own model folders
+   * (`<trainer>__<plansName>__<configuration>`) instead of replacing the original plans' runs.
+   * @example
+   *   const small = plans.override({ '2d': { batch_size: 8 } }, { plansName: 'nnUNetPlansv2.1_bs8' });
+   */
+  override override(overrides: Parameters<Plans['override']>[0], opts: { plansName?: string } = {}): TaskPlans {
+    const json = super.override(overrides).json;
+    if (opts.plansName !== undefined) {
+      if (!/^[A-Za-z0-9_.-]+$/.test(opts.plansName)) throw new Error(`override: plansName '${opts.plansName}' must be a folder-safe name`);
+      json.plans_name = opts.plansName;
+    }
+    return new TaskPlans(this.task, json, `${this.origin} → override()`);
   }
 
   /** The network of a configuration; the task's classes and channels are known, so the parameter count is exact. */

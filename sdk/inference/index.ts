@@ -9,6 +9,8 @@ export {
 } from './sliding_window';
 export type { PatchPredictor, SlidingWindowOptions, ClassProbabilities } from './sliding_window';
 export { getGaussian, getGaussianV2, roundToFloat16 } from './gaussian';
+export { predictLogitsSlidingWindowV2, mirrorCombinationsV2, softmaxChannelsFirst, argmaxChannelsFirst } from './sliding_window_v2';
+export type { SlidingWindowV2Options } from './sliding_window_v2';
 export {
   probabilitiesToCroppedGeometry,
   segmentationFromProbabilities,

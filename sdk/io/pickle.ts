@@ -415,6 +415,15 @@ const BUILTIN_GLOBALS: Record<string, AllowedGlobal> = {
   'numpy._core.multiarray.scalar': { call: numpyScalar },
   'torch._utils._rebuild_tensor_v2': { call: rebuildTensor },
   'torch._utils._rebuild_parameter': { call: (args) => args[0] },
+  // nnU-Net v2 checkpoints pickle the trainer's device in init_args: torch.device('cuda') / ('cuda', 0) -> 'cuda' / 'cuda:0'
+  'torch.device': {
+    call: (args, ctx) => {
+      if (typeof args[0] !== 'string' || (args.length > 1 && args[1] !== null && typeof args[1] !== 'number' && typeof args[1] !== 'bigint')) {
+        throw new PickleError(`${ctx.file}: ${ctx.global} is allowed only as device(str[, int])`);
+      }
+      return args.length > 1 && args[1] !== null ? `${args[0]}:${Number(args[1])}` : args[0];
+    },
+  },
   // protocol 2 has no bytes opcode: bytes are pickled as _codecs.encode(<latin-1 str>, 'latin1')
   '_codecs.encode': {
     call: (args, ctx) => {

@@ -1,4 +1,4 @@
-/** Trained models loaded for prediction: official nnU-Net v1 model folders (issue 22). */
+/** Trained models loaded for prediction: official nnU-Net v1 and v2 model folders, export as v2 (issue 22). */
 export { Model } from './model';
 export type { ImportModelOptions, ModelLoadOptions, ModelPredictOptions, ModelPrediction } from './model';
 export { findModelFolders, MODEL_MANIFEST, modelStore, resolveModelDir } from './import';
@@ -20,3 +20,19 @@ export { ALLOWED_GLOBALS, NDArray, NumpyDtype, PickleError, pyAttributes, readPi
 export type { PickleOptions, TorchDtype } from '../io/pickle';
 export { parseTorchCheckpoint, readTorchCheckpoint, tensorsOf, TorchCheckpointError } from '../io/torch_checkpoint';
 export type { TorchCheckpoint } from '../io/torch_checkpoint';
+export {
+  findV2ModelFolder,
+  isV2ModelFolder,
+  loadV2Model,
+  predictPreprocessedV2,
+  readV2Checkpoint,
+  resolveV2Configuration,
+  SUPPORTED_V2_TRAINERS,
+  v2NetworkSpec,
+  v2NumClasses,
+  valuesFromV2StateDict,
+} from './v2';
+export type { V2Checkpoint, V2Configuration, V2DatasetJSON, V2Model, V2ModelFolder, V2PlansJSON, V2PredictOptions } from './v2';
+export { exportModelV2, ModelExportError, plainConvUNetSpecOf, plainConvUNetStateDictKeys, v2DatasetJson } from './export_v2';
+export type { ExportV2Options } from './export_v2';
+export { PyDevice, PyOrderedDict, PyTuple, TorchTensorOut, torchSaveBytes, writePickle } from '../io/torch_save';

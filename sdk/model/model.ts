@@ -24,6 +24,7 @@ import { loadProbabilities } from '../inference/export';
 import type { ClassProbabilities } from '../inference/sliding_window';
 import { predictCases, PredictInputCase, PredictionResult } from '../inference/predict';
 import type { RootOptions } from '../paths';
+import { isV2ModelFolder } from './v2';
 import { findModelFolders, modelFilesToCopy, modelFolderOf, modelStore, unpackModelZip, writeStoreEntry } from './import';
 import {
   findV1ModelFolder,
@@ -116,6 +117,13 @@ export class Model {
   static async load(dir: string, opts: ModelLoadOptions = {}): Promise<Model> {
     const abs = path.resolve(dir);
     const { folder: modelDir, manifest } = modelFolderOf(abs);
+    if (!manifest && isV2ModelFolder(modelDir, 'checkpoint_final.pth')) {
+      // v2 preprocessing (normalize before resampling) and export (resample logits, then softmax) differ from v1's
+      throw new ModelImportError(
+        `${modelDir}: an nnU-Net v2 model folder. Prediction from raw images with v2 models is not implemented yet; ` +
+          'load it with loadV2Model() and predict preprocessed arrays with predictPreprocessedV2() (sdk/model/v2.ts)',
+      );
+    }
     const folder = findV1ModelFolder(modelDir, { ...opts, checkpoint: opts.checkpoint ?? manifest?.checkpoint });
     // official prediction rebuilds the trainer from the first fold's .model.pkl: its plans and stage decide
     const info = readV1CheckpointInfo(folder.folds[0].info);

@@ -194,7 +194,7 @@ export function v1Architecture(p: V1PlansPickle, stage: string): NetworkArchitec
 }
 
 /** Our layout [k..., a1, a0] from PyTorch [a0, a1, k...] (conv: a0 = out, a1 = in; transposed conv: a0 = in, a1 = out). */
-function toChannelsLast(t: TorchTensor): Float32Array {
+export function toChannelsLast(t: TorchTensor): Float32Array {
   const [a0, a1, ...k] = t.shape;
   const kn = k.reduce((a, b) => a * b, 1);
   const src = t.data;

@@ -3,4 +3,5 @@ export * from './backend';
 export * from './architecture';
 export * from './generic_unet';
 export * from './weights';
+export * from './dynamic_unet';
 export * as ops from './ops';

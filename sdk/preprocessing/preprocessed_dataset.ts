@@ -224,13 +224,17 @@ export class Preprocessed {
     return { data: d.data, dataShape: d.shape, seg: s.data, segShape: s.shape, properties: readJsonSync<StoredProperties>(f.props) };
   }
 
+  /** Cases this call computed and reused (the cache at work; not part of summary(), which describes the data). */
+  get thisRun(): { computed: number; reused: number } {
+    const computed = this.results.filter((r) => !r.skipped).length;
+    return { computed, reused: this.results.length - computed };
+  }
+
   summary(): string {
-    const done = this.results.filter((r) => !r.skipped);
     return [
       `Preprocessed ${this.configurationName}: ${this.caseIds.length} cases in ${this.dir}`,
       `  spacing ${this.settings.spacing.join(' x ')}${this.settings.is2D ? ' (2D: axis 0 kept)' : ''}, ` +
         `normalization ${this.settings.normalizationSchemes.join(', ')}, hash ${this.hash}`,
-      ...(this.results.length ? [`  this run: ${done.length} computed, ${this.results.length - done.length} reused`] : []),
     ].join('\n');
   }
 

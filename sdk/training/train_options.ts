@@ -66,7 +66,7 @@ export interface TrainFoldOptions {
   mirroring?: boolean;
   /** Also write validation_raw/<case>.npy (+ .json) float16 probabilities for ensembling. */
   saveProbabilities?: boolean;
-  /** Called after every epoch (live plots). */
+  /** Called after every epoch (live plots); a reused finished run replays its epochs through it. */
   onEpoch?: (info: EpochInfo) => void | Promise<void>;
   /** Called after every training/validation iteration. */
   onIteration?: (info: IterationInfo) => void;

@@ -474,6 +474,10 @@ export async function trainFold(opts: TrainFoldOptions): Promise<TrainingResult>
       bar.update(run.maxEpochs);
       bar.done();
     }
+    if (run.finished && opts.onEpoch) {
+      // replay the finished epochs, so live plots driven by onEpoch show the same curve as on the first run
+      for (let i = 0; i < run.log.length; i++) await opts.onEpoch({ entry: run.log[i], log: run.log.slice(0, i + 1), maxEpochs: run.maxEpochs });
+    }
     if (!run.finished) await run.epochs();
     return await run.onTrainEnd();
   } finally {

@@ -36,7 +36,7 @@ afterEach(() => {
   process.exitCode = 0;
 });
 
-const MINE = ['train', 'predict', 'ensemble', 'evaluate', 'find_best_configuration', 'postprocess', 'import-model'];
+const MINE = ['train', 'predict', 'ensemble', 'evaluate', 'find_best_configuration', 'postprocess', 'import-model', 'export-model'];
 
 describe('CLI', () => {
   test('every command is registered (existing ones kept) and answers --help with exit 0', async () => {
@@ -62,6 +62,8 @@ describe('CLI', () => {
       ['find_best_configuration'],
       ['postprocess', 'sideways'],
       ['postprocess', 'apply', '-i', 'a'],
+      ['export-model'],
+      ['export-model', '--format', 'onnx', '-t', 'a', '-o', 'b'],
     ];
     for (const argv of cases) {
       const r = await run(argv);

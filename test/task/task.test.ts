@@ -61,6 +61,11 @@ test('resolved objects keep chaining: task -> fingerprint -> plan -> override ->
   const f = await small.fold(1);
   assert.equal(f.plans.configuration('3d_fullres').batch_size, 1);
   assert.equal(f.fold, 1);
+  // named overrides train into their own model folder
+  const named = await plans.override({ '3d_fullres': { batch_size: 1 } }, { plansName: 'nnUNetPlansv2.1_bs1' }).fold(1);
+  assert.match(named.outputDir('3d_fullres'), /nnUNetTrainerV2__nnUNetPlansv2\.1_bs1__3d_fullres[\\/]fold_1$/);
+  assert.equal(plans.plansName, 'nnUNetPlansv2.1', 'the original plans keep their name');
+  assert.throws(() => plans.override({}, { plansName: '../x' }), /folder-safe/);
 });
 
 test('errors surface at the await naming the failing step', async () => {

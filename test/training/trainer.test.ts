@@ -102,8 +102,12 @@ describe('trainFold', () => {
     assert.ok(first.validation);
     const finalStamp = fs.statSync(first.checkpoint).mtimeMs;
     let steps = 0;
-    const again = await trainFold(opts('2d', 'cache', { epochs: 2, validate: true, resume: 'auto', onIteration: () => steps++ }));
+    const replayed: number[] = [];
+    const again = await trainFold(
+      opts('2d', 'cache', { epochs: 2, validate: true, resume: 'auto', onIteration: () => steps++, onEpoch: ({ entry }) => void replayed.push(entry.epoch) }),
+    );
     assert.equal(steps, 0, 'a reused run trains nothing');
+    assert.deepEqual(replayed, [0, 1], 'live plots get the finished epochs replayed');
     assert.equal(again.reused, true);
     assert.equal(fs.statSync(again.checkpoint).mtimeMs, finalStamp, 'checkpoint_final is not rewritten');
     assert.deepEqual(again.log.map((e) => e.train_loss), first.log.map((e) => e.train_loss));

@@ -9,6 +9,7 @@ import { evaluateCommand } from './evaluate';
 import { findBestConfigurationCommand } from './find_best_configuration';
 import { postprocessCommand } from './postprocess';
 import { importModelCommand } from './import_model';
+import { exportModelCommand } from './export_model';
 
 /** Every CLI subcommand, in help order. */
 export const COMMANDS: CommandSpec[] = [
@@ -17,6 +18,7 @@ export const COMMANDS: CommandSpec[] = [
   trainCommand,
   predictCommand,
   importModelCommand,
+  exportModelCommand,
   ensembleCommand,
   evaluateCommand,
   findBestConfigurationCommand,
