@@ -422,7 +422,7 @@ export class Fold {
 
 /** Key of every raw training file of the task (a rewritten image or label invalidates the fingerprint). */
 function rawFilesKey(task: Task): string {
-  return filesKey(task.dataset.cases.flatMap((c) => [...new Set(c.channels.map((ch) => ch.file)), ...(c.labelFile ? [c.labelFile] : [])]));
+  return filesKey(task.dataset.cases.flatMap((c) => [...c.imageFiles, ...(c.labelFile ? [c.labelFile] : [])]));
 }
 
 async function fingerprintOf(task: Task, opts: FingerprintStepOptions): Promise<Fingerprint> {

@@ -17,20 +17,13 @@
  *  - padding (pad_nd_image, constant 0, below = diff // 2) and the step positions are v1's.
  */
 import { getGaussianV2, roundToFloat16 } from './gaussian';
-import { computeSlidingWindowSteps, type PatchPredictor } from './sliding_window';
+import { computeSlidingWindowSteps, type SlidingWindowOptions } from './sliding_window';
 
-export interface SlidingWindowV2Options {
-  /** network patch size: 3 numbers (3D network) or 2 (2D network over the axis-0 slices) */
-  patchSize: readonly number[];
-  numClasses: number;
-  predictPatch: PatchPredictor;
-  /** tile_step_size (default 0.5) */
-  stepSize?: number;
-  useGaussian?: boolean;
-  /** the checkpoint's inference_allowed_mirroring_axes (network spatial axes); [] = no mirroring */
-  mirrorAxes?: readonly number[];
-  onProgress?: (done: number, total: number) => void;
-}
+/** v1's options that v2 shares (mirrorAxes: the checkpoint's inference_allowed_mirroring_axes; [] = no mirroring). */
+export type SlidingWindowV2Options = Pick<
+  SlidingWindowOptions,
+  'patchSize' | 'numClasses' | 'predictPatch' | 'stepSize' | 'useGaussian' | 'mirrorAxes' | 'onProgress'
+>;
 
 /** itertools.combinations of the axes, sizes 1..n, in Python's order. */
 export function mirrorCombinationsV2(axes: readonly number[]): number[][] {

@@ -355,7 +355,7 @@ export async function preprocessConfiguration(
     dir,
     settings,
     hash,
-    inputKey: filesKey([...new Set(c.channels.map((ch) => ch.file)), ...(c.labelFile ? [c.labelFile] : [])]),
+    inputKey: filesKey([...c.imageFiles, ...(c.labelFile ? [c.labelFile] : [])]),
   }));
   const results = await mapInWorkers<PreprocessJob, PreprocessJobResult>(__filename, 'preprocessCaseJob', jobs, {
     threads: opts.threads,
