@@ -26,6 +26,7 @@ export * from './ensembling';
 export * from './model_selection';
 export * from './cropping/cropping';
 export * from './model';
+export * from './protocol';
 export type { Roots, RootOptions } from './paths';
 export {
   resolveRoots,

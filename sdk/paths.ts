@@ -108,3 +108,11 @@ export function predNextStageFolder(resultsRoot: string, datasetFolder: string, 
 export function preprocessedFolder(preprocessedRoot: string, datasetFolder: string, dataIdentifier?: string): string {
   return dataIdentifier ? path.join(preprocessedRoot, datasetFolder, dataIdentifier) : path.join(preprocessedRoot, datasetFolder);
 }
+
+/**
+ * `<results>/<dataset>/protocol`: the job graph's own files (protocol.json, locks/, steps/, logs/, slurm/).
+ * nnunet-ts only; nnU-Net has no such folder.
+ */
+export function protocolFolder(resultsRoot: string, datasetFolder: string): string {
+  return path.join(resultsRoot, datasetFolder, 'protocol');
+}

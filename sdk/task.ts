@@ -35,6 +35,7 @@ import { findBestConfigurationInResults, type FindBestOptions, type ModelSelecti
 import { initBackend } from './network/backend';
 import { writeJsonAtomic } from './io/atomic';
 import { filesKey } from './io/files_key';
+import { Protocol, protocolSpecFor, type ProtocolOptions } from './protocol/protocol';
 import { configurationFolder, foldFolder, preprocessedFolder, resolveRoots, trainerNameFor } from './paths';
 
 /** Training options of `fold(k).train(...)`: everything of trainFold that the fold does not already know. */
@@ -268,6 +269,15 @@ export class Task {
    * nnUNet_find_best_configuration over this task's trained configurations: consolidated cross-validation of each,
    * every pair ensemble, with and without postprocessing; reports the best and how to predict with it.
    */
+  /**
+   * The reproduction protocol of this task as a job graph (sdk/protocol): plan_and_preprocess, every configuration
+   * on every fold, the cascade's previous stage, model selection and test prediction. `.run({ jobs })` runs it here,
+   * `.submit({...})` on Slurm; `.figure()` draws it with each step's state.
+   */
+  protocol(opts: ProtocolOptions = {}): Protocol {
+    return new Protocol(protocolSpecFor(this, opts), () => this.caseIds);
+  }
+
   findBestConfiguration(opts: Partial<FindBestOptions> = {}): Lazy<ModelSelectionResult> {
     return lazy(
       'findBestConfiguration()',

@@ -77,6 +77,11 @@ export interface TrainFoldOptions {
   deterministic?: boolean;
   /** Stop (as if killed) after this many epochs of this call; checkpoints/logs are as written by then. Tests. */
   stopAfterEpochs?: number;
+  /**
+   * Stop at the next epoch end, after saving checkpoint_latest, once this is aborted (an AbortSignal): a cluster
+   * job's time-limit signal, or Ctrl-C. The result then has `stoppedEarly`; training with `resume` continues it.
+   */
+  stopSignal?: { readonly aborted: boolean };
   /** Cascade: folder with `<case>_segFromPrevStage.npy` (the previous stage's pred_next_stage). */
   previousStageDir?: string;
   /** Trainer name recorded in checkpoints (default nnUNetTrainerV2, or nnUNetTrainerV2CascadeFullRes). */

@@ -233,6 +233,12 @@ class FoldRun {
           this.stopped = true;
           break;
         }
+        if (this.o.stopSignal?.aborted) {
+          // asked to stop (time limit near, scancel): keep every finished epoch for the resumed run
+          if (epoch > this.startEpoch) await saveCheckpoint(this.o.outputDir, 'checkpoint_latest', this.net, this.sgd, this.identity, this.stateOf(epoch));
+          this.stopped = true;
+          break;
+        }
         await this.runEpoch(epoch);
       }
     } finally {

@@ -25,3 +25,5 @@ export type { UNetDiagramInput, UNetDiagramOptions } from './unet_diagram';
 export { unetDiagram } from './unet_diagram';
 export type { GridImage, ImageGridRow, ImageGridOptions } from './image_grid';
 export { imageGrid } from './image_grid';
+export type { GraphNode, GraphFigureOptions } from './graph_figure';
+export { graphFigure, STATE_COLORS } from './graph_figure';

@@ -10,6 +10,7 @@ import { findBestConfigurationCommand } from './find_best_configuration';
 import { postprocessCommand } from './postprocess';
 import { importModelCommand } from './import_model';
 import { exportModelCommand } from './export_model';
+import { protocolCommand } from './protocol';
 
 /** Every CLI subcommand, in help order. */
 export const COMMANDS: CommandSpec[] = [
@@ -22,6 +23,7 @@ export const COMMANDS: CommandSpec[] = [
   ensembleCommand,
   evaluateCommand,
   findBestConfigurationCommand,
+  protocolCommand,
   postprocessCommand,
   doctorCommand,
 ];
