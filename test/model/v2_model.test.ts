@@ -109,8 +109,14 @@ describe('nnU-Net v2 plans and checkpoints', () => {
     assert.deepEqual(buildDynamicArchitecture(v2NetworkSpec(old, 1, 3, 'p')).params, buildDynamicArchitecture(v2NetworkSpec(cfg, 1, 3, 'p')).params);
   });
 
-  test('Model.load on a v2 folder says what is (not yet) supported instead of looking for v1 files', async () => {
-    await assert.rejects(Model.load(MODELS.plain.dir), /an nnU-Net v2 model folder\. Prediction from raw images with v2 models is not implemented yet; load it with loadV2Model\(\)/);
+  test('Model.load on a v2 folder loads it as a v2 model (raw-image prediction: v2_raw_predict.test.ts)', async () => {
+    const m = await Model.load(MODELS.plain.dir);
+    try {
+      assert.equal(m.format, 'nnunet-v2');
+      assert.equal(m.configuration, '2d');
+    } finally {
+      m.dispose();
+    }
   });
 
   test('a model folder with a broken checkpoint is refused naming the file', () => {
