@@ -22,9 +22,10 @@ the allowed mirror axes, divided by their count + 1), prediction *= gaussian (co
 value_scaling_factor 10, float16), predicted_logits (float16) += prediction, n_predictions (float16) += gaussian,
 predicted_logits /= n_predictions (float16); then LabelManager.apply_inference_nonlin: softmax(logits.float()).
 
-The networks are small on purpose (UNet_base_num_features 8, max 64; ResEnc max 32) so the checkpoints stay ~1 MB; the plans are
-otherwise what the v2 planners write for hippocampus 2d. Trained 300 steps each (CE + soft Dice, SGD 0.01 nesterov,
-poly lr), fold 0 cases excluding the three fixture cases.
+The networks are small on purpose (UNet_base_num_features 8, max 64; ResEnc 8,16,16,32 with blocks 1,2,2,2) so the checkpoints stay ~1 MB; the plans are
+otherwise what the v2 planners write for hippocampus 2d. Trained on the first 120 sorted cases other than the three
+fixture cases (CE + soft Dice, poly lr): plain 300 SGD steps (0.01, nesterov 0.99); resenc 1000 Adam steps (1e-3) with
+foreground oversampling and mirror augmentation (test/fixtures/v2_models/README.md has the exact commands).
 
 Usage: [STEPS=300] [ONLY=plain|resenc] [FG_OVERSAMPLE=1] [MIRROR_AUG=1] [OPTIMIZER=sgd|adam] [LR=...] [NNUNET_REF_THREADS=2] /usr/bin/python3 bench/python/make_v2_fixture.py OUT_DIR [DATA_DIR]
 """
