@@ -122,7 +122,11 @@ export class Model {
     const abs = path.resolve(dir);
     const { folder: modelDir, manifest } = modelFolderOf(abs);
     const v2Checkpoint = opts.checkpoint?.endsWith('.pth') ? opts.checkpoint : 'checkpoint_final.pth';
-    if (manifest?.format === 'nnunet-v2' || (!manifest && isV2ModelFolder(modelDir, v2Checkpoint))) {
+    // a v2 folder (plans.json + dataset.json, here or above a fold folder) even when the asked checkpoint is missing:
+    // the v2 loader then names the missing fold_k/<checkpoint>
+    const v2Files = (d: string) => fs.existsSync(path.join(d, 'plans.json')) && fs.existsSync(path.join(d, 'dataset.json')) && !fs.existsSync(path.join(d, 'plans.pkl'));
+    const looksV2 = isV2ModelFolder(modelDir, v2Checkpoint) || v2Files(modelDir) || (/^fold_(\d+|all)$/.test(path.basename(modelDir)) && v2Files(path.dirname(modelDir)));
+    if (manifest?.format === 'nnunet-v2' || (!manifest && looksV2)) {
       // v2: its own preprocessing (normalize before resampling) and export (resample logits, then softmax)
       return ModelV2.load(manifest ? modelDir : abs, {
         folds: opts.folds,

@@ -12,6 +12,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { zipSync } from 'fflate';
 import { initBackend } from '../../sdk/network/backend';
 import { readNpy } from '../../sdk/io/npy';
 import { readNifti, readNiftiChannels } from '../../sdk/io/nifti';
@@ -139,8 +140,7 @@ describe('v2 raw-image prediction equals PyTorch (committed logits) on hippocamp
   });
 });
 
-describe('v2 models through import-model and predict --model', () => {
-  async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
     const out: string[] = [];
     const err: string[] = [];
     const log = console.log;
@@ -159,6 +159,7 @@ describe('v2 models through import-model and predict --model', () => {
     return { code, out: out.join('\n'), err: err.join('\n') };
   }
 
+describe('v2 models through import-model and predict --model', () => {
   test('import-model copies plans.json, dataset.json, fingerprint and checkpoints with a v2 manifest; predict --model NAME equals Model.load', async () => {
     const store = path.join(tmp, 'store');
     const r = await Model.import(MODELS.plain.dir, { modelsDir: store });
@@ -188,4 +189,65 @@ describe('v2 models through import-model and predict --model', () => {
       m.dispose();
     }
   });
+
+  test('a .zip as nnUNetv2_export_model_to_zip lays it out (<dataset>/<trainer>__<plans>__<config>/...) imports', async () => {
+    const files: Record<string, Uint8Array> = {};
+    const prefix = 'Dataset004_Hippocampus/nnUNetTrainer__nnUNetResEncUNetMPlans__2d';
+    for (const f of ['plans.json', 'dataset.json', 'dataset_fingerprint.json', 'fold_0/checkpoint_final.pth']) {
+      files[`${prefix}/${f}`] = fs.readFileSync(path.join(MODELS.resenc.dir, f));
+    }
+    const zip = path.join(tmp, 'resenc.zip');
+    fs.writeFileSync(zip, zipSync(files, { level: 0 }));
+    const r = await Model.import(zip, { modelsDir: path.join(tmp, 'zipstore'), name: 'resenc' });
+    const m = await Model.load(r.dir);
+    try {
+      assert.equal(m.format, 'nnunet-v2');
+      assert.match(String(m), /nnUNetTrainer__nnUNetResEncUNetMPlans__2d/);
+    } finally {
+      m.dispose();
+    }
+  });
+
+  test('predict --model with -chk checkpoint_best looks for fold_k/checkpoint_best.pth; a wrong channel count fails that case by name', async () => {
+    const input = path.join(tmp, 'in2');
+    fs.mkdirSync(input);
+    fs.copyFileSync(path.join(IMAGES, 'hippocampus_003.nii.gz'), path.join(input, 'hippocampus_003_0000.nii.gz'));
+    await assert.rejects(Model.load(MODELS.plain.dir, { checkpoint: 'checkpoint_best.pth' }), /nnUNetTrainer__nnUNetPlans__2d: no fold_k\/checkpoint_best\.pth/);
+    const res = await run(['predict', '-i', input, '-o', path.join(tmp, 'p2'), '--model', MODELS.plain.dir, '-chk', 'checkpoint_best']).catch((e: Error) => ({ code: 1, out: '', err: e.message }));
+    assert.notEqual(res.code, 0);
+    assert.match(res.err, /no fold_k\/checkpoint_best\.pth/);
+    fs.copyFileSync(path.join(IMAGES, 'hippocampus_003.nii.gz'), path.join(input, 'hippocampus_003_0001.nii.gz'));
+    const m = await Model.load(MODELS.plain.dir);
+    try {
+      await assert.rejects(m.predictFolder(input, path.join(tmp, 'p3')), /hippocampus_003.*has 2 channel\(s\), the model expects 1/);
+    } finally {
+      m.dispose();
+    }
+  });
+});
+
+describe('v2 settings nnunet-ts does not implement are refused, naming the file', () => {
+  function variant(name: string, edit: (cfg: Record<string, unknown>) => void): string {
+    const d = path.join(tmp, name, 'nnUNetTrainer__nnUNetPlans__2d');
+    fs.mkdirSync(path.join(d, 'fold_0'), { recursive: true });
+    for (const f of ['dataset.json', 'fold_0/checkpoint_final.pth']) fs.copyFileSync(path.join(MODELS.plain.dir, f), path.join(d, f));
+    const plans = JSON.parse(fs.readFileSync(path.join(MODELS.plain.dir, 'plans.json'), 'utf8'));
+    edit(plans.configurations['2d']);
+    fs.writeFileSync(path.join(d, 'plans.json'), JSON.stringify(plans));
+    return d;
+  }
+  for (const [name, edit, re] of [
+    ['norm', (c: Record<string, unknown>) => void (c.normalization_schemes = ['MyNormalization']), /plans\.json: normalization scheme 'MyNormalization' is not supported/],
+    ['resfn', (c: Record<string, unknown>) => void (c.resampling_fn_data = 'resample_torch_fornnunet'), /plans\.json: resampling_fn_data 'resample_torch_fornnunet' is not supported/],
+    ['order', (c: Record<string, unknown>) => void (c.resampling_fn_probabilities_kwargs = { is_seg: false, order: 2, order_z: 0, force_separate_z: null }), /resampling_fn_probabilities_kwargs order 2 is not supported/],
+  ] as const) {
+    test(name, async () => {
+      const m = await Model.load(variant(name, edit));
+      try {
+        await assert.rejects(m.predict(path.join(IMAGES, 'hippocampus_001.nii.gz')), re);
+      } finally {
+        m.dispose();
+      }
+    });
+  }
 });
