@@ -22,11 +22,12 @@ the allowed mirror axes, divided by their count + 1), prediction *= gaussian (co
 value_scaling_factor 10, float16), predicted_logits (float16) += prediction, n_predictions (float16) += gaussian,
 predicted_logits /= n_predictions (float16); then LabelManager.apply_inference_nonlin: softmax(logits.float()).
 
-The networks are small on purpose (UNet_base_num_features 8, max 64; ResEnc max 32) so the checkpoints stay ~1 MB; the plans are
-otherwise what the v2 planners write for hippocampus 2d. Trained 300 steps each (CE + soft Dice, SGD 0.01 nesterov,
-poly lr), fold 0 cases excluding the three fixture cases.
+The networks are small on purpose (UNet_base_num_features 8, max 64; ResEnc 8,16,16,32 with blocks 1,2,2,2) so the checkpoints stay ~1 MB; the plans are
+otherwise what the v2 planners write for hippocampus 2d. Trained on the first 120 sorted cases other than the three
+fixture cases (CE + soft Dice, poly lr): plain 300 SGD steps (0.01, nesterov 0.99); resenc 1000 Adam steps (1e-3) with
+foreground oversampling and mirror augmentation (test/fixtures/v2_models/README.md has the exact commands).
 
-Usage: [STEPS=300] [ONLY=plain|resenc] [FG_OVERSAMPLE=1] /usr/bin/python3 bench/python/make_v2_fixture.py OUT_DIR [DATA_DIR]
+Usage: [STEPS=300] [ONLY=plain|resenc] [FG_OVERSAMPLE=1] [MIRROR_AUG=1] [OPTIMIZER=sgd|adam] [LR=...] [NNUNET_REF_THREADS=2] /usr/bin/python3 bench/python/make_v2_fixture.py OUT_DIR [DATA_DIR]
 """
 import itertools
 import json
@@ -42,7 +43,7 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dna_networks import PlainConvUNet, ResidualEncoderUNet, init_he  # noqa: E402
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get('NNUNET_REF_THREADS', '2')))  # 1 on a shared machine: 2 threads contending spin
 torch.manual_seed(1234)
 np.random.seed(1234)
 
@@ -50,10 +51,14 @@ OUT = sys.argv[1]
 DATA = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), '..', '..', '..', 'shared', 'data', 'Task04_Hippocampus')
 FIXTURE_CASES = ['hippocampus_001', 'hippocampus_003', 'hippocampus_004']
 STEPS = int(os.environ.get('STEPS', '300'))
-FG_OVERSAMPLE = os.environ.get('FG_OVERSAMPLE') == '1'  # used for the ResEnc fixture (see test/fixtures/v2_models/README.md)
+OPTIMIZER = os.environ.get('OPTIMIZER', 'sgd')  # sgd (nnUNetTrainer's) or adam
+LR = float(os.environ.get('LR', '1e-3' if OPTIMIZER == 'adam' else '1e-2'))
+FG_OVERSAMPLE = os.environ.get('FG_OVERSAMPLE') == '1'
+MIRROR_AUG = os.environ.get('MIRROR_AUG') == '1'  # used for the ResEnc fixture (see test/fixtures/v2_models/README.md)
 PATCH = [56, 40]
 FEATURES = [8, 16, 32, 64]
-FEATURES_RESENC = [8, 16, 32, 32]
+FEATURES_RESENC = [8, 16, 16, 32]
+BLOCKS_RESENC = [1, 2, 2, 2]  # ResEnc M has 1,3,4,6(,6,6): fewer here so the checkpoint (Adam state included) stays < 1 MB
 STRIDES = [[1, 1], [2, 2], [2, 2], [2, 2]]
 KERNELS = [[3, 3]] * 4
 
@@ -116,7 +121,7 @@ def plans_and_json(cases):
     plain = plans('nnUNetPlans', 'dynamic_network_architectures.architectures.unet.PlainConvUNet',
                   {'n_conv_per_stage': [2, 2, 2, 2], 'n_conv_per_stage_decoder': [2, 2, 2]})
     resenc = plans('nnUNetResEncUNetMPlans', 'dynamic_network_architectures.architectures.unet.ResidualEncoderUNet',
-                   {'n_blocks_per_stage': [1, 3, 4, 6], 'n_conv_per_stage_decoder': [1, 1, 1]})
+                   {'n_blocks_per_stage': BLOCKS_RESENC, 'n_conv_per_stage_decoder': [1, 1, 1]})
     resenc['configurations']['2d']['architecture']['arch_kwargs']['features_per_stage'] = FEATURES_RESENC
     return plain, resenc, dataset_json, fingerprint
 
@@ -132,7 +137,11 @@ def build(plans):
 
 
 def train(net, slices, steps):
-    opt = torch.optim.SGD(net.parameters(), 1e-2, weight_decay=3e-5, momentum=0.99, nesterov=True)
+    if OPTIMIZER == 'adam':
+        # the ResEnc fixture: SGD (nnUNetTrainer's) leaves this small ResEnc at background after 600 steps
+        opt = torch.optim.Adam(net.parameters(), LR, weight_decay=3e-5)
+    else:
+        opt = torch.optim.SGD(net.parameters(), LR, weight_decay=3e-5, momentum=0.99, nesterov=True)
     ce = nn.CrossEntropyLoss()
     logging = {k: [] for k in ['mean_fg_dice', 'ema_fg_dice', 'dice_per_class_or_region', 'train_losses', 'val_losses', 'lrs',
                                'epoch_start_timestamps', 'epoch_end_timestamps']}
@@ -140,7 +149,7 @@ def train(net, slices, steps):
     fg_slices = [(d, s) for d, s in slices if (s > 0).any()]
     bs = 16
     for it in range(steps):
-        lr = 1e-2 * (1 - it / steps) ** 0.9
+        lr = LR * (1 - it / steps) ** 0.9
         for g in opt.param_groups:
             g['lr'] = lr
         xb = np.zeros((bs, 1, *PATCH), np.float32)
@@ -158,6 +167,13 @@ def train(net, slices, steps):
                 x0 = rs.randint(0, max(1, d.shape[1] - PATCH[1] + 1))
             dd = d[y0:y0 + PATCH[0], x0:x0 + PATCH[1]]
             ss = s[y0:y0 + PATCH[0], x0:x0 + PATCH[1]]
+            if MIRROR_AUG:
+                # nnU-Net's MirrorTransform over the inference_allowed_mirroring_axes (0, 1), p 0.5 each: without it
+                # mirroring TTA averages in predictions on flips the network never saw
+                for ax in (0, 1):
+                    if rs.rand() < 0.5:
+                        dd = np.flip(dd, ax)
+                        ss = np.flip(ss, ax)
             xb[b, 0, :dd.shape[0], :dd.shape[1]] = dd
             yb[b, :ss.shape[0], :ss.shape[1]] = ss
         x = torch.from_numpy(xb)

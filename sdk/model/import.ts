@@ -20,7 +20,7 @@ export const MODEL_MANIFEST = 'model.json';
 export const MODEL_STORE_FOLDER = 'imported_models';
 
 export interface ModelManifest {
-  format: 'nnunet-v1';
+  format: 'nnunet-v1' | 'nnunet-v2';
   name: string;
   /** the model folder, relative to the manifest */
   folder: string;
@@ -54,7 +54,7 @@ export function modelFolderOf(dir: string): { folder: string; manifest: ModelMan
   const mf = path.join(dir, MODEL_MANIFEST);
   if (!fs.existsSync(mf)) return { folder: dir, manifest: null };
   const m = JSON.parse(fs.readFileSync(mf, 'utf8')) as ModelManifest;
-  if (m.format !== 'nnunet-v1' || typeof m.folder !== 'string') throw new ModelImportError(`${mf}: not an nnunet-ts model manifest`);
+  if ((m.format !== 'nnunet-v1' && m.format !== 'nnunet-v2') || typeof m.folder !== 'string') throw new ModelImportError(`${mf}: not an nnunet-ts model manifest`);
   const folder = path.resolve(dir, m.folder);
   if (!folder.startsWith(path.resolve(dir) + path.sep)) throw new ModelImportError(`${mf}: folder '${m.folder}' leaves the model's folder`);
   return { folder, manifest: m };
@@ -79,6 +79,35 @@ export function findModelFolders(root: string, checkpoint = 'model_final_checkpo
     for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.')) walk(path.join(d, e.name), depth + 1);
   };
   if (isFold(root)) return [root];
+  walk(root, 0);
+  return out.sort();
+}
+
+/**
+ * Folders under `root` (depth <= 5) that are nnU-Net v2 model folders (plans.json + dataset.json +
+ * fold_k/<checkpoint>), or `root` itself when it is one fold folder of such a model.
+ */
+export function findV2ModelFolders(root: string, checkpoint = 'checkpoint_final.pth'): string[] {
+  const isModel = (d: string) =>
+    fs.existsSync(path.join(d, 'plans.json')) &&
+    fs.existsSync(path.join(d, 'dataset.json')) &&
+    fs.readdirSync(d).some((f) => /^fold_(\d+|all)$/.test(f) && fs.existsSync(path.join(d, f, checkpoint)));
+  if (fs.existsSync(path.join(root, checkpoint)) && isModel(path.dirname(root))) return [root];
+  const out: string[] = [];
+  const walk = (d: string, depth: number) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    if (isModel(d)) {
+      out.push(d);
+      return;
+    }
+    if (depth >= 5) return;
+    for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.')) walk(path.join(d, e.name), depth + 1);
+  };
   walk(root, 0);
   return out.sort();
 }

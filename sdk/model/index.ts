@@ -1,7 +1,11 @@
 /** Trained models loaded for prediction: official nnU-Net v1 and v2 model folders, export as v2 (issue 22). */
 export { Model } from './model';
+export { ModelV2 } from './model_v2';
+export type { ModelV2LoadOptions, ModelV2Prediction, ModelV2PredictOptions } from './model_v2';
+export { exportLogitsV2, normalizeChannelV2, predictCaseV2, predictLogitsV2, preprocessV2, V2_NORMALIZATIONS, v2ResamplingKwargs } from './v2_predict';
+export type { V2CaseProperties, V2CasePrediction, V2Preprocessed } from './v2_predict';
 export type { ImportModelOptions, ModelLoadOptions, ModelPredictOptions, ModelPrediction } from './model';
-export { findModelFolders, MODEL_MANIFEST, modelStore, resolveModelDir } from './import';
+export { findModelFolders, findV2ModelFolders, MODEL_MANIFEST, modelStore, resolveModelDir } from './import';
 export type { ModelManifest } from './import';
 export {
   ModelImportError,

@@ -1,5 +1,6 @@
 /**
- * `Model`: a trained model loaded for prediction, from an official nnU-Net v1 model folder (issue 22).
+ * `Model`: a trained model loaded for prediction, from an official nnU-Net v1 model folder (issue 22). A v2 model
+ * folder loads as a `ModelV2` (model_v2.ts) with the same predict / predictFolder / dispose.
  *
  *   const model = await Model.load('.../nnUNetTrainerV2__nnUNetPlansv2.1');   // or a fold_k folder
  *   const { segmentation, probabilities } = await model.predict('case.nii.gz', { probabilities: true });
@@ -25,7 +26,8 @@ import type { ClassProbabilities } from '../inference/sliding_window';
 import { predictCases, PredictInputCase, PredictionResult } from '../inference/predict';
 import type { RootOptions } from '../paths';
 import { isV2ModelFolder } from './v2';
-import { findModelFolders, modelFilesToCopy, modelFolderOf, modelStore, unpackModelZip, writeStoreEntry } from './import';
+import { ModelV2 } from './model_v2';
+import { findModelFolders, findV2ModelFolders, modelFilesToCopy, modelFolderOf, modelStore, unpackModelZip, writeStoreEntry } from './import';
 import {
   findV1ModelFolder,
   loadV1Network,
@@ -111,18 +113,26 @@ export class Model {
   ) {}
 
   /**
-   * Load an nnU-Net v1 model folder (`<trainer>__<plans>` with fold_k/, or one fold folder), or a model imported with
-   * `Model.import` / `nnunet-ts import-model` (its folder in the store).
+   * Load an nnU-Net v1 model folder (`<trainer>__<plans>` with fold_k/, or one fold folder), an nnU-Net v2 model
+   * folder (`<trainer>__<plans>__<configuration>` with plans.json, dataset.json, fold_k/checkpoint_final.pth: returns a
+   * ModelV2, same predict API, v2's pipeline), or a model imported with `Model.import` / `nnunet-ts import-model`
+   * (its folder in the store).
    */
-  static async load(dir: string, opts: ModelLoadOptions = {}): Promise<Model> {
+  static async load(dir: string, opts: ModelLoadOptions = {}): Promise<Model | ModelV2> {
     const abs = path.resolve(dir);
     const { folder: modelDir, manifest } = modelFolderOf(abs);
-    if (!manifest && isV2ModelFolder(modelDir, 'checkpoint_final.pth')) {
-      // v2 preprocessing (normalize before resampling) and export (resample logits, then softmax) differ from v1's
-      throw new ModelImportError(
-        `${modelDir}: an nnU-Net v2 model folder. Prediction from raw images with v2 models is not implemented yet; ` +
-          'load it with loadV2Model() and predict preprocessed arrays with predictPreprocessedV2() (sdk/model/v2.ts)',
-      );
+    const v2Checkpoint = opts.checkpoint?.endsWith('.pth') ? opts.checkpoint : 'checkpoint_final.pth';
+    // a v2 folder (plans.json + dataset.json, here or above a fold folder) even when the asked checkpoint is missing:
+    // the v2 loader then names the missing fold_k/<checkpoint>
+    const v2Files = (d: string) => fs.existsSync(path.join(d, 'plans.json')) && fs.existsSync(path.join(d, 'dataset.json')) && !fs.existsSync(path.join(d, 'plans.pkl'));
+    const looksV2 = isV2ModelFolder(modelDir, v2Checkpoint) || v2Files(modelDir) || (/^fold_(\d+|all)$/.test(path.basename(modelDir)) && v2Files(path.dirname(modelDir)));
+    if (manifest?.format === 'nnunet-v2' || (!manifest && looksV2)) {
+      // v2: its own preprocessing (normalize before resampling) and export (resample logits, then softmax)
+      return ModelV2.load(manifest ? modelDir : abs, {
+        folds: opts.folds,
+        checkpoint: manifest?.checkpoint ?? v2Checkpoint,
+        allowOtherTrainer: opts.allowOtherTrainer,
+      });
     }
     const folder = findV1ModelFolder(modelDir, { ...opts, checkpoint: opts.checkpoint ?? manifest?.checkpoint });
     // official prediction rebuilds the trainer from the first fold's .model.pkl: its plans and stage decide
@@ -193,6 +203,8 @@ export class Model {
     if (isZip && !/\.zip$/i.test(abs)) throw new ModelImportError(`${abs}: give a model folder or a .zip`);
     const root = isZip ? unpackModelZip(abs) : abs;
     try {
+      const v2 = findV2ModelFolders(root, 'checkpoint_final.pth');
+      if (v2.length) return await Model.importV2(abs, root, v2, opts);
       let candidates = findModelFolders(root, checkpoint);
       let folds: string[] | undefined;
       if (candidates.length === 1 && candidates[0] === root && fs.existsSync(path.join(root, `${checkpoint}.model.pkl`))) {
@@ -236,6 +248,49 @@ export class Model {
       }
     } finally {
       if (isZip) fs.rmSync(root, { recursive: true, force: true });
+    }
+  }
+
+  /** import of a v2 model folder (or one of its fold folders) found under `root` */
+  private static async importV2(src: string, root: string, candidates: string[], opts: ImportModelOptions): Promise<{ name: string; dir: string; model: string }> {
+    let folds: string[] | undefined;
+    let c = candidates;
+    if (c.length === 1 && fs.existsSync(path.join(c[0], 'checkpoint_final.pth'))) {
+      folds = [path.basename(c[0])];
+      c = [path.dirname(c[0])];
+    }
+    if (opts.configuration) c = c.filter((d) => path.basename(d).split('__')[2] === opts.configuration);
+    if (c.length === 0) throw new ModelImportError(`${src}: no nnU-Net v2 model folder${opts.configuration ? ` for configuration ${opts.configuration}` : ''}`);
+    if (c.length > 1) throw new ModelImportError(`${src}: holds ${c.length} models, choose one with --configuration: ${c.map((d) => path.relative(root, d)).join(', ')}`);
+    const folder = c[0];
+    const foldNums = folds?.map((f) => (f === 'fold_all' ? 'all' : Number(f.replace('fold_', '')))) as (number | 'all')[] | undefined;
+    const model = ModelV2.load(folder, { folds: foldNums, allowOtherTrainer: opts.allowOtherTrainer });
+    try {
+      const ds = path.basename(path.dirname(folder));
+      const name = opts.name ?? `${ds}_${model.configuration}`.replace(/[^\w.-]/g, '_');
+      const files = ['plans.json', 'dataset.json', 'dataset_fingerprint.json'].filter((f) => fs.existsSync(path.join(folder, f)));
+      for (const f of model.folds) files.push(path.join(f, 'checkpoint_final.pth'));
+      const dir = writeStoreEntry(
+        modelStore(opts),
+        name,
+        folder,
+        files,
+        {
+          format: 'nnunet-v2',
+          name,
+          configuration: model.configuration,
+          trainer: model.trainer,
+          plans: model.plansName,
+          folds: model.folds,
+          checkpoint: 'checkpoint_final.pth',
+          source: src,
+          imported_at: new Date().toISOString(),
+        },
+        Boolean(opts.overwrite),
+      );
+      return { name, dir, model: String(model) };
+    } finally {
+      model.dispose();
     }
   }
 

@@ -23,9 +23,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { roundToFloat16 } from '../inference/gaussian';
-import { argmaxChannelsFirst, predictLogitsSlidingWindowV2, softmaxChannelsFirst } from '../inference/sliding_window_v2';
-import { tfjsPatchPredictor } from '../inference/tfjs_predictor';
+import { argmaxChannelsFirst, softmaxChannelsFirst } from '../inference/sliding_window_v2';
+import { predictLogitsV2 } from './v2_predict';
 import { TorchTensor } from '../io/pickle';
 import { readTorchCheckpoint } from '../io/torch_checkpoint';
 import { buildDynamicArchitecture, canonicalDnaKey, DNA_CLASS_NAMES, DynamicUNet, DynamicUNetArchitecture, DynamicUNetSpec } from '../network/dynamic_unet';
@@ -349,7 +348,8 @@ export interface V2PredictOptions {
 /**
  * nnUNetPredictor.predict_logits_from_preprocessed_data on one preprocessed case ([C, Z, Y, X], C order): each
  * fold's v2 sliding-window logits (float16), summed over folds in float16 and divided by their number, then
- * softmax (float32) and argmax. Resampling back to the original spacing and un-cropping are not done here.
+ * softmax (float32) and argmax. Resampling back to the original spacing and un-cropping are not done here (raw
+ * images: predictCaseV2 in v2_predict.ts, or Model.load(dir).predict()).
  */
 export async function predictPreprocessedV2(
   model: V2Model,
@@ -358,23 +358,7 @@ export async function predictPreprocessedV2(
   opts: V2PredictOptions = {},
 ): Promise<{ logits: Float32Array; probabilities: Float32Array; segmentation: Uint8Array; shape: [number, number, number, number] }> {
   const C = model.architecture.numClasses;
-  let sum: Float32Array | null = null;
-  let outShape: [number, number, number, number] = [C, 0, 0, 0];
-  for (const net of model.networks) {
-    const r = await predictLogitsSlidingWindowV2(image, shape, {
-      patchSize: model.configuration.patch_size,
-      numClasses: C,
-      predictPatch: tfjsPatchPredictor((x) => net.predict(x)),
-      stepSize: opts.stepSize ?? 0.5,
-      mirrorAxes: opts.mirroring === false ? [] : model.mirrorAxes,
-      onProgress: opts.onProgress,
-    });
-    outShape = r.shape;
-    if (!sum) sum = r.data;
-    else for (let i = 0; i < sum.length; i++) sum[i] = roundToFloat16(Math.fround(sum[i] + r.data[i]));
-  }
-  const logits = sum!;
-  if (model.networks.length > 1) for (let i = 0; i < logits.length; i++) logits[i] = roundToFloat16(Math.fround(logits[i] / model.networks.length));
+  const { logits, shape: outShape } = await predictLogitsV2(model, image, shape, opts);
   const probabilities = softmaxChannelsFirst(logits, C);
   return { logits, probabilities, segmentation: argmaxChannelsFirst(probabilities, C), shape: outShape };
 }

@@ -117,7 +117,9 @@ describe('Model.load + predict: parity with official predict_simple (2d, fold 0,
   before(async () => {
     process.env.NNUNET_PROGRESS = '0';
     await initBackend({ backend: process.env.NNUNET_BACKEND ? undefined : 'auto', log: false });
-    model = await Model.load(MODEL);
+    const m = await Model.load(MODEL);
+    assert.ok(m instanceof Model, 'a v1 folder loads as a v1 Model');
+    model = m;
   });
   after(() => model?.dispose());
 

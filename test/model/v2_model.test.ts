@@ -23,8 +23,8 @@ const FIX = process.env.NNUNET_V2_FIXTURE ?? path.resolve(__dirname, '../fixture
 const DS = path.join(FIX, 'Dataset004_Hippocampus');
 const MODELS = {
   plain: { dir: path.join(DS, 'nnUNetTrainer__nnUNetPlans__2d'), cases: ['hippocampus_001', 'hippocampus_003', 'hippocampus_004'], foreground: true },
-  // 300 steps leave this ResEnc predicting background everywhere (its logits still vary: see the fixture README)
-  resenc: { dir: path.join(DS, 'nnUNetTrainer__nnUNetResEncUNetMPlans__2d'), cases: ['hippocampus_001', 'hippocampus_003'], foreground: false },
+  // ResidualEncoderUNet (blocks 1,2,2,2): predicts both labels on both cases (see the fixture README)
+  resenc: { dir: path.join(DS, 'nnUNetTrainer__nnUNetResEncUNetMPlans__2d'), cases: ['hippocampus_001', 'hippocampus_003'], foreground: true },
 };
 
 function f16ulp(v: number): number {
@@ -109,8 +109,14 @@ describe('nnU-Net v2 plans and checkpoints', () => {
     assert.deepEqual(buildDynamicArchitecture(v2NetworkSpec(old, 1, 3, 'p')).params, buildDynamicArchitecture(v2NetworkSpec(cfg, 1, 3, 'p')).params);
   });
 
-  test('Model.load on a v2 folder says what is (not yet) supported instead of looking for v1 files', async () => {
-    await assert.rejects(Model.load(MODELS.plain.dir), /an nnU-Net v2 model folder\. Prediction from raw images with v2 models is not implemented yet; load it with loadV2Model\(\)/);
+  test('Model.load on a v2 folder loads it as a v2 model (raw-image prediction: v2_raw_predict.test.ts)', async () => {
+    const m = await Model.load(MODELS.plain.dir);
+    try {
+      assert.equal(m.format, 'nnunet-v2');
+      assert.equal(m.configuration, '2d');
+    } finally {
+      m.dispose();
+    }
   });
 
   test('a model folder with a broken checkpoint is refused naming the file', () => {

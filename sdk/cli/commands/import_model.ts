@@ -5,21 +5,21 @@ import { initBackend } from '../../network/backend';
 import { modelStore } from '../../model/import';
 import { FOLDER_FLAGS, taskOptionsFrom } from './common';
 
-/** `import-model SRC [--name NAME]`: an official nnU-Net v1 model (folder or .zip) into the model store (issue 22). */
+/** `import-model SRC [--name NAME]`: an official nnU-Net v1 or v2 model (folder or .zip) into the model store (issue 22). */
 export const importModelCommand: CommandSpec = {
   name: 'import-model',
-  summary: 'import an official nnU-Net v1 model (folder or .zip) for predict --model',
+  summary: 'import an official nnU-Net v1 or v2 model (folder or .zip) for predict --model',
   usage: 'import-model SRC [--name NAME] [--configuration 2d|3d_fullres|...] [--checkpoint model_final_checkpoint] [--models DIR] [--force]',
   flags: [
     { name: 'name', alias: 'n', type: 'string', help: 'name to predict with (default <task>_<configuration>)' },
     { name: 'configuration', alias: 'c', type: 'string', help: 'which model of a folder/zip holding several (2d, 3d_fullres, 3d_lowres)' },
-    { name: 'checkpoint', alias: 'chk', type: 'string', help: 'v1 checkpoint name', default: 'model_final_checkpoint' },
+    { name: 'checkpoint', alias: 'chk', type: 'string', help: 'v1 checkpoint name (v2 models: checkpoint_final.pth)', default: 'model_final_checkpoint' },
     { name: 'models', type: 'string', help: 'model store (default <nnUNet_results>/imported_models)' },
     { name: 'force', type: 'boolean', help: 'replace an imported model of the same name' },
     ...FOLDER_FLAGS,
   ],
   async run({ positionals, flags }) {
-    if (positionals.length !== 1) throw new UsageError('give exactly one SRC (a v1 model folder, fold folder or .zip)');
+    if (positionals.length !== 1) throw new UsageError('give exactly one SRC (a v1 or v2 model folder, fold folder or .zip)');
     const o = taskOptionsFrom(flags);
     await initBackend({ log: false }); // the weights are loaded into networks to validate the model
     const r = await Model.import(positionals[0], {

@@ -11,7 +11,7 @@ import { FOLDER_FLAGS, taskOptionsFrom } from './common';
 import { Model } from '../../model/model';
 import { modelStore, resolveModelDir } from '../../model/import';
 
-/** predict --model: an imported (or official v1) model folder. */
+/** predict --model: an imported model, or an official v1 or v2 model folder. */
 async function predictWithModel(nameOrDir: string, input: string, output: string, flags: Record<string, unknown>, step: number): Promise<number> {
   const o = taskOptionsFrom(flags);
   const store = modelStore({ modelsDir: flags.models as string | undefined, workDir: o.workDir, resultsRoot: o.resultsRoot });
@@ -20,8 +20,12 @@ async function predictWithModel(nameOrDir: string, input: string, output: string
   await initBackend({ log: false });
   // -chk: our names are for models trained here; with --model a v1 name (model_best, model_latest) picks the checkpoint
   const chk = flags.checkpoint as string | undefined;
-  const checkpoint = chk && chk !== 'checkpoint_final' ? chk : undefined;
-  if (checkpoint && !/^model_\w+$/.test(checkpoint)) throw new UsageError(`with --model, -chk takes a v1 checkpoint name (model_final_checkpoint, model_best, ...), got '${checkpoint}'`);
+  // a v2 model folder: checkpoint_best / checkpoint_latest name fold_k/<name>.pth
+  let checkpoint = chk && chk !== 'checkpoint_final' ? chk : undefined;
+  if (checkpoint && /^checkpoint_\w+$/.test(checkpoint)) checkpoint = `${checkpoint}.pth`;
+  if (checkpoint && !/^model_\w+$/.test(checkpoint) && !/^checkpoint_\w+\.pth$/.test(checkpoint)) {
+    throw new UsageError(`with --model, -chk takes a v1 checkpoint name (model_final_checkpoint, model_best, ...) or a v2 one (checkpoint_best, ...), got '${chk}'`);
+  }
   const model = await Model.load(dir, { folds, checkpoint, postprocessing: flags['disable-postprocessing'] ? false : true });
   try {
     console.log(String(model));
@@ -68,7 +72,7 @@ export const predictCommand: CommandSpec = {
     { name: 'input', alias: 'i', type: 'string', help: 'folder of <case>_0000.nii.gz (or <case>.nii.gz) files' },
     { name: 'output', alias: 'o', type: 'string', help: 'output folder' },
     { name: 'task', alias: 't', type: 'string', help: 'raw task folder the model was trained on (locates plans and results)' },
-    { name: 'model', alias: 'm', type: 'string', help: 'an imported model (import-model) or an official v1 model folder, instead of -t/-c' },
+    { name: 'model', alias: 'm', type: 'string', help: 'an imported model (import-model) or an official nnU-Net v1 or v2 model folder, instead of -t/-c' },
     { name: 'models', type: 'string', help: 'model store for --model NAME (default <nnUNet_results>/imported_models)' },
     { name: 'configuration', alias: 'c', type: 'string', help: '2d, 3d_lowres, 3d_fullres or 3d_cascade_fullres', default: '3d_fullres' },
     { name: 'folds', alias: 'f', type: 'list', help: 'folds to ensemble (default: all trained of 0..4)' },
