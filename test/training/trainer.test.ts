@@ -96,6 +96,31 @@ describe('trainFold', () => {
     uninterruptedFinal = full.checkpoint;
   });
 
+  test('stopSignal (a job near its time limit): stops at the epoch end with checkpoint_latest; resuming gives the same weights', async () => {
+    assert.ok(uninterruptedFinal, 'runs after the resume test (its 3-epoch run is the reference)');
+    const signal = { aborted: false };
+    const stopped = await trainFold(
+      opts('3d_fullres', 'signal_part', {
+        epochs: 3,
+        checkpointEvery: 50, // no periodic checkpoint: the one saved at the signal is all there is
+        stopSignal: signal,
+        onEpoch: ({ entry }) => {
+          if (entry.epoch === 0) signal.aborted = true;
+        },
+      }),
+    );
+    assert.equal(stopped.stoppedEarly, true);
+    assert.equal(stopped.log.length, 1);
+    const latest = checkpointFile(stopped.outputDir, 'checkpoint_latest');
+    assert.equal(readCheckpoint(latest).state.epoch, 1);
+    assert.ok(!fs.existsSync(checkpointFile(stopped.outputDir, 'checkpoint_final')));
+    const resumed = await trainFold(opts('3d_fullres', 'signal_part', { epochs: 3, checkpointEvery: 2, resume: 'auto' }));
+    assert.equal(resumed.log.length, 3);
+    const a = weightsOf(uninterruptedFinal!);
+    const b = weightsOf(resumed.checkpoint);
+    for (const [name, v] of a) assert.deepEqual(b.get(name), v, `parameter ${name} differs after a signal stop + resume`);
+  });
+
   test("resume 'auto': a finished run of the same settings is reused (no step, same validation); other settings retrain", async () => {
     const first = await trainFold(opts('2d', 'cache', { epochs: 2, validate: true, resume: 'auto' }));
     assert.equal(first.reused, false);
