@@ -90,6 +90,8 @@ interface PageFigure {
 
 async function shootNotebook(page: Page, html: string, name: string, dir: string, timeoutMs: number): Promise<{ shots: Shot[]; problems: string[] }> {
   await page.goto('file://' + html, { waitUntil: 'load', timeout: timeoutMs });
+  // MathJax (nbconvert's template loads it) shows a fixed-position loading message that would land in the shots
+  await page.addStyleTag({ content: '#MathJax_Message { display: none !important; }' });
   const problems: string[] = [];
   try {
     await page.waitForFunction(`(${SETTLED_JS})()`, undefined, { timeout: timeoutMs, polling: 200 });
@@ -146,7 +148,7 @@ function writeIndex(shotsDir: string, all: Shot[]): void {
   for (const s of all) {
     if (s.notebook !== current) {
       current = s.notebook;
-      md.push('', `## ${current}`, '', '| file | cell | kind | title | size |', '| --- | --- | --- | --- | --- |');
+      md.push(...(md[md.length - 1] === '' ? [] : ['']), `## ${current}`, '', '| file | cell | kind | title | size |', '| --- | --- | --- | --- | --- |');
       html.push(`<h2>${escapeHTML(current)}</h2>`);
     }
     md.push(`| [${rel(s.file)}](${rel(s.file)}) | ${cellOf(s)} | ${s.kind} | ${s.title.replace(/\|/g, '\\|')} | ${s.width}x${s.height}, ${Math.round(s.bytes / 1024)} KB |`);
