@@ -2,6 +2,7 @@
 """Execute nnunet-ts notebooks headlessly with nbclient and the project's tslab kernel.
 
     /usr/bin/python3 kernel-setup/run_notebooks.py [NOTEBOOK.ipynb ...] [--full] [--timeout S] [--no-html] [--twice]
+                                                   [--no-screenshots]
 
 - Default: every notebooks/*.ipynb, in name order.
 - Sets NNUNET_NOTEBOOK_SHORT=1 for the kernel (notebooks use a short schedule); --full leaves it unset.
@@ -9,6 +10,11 @@
 - The working directory of every kernel is the repo root (nbclient's metadata path, and tslab_kernel.sh cds there).
 - Writes notebooks/out/NAME.ipynb (executed) and notebooks/out/NAME.html (nbconvert HTML export), also for a notebook
   that failed (executed up to the failing cell), atomically. notebooks/out/ is git-ignored.
+- Screenshots: after the (first) run, kernel-setup/screenshot_notebooks.ts opens every exported NAME.html in
+  headless Chromium (one browser, file:// only), waits for plotly to draw each figure and writes one PNG per figure
+  output to notebooks/out/screenshots/NAME/figNN.png with an index (index.html, index.md, index.json: notebook, cell,
+  title). A figure plotly did not draw fails the run. No Chromium: the run stops before executing anything and says
+  how to install it; --no-screenshots skips the step (--no-html too). Not repeated by --twice's re-run.
 - Exit status 1 if any cell of any notebook raised (a TypeScript type error in a cell counts) or timed out.
 - --twice: run every notebook a second time (into <out>/rerun/), as a user re-running it would, and check the
   caching promise: the second run is at least 5x faster in total, and every cell's outputs are the same once
@@ -126,6 +132,7 @@ def main(argv=None):
     ap.add_argument("--no-html", action="store_true", help="skip the HTML export")
     ap.add_argument("--no-build", action="store_true", help="skip kernel-setup/build_sdk.sh")
     ap.add_argument("--kernel", default="tslab", help="kernel name (default tslab)")
+    ap.add_argument("--no-screenshots", action="store_true", help="skip the Chromium screenshots of the figures")
     ap.add_argument("--twice", action="store_true", help="run again and check the re-run is >= 5x faster with the same outputs")
     args = ap.parse_args(argv)
 
@@ -156,6 +163,13 @@ def main(argv=None):
     for p in paths:
         if not os.path.isfile(p):
             sys.exit("run_notebooks.py: %s does not exist" % p)
+
+    screenshots = not (args.no_screenshots or args.no_html)
+    if screenshots:
+        chromium = os.environ.get("NNUNET_CHROMIUM", "/usr/bin/chromium")
+        if not os.path.isfile(chromium):
+            sys.exit("run_notebooks.py: no Chromium at %s for the figure screenshots; install it (kernel-setup/install.sh, "
+                     "or apt-get install -y chromium), set NNUNET_CHROMIUM=/path/to/chrome, or pass --no-screenshots" % chromium)
 
     if not args.no_build:
         subprocess.run([os.path.join(ROOT, "kernel-setup", "build_sdk.sh")], check=True, cwd=ROOT)
@@ -206,12 +220,29 @@ def main(argv=None):
 
     results, first = run_all(args.out)
 
+    shots_ok, shots_s = True, 0.0
+    if screenshots:
+        # every notebook that has an HTML export, failed ones included (their figures up to the failing cell)
+        print("run_notebooks.py: screenshots of the figures (headless Chromium) ...", flush=True)
+        t0 = time.time()
+        cmd = ["node", "-r", "ts-node/register/transpile-only", os.path.join(ROOT, "kernel-setup", "screenshot_notebooks.ts"),
+               "--out", args.out] + [r[0] for r in results if os.path.isfile(os.path.join(args.out, r[0] + ".html"))]
+        env = dict(os.environ, TS_NODE_TRANSPILE_ONLY="1")
+        shots_ok = subprocess.run(cmd, cwd=ROOT, env=env).returncode == 0
+        shots_s = time.time() - t0
+
     print("\n%-40s %-7s %9s" % ("notebook", "status", "seconds"))
     for name, status, dt, _ in results:
         print("%-40s %-7s %9.1f" % (name, status, dt))
+    if screenshots:
+        print("%-40s %-7s %9.1f  -> %s" % ("screenshots", "ok" if shots_ok else "FAILED", shots_s,
+                                          os.path.relpath(os.path.join(args.out, "screenshots", "index.html"), ROOT)))
     failed = [r for r in results if r[1] != "ok"]
     if failed:
         print("run_notebooks.py: %d of %d notebooks failed: %s" % (len(failed), len(results), ", ".join(r[0] for r in failed)), file=sys.stderr)
+        return 1
+    if not shots_ok:
+        print("run_notebooks.py: the figure screenshots failed (see screenshot_notebooks above); --no-screenshots skips them", file=sys.stderr)
         return 1
     if args.twice:
         print("\nrun_notebooks.py: second run (everything cached should be reused) ...", flush=True)

@@ -4,4 +4,5 @@ export * from './architecture';
 export * from './generic_unet';
 export * from './weights';
 export * from './dynamic_unet';
+export * from './receptive_field';
 export * as ops from './ops';

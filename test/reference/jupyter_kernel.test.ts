@@ -110,5 +110,9 @@ test('run_notebooks.py: tslab runs a notebook that imports "nnunet-ts", plotly.j
   assert.deepEqual(stderr, [], 'no stderr output in the notebook');
   assert.ok(fs.statSync(path.join(out, 'good.html')).size > 1e6, 'HTML export with the plot');
   assert.ok(fs.existsSync(path.join(out, 'bad.ipynb')), 'a failed notebook is still written for inspection');
+  // the runner's figure screenshots (headless Chromium): one PNG per figure of the good notebook, an index naming the cell
+  assert.deepEqual(fs.readdirSync(path.join(out, 'screenshots', 'good')).sort(), ['fig01.png', 'fig02.png']);
+  assert.match(fs.readFileSync(path.join(out, 'screenshots', 'index.md'), 'utf8'), /good\/fig02\.png\) \| cell 2 \(In \[2\]\)/);
+  assert.match(r.stdout, /screenshots\s+ok/);
   fs.rmSync(dir, { recursive: true, force: true });
 });
