@@ -97,6 +97,8 @@ def cell_signature(cell):
             html = data.get("text/html", "")
             if "nnunet-progress" in html:
                 continue  # live progress rows: what ran this time, not a result
+            if "nnunet-live-state" in json.dumps(data):
+                continue  # a figure of a live state (graph_figure.ts liveState: a job graph before its run)
             for mime in sorted(data):
                 v = data[mime]
                 if mime.startswith("image/"):

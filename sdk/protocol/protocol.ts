@@ -93,8 +93,11 @@ export class Protocol {
     );
   }
 
-  /** The graph: steps in columns by depth, arrows for dependencies, coloured by state. */
-  figure(title?: string): Figure {
+  /**
+   * The graph: steps in columns by depth, arrows for dependencies, coloured by state. `liveState`: the figure shows
+   * a moment that differs between runs (before a run), see GraphFigureOptions.
+   */
+  figure(title?: string, o: { liveState?: boolean } = {}): Figure {
     const st = new Map(this.status().map((s) => [s.step, s]));
     return graphFigure(
       this.graph.steps.map((s) => {
@@ -107,7 +110,7 @@ export class Protocol {
           hover: [s.id, x.state, x.detail, x.jobId ? `job ${x.jobId}` : '', x.log ? `log ${x.log}` : ''].filter(Boolean).join('<br>'),
         };
       }),
-      { title: title ?? `Protocol of ${path.basename(this.spec.task)} (${this.spec.configurations.join(', ')}; folds ${this.spec.folds.join(' ')})` },
+      { title: title ?? `Protocol of ${path.basename(this.spec.task)} (${this.spec.configurations.join(', ')}; folds ${this.spec.folds.join(' ')})`, liveState: o.liveState },
     );
   }
 

@@ -9,12 +9,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Task } from '../task';
+import { checkpointFile, readCheckpoint } from '../checkpoint/checkpoint';
 import { ensembleFolders } from '../ensembling/ensemble';
 import { readPostprocessingJson } from '../postprocessing/connected_components';
 import type { InferenceInstructions } from '../model_selection/consolidate';
 import { buildProtocolGraph, stepById, type ProtocolStep } from './graph';
 import { specPlansName, type ProtocolSpec } from './spec';
-import { ProtocolStore, type JobAliveFn, type StepRecord } from './store';
+import { ProtocolStore, StepLockedError, type JobAliveFn, type LockOwner, type StepRecord } from './store';
 export { EXIT_INTERRUPTED } from './store';
 import { stepComplete, protocolStatus } from './status';
 
@@ -54,7 +55,7 @@ export async function runStep(spec: ProtocolSpec, stepId: string, o: StepRunOpti
     throw new Error(`step ${stepId} needs ${states.join(', ')} to be complete first`);
   }
   const owner = { host: os.hostname(), pid: process.pid, jobId: o.jobId, started: new Date().toISOString() };
-  const release = store.acquire(stepId, owner, o.jobAlive);
+  const release = await acquireWaiting(store, stepId, owner, o);
   const record = (state: StepRecord['state'], detail?: string) =>
     store.writeRecord({ step: stepId, state, host: owner.host, pid: owner.pid, jobId: o.jobId, log: o.log, started: owner.started, ended: state === 'running' ? undefined : new Date().toISOString(), detail });
   try {
@@ -73,6 +74,23 @@ export async function runStep(spec: ProtocolSpec, stepId: string, o: StepRunOpti
     throw e;
   } finally {
     release();
+  }
+}
+
+/**
+ * The step's lock; when its holder is a process of a job that already left the queue (scancel, time limit), that
+ * process is finishing its checkpoint: wait for it (up to 2 min) rather than fail.
+ */
+async function acquireWaiting(store: ProtocolStore, stepId: string, owner: LockOwner, o: StepRunOptions): Promise<() => void> {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      return store.acquire(stepId, owner, o.jobAlive);
+    } catch (e) {
+      const held = e instanceof StepLockedError ? e.owner : null;
+      if (!held?.jobId || !o.jobAlive || o.jobAlive(held.jobId) !== false || Date.now() - t0 > 120_000) throw e;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
   }
 }
 
@@ -96,7 +114,13 @@ async function work(spec: ProtocolSpec, step: ProtocolStep, task: Task, o: StepR
     case 'train': {
       const c = step.configuration!;
       if (!plans.hasConfiguration(c)) return { outcome: 'skipped', detail: `the plans ${plans.plansName} have no ${c}` };
-      const r = await plans.fold(step.fold!).train({
+      const fold = await plans.fold(step.fold!);
+      const latest = checkpointFile(fold.outputDir(c), 'checkpoint_latest');
+      if (fs.existsSync(latest)) {
+        const st = readCheckpoint(latest).state;
+        print(`${step.id}: checkpoint_latest at epoch ${st.epoch} of ${st.maxEpochs}: resuming from it (if its settings match this run)`);
+      }
+      const r = await fold.train({
         configuration: c,
         // the ensembles of model selection average the validation probabilities (v1 --npz)
         saveProbabilities: true,

@@ -128,14 +128,16 @@ export class ProtocolStore {
     }
   }
 
-  /** Is this lock's owner gone? Same host: its pid; a Slurm job elsewhere: the scheduler; otherwise assume alive. */
+  /**
+   * Is this lock's owner gone? On this host its pid decides (a cancelled job's process may still be writing its
+   * checkpoint); elsewhere the scheduler's queue; with neither, it is assumed alive.
+   */
   isStale(owner: LockOwner, jobAlive?: JobAliveFn): boolean {
+    if (owner.host === os.hostname() && owner.pid > 0) return !pidAlive(owner.pid);
     if (owner.jobId && jobAlive) {
       const alive = jobAlive(owner.jobId);
-      if (alive === false) return true;
-      if (alive === true) return owner.host === os.hostname() ? !pidAlive(owner.pid) : false;
+      if (alive !== null) return !alive;
     }
-    if (owner.host === os.hostname() && owner.pid > 0) return !pidAlive(owner.pid);
     return false;
   }
 

@@ -22,6 +22,12 @@ export interface GraphFigureOptions {
   colors?: Record<string, string>;
   height?: number;
   width?: number;
+  /**
+   * The figure shows a state that legitimately differs between two runs of a notebook (e.g. a job graph before a
+   * run: waiting the first time, done on a re-run). Marked in layout.meta, so the notebook runner's re-run check
+   * (kernel-setup/run_notebooks.py --twice) skips it like a progress display.
+   */
+  liveState?: boolean;
 }
 
 /** States of a job: green done, grey skipped, blue running, light blue queued, red failed, orange interrupted, white waiting. */
@@ -34,6 +40,9 @@ export const STATE_COLORS: Record<string, string> = {
   interrupted: '#ff7f0e',
   waiting: '#ffffff',
 };
+
+/** layout.meta of a figure whose content is a live state (see GraphFigureOptions.liveState). */
+export const LIVE_STATE_META = 'nnunet-live-state';
 
 export function graphFigure(nodes: GraphNode[], o: GraphFigureOptions = {}): Figure {
   const colors = { ...STATE_COLORS, ...(o.colors ?? {}) };
@@ -85,6 +94,7 @@ export function graphFigure(nodes: GraphNode[], o: GraphFigureOptions = {}): Fig
       annotations,
       margin: { l: 20, r: 20, t: 50, b: 40 },
       plot_bgcolor: '#fafafa',
+      ...(o.liveState ? { meta: LIVE_STATE_META } : {}),
     },
   };
 }

@@ -26,4 +26,4 @@ export { unetDiagram } from './unet_diagram';
 export type { GridImage, ImageGridRow, ImageGridOptions } from './image_grid';
 export { imageGrid } from './image_grid';
 export type { GraphNode, GraphFigureOptions } from './graph_figure';
-export { graphFigure, STATE_COLORS } from './graph_figure';
+export { graphFigure, STATE_COLORS, LIVE_STATE_META } from './graph_figure';
