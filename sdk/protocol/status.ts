@@ -12,7 +12,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { checkpointFile } from '../checkpoint/checkpoint';
+import { checkpointFile, readCheckpoint } from '../checkpoint/checkpoint';
+import { DEFAULT_TRAINING_SEED, V2_ITERATIONS_PER_EPOCH, V2_MAX_NUM_EPOCHS } from '../training/constants';
 import { preprocessedFolder, predNextStageFolder, SUMMARY_FILE, trainedFoldFolder, validationFolder } from '../paths';
 import { buildProtocolGraph, type ProtocolGraph, type ProtocolStep } from './graph';
 import { specPlansName, type ProtocolSpec } from './spec';
@@ -91,6 +92,7 @@ export function stepComplete(spec: ProtocolSpec, g: ProtocolGraph, step: Protoco
   }
   const outs = stepOutputs(spec, step, caseIds);
   if (!outs.every((f) => fs.existsSync(f))) return false;
+  if (step.kind === 'train' && !trainedWithSchedule(outs[0], spec)) return false;
   if (step.kind === 'plan_and_preprocess') return rec?.state === 'done';
   if (step.kind === 'find_best_configuration' || step.kind === 'predict') {
     const newest = Math.max(
@@ -103,6 +105,25 @@ export function stepComplete(spec: ProtocolSpec, g: ProtocolGraph, step: Protoco
     if (step.kind === 'predict') return rec?.state === 'done';
   }
   return true;
+}
+
+/**
+ * Was this checkpoint_final trained with the spec's schedule (epochs, iterations, seed)? A fold trained earlier with
+ * another schedule is not this protocol's: the step runs, and training (run_key) starts it afresh.
+ */
+function trainedWithSchedule(finalCheckpoint: string, spec: ProtocolSpec): boolean {
+  try {
+    const st = readCheckpoint(finalCheckpoint).state;
+    const t = spec.training;
+    return (
+      st.maxEpochs === (t.epochs ?? V2_MAX_NUM_EPOCHS) &&
+      st.epoch >= st.maxEpochs &&
+      st.iterationsPerEpoch === (t.iterationsPerEpoch ?? V2_ITERATIONS_PER_EPOCH) &&
+      st.seed === (t.seed ?? DEFAULT_TRAINING_SEED)
+    );
+  } catch {
+    return false; // unreadable: not complete (the training step reports the problem)
+  }
 }
 
 /** Every step's state, in graph order. */

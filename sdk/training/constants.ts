@@ -9,3 +9,6 @@ export const V2_OVERSAMPLE_FOREGROUND = 0.33; // nnUNetTrainer.oversample_foregr
 /** nnUNetTrainerV2.on_epoch_end: at this epoch, a metric of exactly 0 lowers momentum to 0.95 and re-initialises. */
 export const V2_MOMENTUM_RESCUE_EPOCH = 100;
 export const V2_MOMENTUM_RESCUE_VALUE = 0.95;
+
+/** nnunet-ts: the base seed of a deterministic training when none is given. */
+export const DEFAULT_TRAINING_SEED = 12345;

@@ -43,6 +43,7 @@ import {
   V2_MOMENTUM_RESCUE_EPOCH,
   V2_MOMENTUM_RESCUE_VALUE,
   V2_SAVE_EVERY,
+  DEFAULT_TRAINING_SEED,
   V2_VALIDATION_ITERATIONS,
 } from './constants';
 import { BatchGenerator } from './batch_generator';
@@ -122,7 +123,7 @@ class FoldRun {
       run_key: runKey(o, s, { maxEpochs: this.maxEpochs, itersPerEpoch: this.itersPerEpoch, valIters: this.valIters, initialLr: this.initialLr }),
     };
     this.logFile = path.join(o.outputDir, 'training_log.jsonl');
-    this.seed = o.seed ?? (o.deterministic === false ? Math.floor(Math.random() * 2 ** 32) : 12345);
+    this.seed = o.seed ?? (o.deterministic === false ? Math.floor(Math.random() * 2 ** 32) : DEFAULT_TRAINING_SEED);
     this.sgd = new SGDNesterov({ lr: this.initialLr, momentum: 0.99, weightDecay: 3e-5, nesterov: true });
     this.chunk = microBatchSize(o.microBatchSize ?? 'auto', s.cfg);
     this.dsWeights = deepSupervisionWeights(s.cfg.pool_op_kernel_sizes.length);

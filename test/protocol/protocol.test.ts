@@ -17,6 +17,7 @@ import { sbatchScript, submitSlurm, formatSubmit } from '../../sdk/protocol/slur
 import { graphFigure } from '../../sdk/viz/graph_figure';
 import { assertValidFigure } from '../../sdk/viz/figure';
 import { cliMain } from '../../sdk/cli/main';
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from '../../sdk/checkpoint/checkpoint';
 
 function tmp(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-protocol-'));
@@ -38,6 +39,27 @@ function spec(root: string, o: Partial<ProtocolSpec> = {}): ProtocolSpec {
 }
 
 const CASES = ['c1', 'c2', 'c3'];
+
+/** The files of a training step: a checkpoint_final manifest (with its data files) of this schedule, a summary. */
+function fakeTrained(outs: string[], state: { maxEpochs: number; iterationsPerEpoch: number; seed: number }, mtime?: number): void {
+  const [ck, summary] = outs;
+  fs.mkdirSync(path.dirname(summary), { recursive: true });
+  const dir = path.dirname(ck);
+  for (const f of ['w.json', 'w.bin', 'o.bin']) fs.writeFileSync(path.join(dir, f), '');
+  const manifest = {
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    identity: {},
+    saved_at: 'x',
+    trainer_state: { epoch: state.maxEpochs, validationIterations: 1, momentum: 0.99, ema: 0, bestEma: 0, ...state },
+    log_jsonl: '',
+    weights: 'w',
+    optimizer: { file: 'o.bin', lr: 0, buffers: [] },
+  };
+  fs.writeFileSync(ck, JSON.stringify(manifest));
+  fs.writeFileSync(summary, '{}');
+  if (mtime !== undefined) for (const f of outs) fs.utimesSync(f, mtime, mtime);
+}
 const caseIds = () => CASES;
 
 describe('spec', () => {
@@ -131,9 +153,12 @@ describe('locks and states', () => {
     assert.equal(st().plan_and_preprocess, 'waiting');
     rec('plan_and_preprocess', 'done');
     assert.equal(st().plan_and_preprocess, 'done');
-    // fold 0 trained: checkpoint_final + validation summary
-    for (const f of stepOutputs(s, g.steps[1], caseIds)) touch(f);
-    assert.match(stepOutputs(s, g.steps[1], caseIds)[0], /nnUNetTrainerV2__nnUNetPlansv2\.1_0p25GB__2d\/fold_0\/checkpoint_final\.json$/);
+    // fold 0 trained: checkpoint_final + validation summary, but with another schedule: not this protocol's
+    const outs0 = stepOutputs(s, g.steps[1], caseIds);
+    assert.match(outs0[0], /nnUNetTrainerV2__nnUNetPlansv2\.1_0p25GB__2d\/fold_0\/checkpoint_final\.json$/);
+    fakeTrained(outs0, { maxEpochs: 1000, iterationsPerEpoch: 250, seed: 12345 });
+    assert.equal(st()['train.2d.fold_0'], 'waiting', 'trained for 1000 epochs, the spec asks for 2');
+    fakeTrained(outs0, { maxEpochs: 2, iterationsPerEpoch: 250, seed: 12345 });
     assert.equal(st()['train.2d.fold_0'], 'done');
     // fold 1: failed, then killed while running (lock of a dead process)
     rec('train.2d.fold_1', 'failed', { detail: 'out of memory' });
@@ -162,11 +187,11 @@ describe('locks and states', () => {
       fs.writeFileSync(f, '{}');
       fs.utimesSync(f, t, t);
     };
-    for (const f of stepOutputs(s, g.steps[1], caseIds)) touch(f, 1000);
+    fakeTrained(stepOutputs(s, g.steps[1], caseIds), { maxEpochs: 2, iterationsPerEpoch: 250, seed: 12345 }, 1000);
     for (const f of stepOutputs(s, g.steps[2], caseIds)) touch(f, 2000);
     const state = () => protocolStatus(s, store, caseIds).find((x) => x.step === 'find_best_configuration')!.state;
     assert.equal(state(), 'done');
-    touch(stepOutputs(s, g.steps[1], caseIds)[0], 3000);
+    fakeTrained(stepOutputs(s, g.steps[1], caseIds), { maxEpochs: 2, iterationsPerEpoch: 250, seed: 12345 }, 3000);
     assert.equal(state(), 'waiting');
   });
 });
@@ -207,8 +232,8 @@ describe('slurm scripts', () => {
     const store = ProtocolStore.of(s);
     const g = buildProtocolGraph(s);
     store.writeRecord({ step: 'plan_and_preprocess', state: 'done', host: 'h', pid: 1, started: 'x' });
-    for (const st of [g.steps[0], g.steps[1]])
-      for (const f of stepOutputs(s, st, caseIds)) (fs.mkdirSync(path.dirname(f), { recursive: true }), fs.writeFileSync(f, '{}'));
+    for (const f of stepOutputs(s, g.steps[0], caseIds)) (fs.mkdirSync(path.dirname(f), { recursive: true }), fs.writeFileSync(f, '{}'));
+    fakeTrained(stepOutputs(s, g.steps[1], caseIds), { maxEpochs: 2, iterationsPerEpoch: 250, seed: 12345 });
     const r = submitSlurm(s, caseIds, { dryRun: true, command: ['nnunet-ts'] });
     const by = (gr: string) => r.jobs.find((j) => j.group === gr)!;
     assert.deepEqual(r.jobs.map((j) => j.group), ['train.2d', 'train.3d_lowres', 'train.3d_fullres', 'pred_next_stage', 'train.3d_cascade_fullres', 'find_best_configuration', 'predict']);
