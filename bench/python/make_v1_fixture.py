@@ -9,7 +9,8 @@
   OUT/reference/<case>_seg.npy       uint8 (z, y, x) in the input's geometry (argmax, un-cropped)
   OUT/reference/summary.json         per case: shapes, label counts, seconds; training losses
 
-How the files are written follows the official v1 trainers (MIC-DKFZ/nnUNet, branch nnunetv1, commit 0144b70b):
+How the files are written follows the official v1 trainers (MIC-DKFZ/nnUNet v1 code as read at commit 0144b70b; the
+official 2d fixture, made at nnunetv1 commit db16c6ce, has the same checkpoint keys):
   nnunet/training/network_training/network_trainer.py  NetworkTrainer.save_checkpoint: torch.save({'epoch',
       'state_dict' (every tensor .cpu()), 'optimizer_state_dict', 'lr_scheduler_state_dict' (None for
       nnUNetTrainerV2: poly lr is set by hand), 'plot_stuff': (all_tr_losses, all_val_losses, all_val_losses_tr_mode,
@@ -20,9 +21,9 @@ How the files are written follows the official v1 trainers (MIC-DKFZ/nnUNet, bra
   init_args of nnUNetTrainerV2 (run_training for 3d_fullres): (plans_file, fold, output_folder, dataset_directory,
       batch_dice=True, stage=0, unpack_data=True, deterministic=False, fp16=False).
 The plans start from the official 2d fixture's pickled plans (../shared/fixtures/official/checkpoints/
-Task004_Hippocampus_v1_2d: dataset_properties, normalization, spacing 1 mm) with the 3d_fullres stage
-ExperimentPlanner3D_v21 writes for hippocampus (patch 40x56x40, three 2x2x2 poolings, 3x3x3 kernels), except
-base_num_features 8 instead of 32 so that generation stays short on a CPU.
+Task004_Hippocampus_v1_2d: dataset_properties, normalization, spacing 1 mm) with the 3d_fullres stage of the official
+v1 3D plans (../shared/fixtures/official/hippocampus_v1_plans_3d.json: patch 40x56x40, batch 7, three 2x2x2
+poolings, 3x3x3 kernels), except base_num_features 8 instead of 32 so that generation stays short on a CPU.
 
 Network: bench/python/torch_step_parity.py's GenericUNet (Generic_UNet re-implemented from nnunetv1's
 generic_UNet.py, same state_dict names), InitWeights_He(1e-2). Trained STEPS (default 300) SGD steps (0.01,
@@ -64,8 +65,9 @@ np.random.seed(1234)
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = sys.argv[1]
 DATA = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, '..', '..', '..', 'shared', 'data', 'Task04_Hippocampus')
-OFFICIAL_2D = os.path.join(HERE, '..', '..', '..', 'shared', 'fixtures', 'official', 'checkpoints', 'Task004_Hippocampus_v1_2d',
-                           'nnUNetTrainerV2__nnUNetPlansv2.1', 'fold_0', 'model_final_checkpoint.model.pkl')
+OFFICIAL = os.path.join(HERE, '..', '..', '..', 'shared', 'fixtures', 'official')
+OFFICIAL_2D = os.path.join(OFFICIAL, 'checkpoints', 'Task004_Hippocampus_v1_2d', 'nnUNetTrainerV2__nnUNetPlansv2.1', 'fold_0',
+                           'model_final_checkpoint.model.pkl')
 FIXTURE_CASES = ['hippocampus_001', 'hippocampus_003', 'hippocampus_004']
 STEPS = int(os.environ.get('STEPS', '300'))
 PATCH = [40, 56, 40]
@@ -97,15 +99,17 @@ def preprocess(data):
 def make_plans():
     info = pickle.load(open(OFFICIAL_2D, 'rb'))
     plans = info['plans']
-    st2 = plans['plans_per_stage'][0]
+    st = json.load(open(os.path.join(OFFICIAL, 'hippocampus_v1_plans_3d.json')))['plans_per_stage']['0']
+    assert st['patch_size'] == PATCH and st['pool_op_kernel_sizes'] == POOL and st['conv_kernel_sizes'] == KERNELS
     plans['base_num_features'] = BASE
     plans['data_identifier'] = 'nnUNetData_plans_v2.1'
     plans['preprocessor_name'] = 'GenericPreprocessor'
+    # numpy arrays where the official pickles have them (patch size, median size, spacings)
     plans['plans_per_stage'] = {0: {
-        'batch_size': 9, 'num_pool_per_axis': [3, 3, 3], 'patch_size': np.array(PATCH),
-        'median_patient_size_in_voxels': st2['median_patient_size_in_voxels'], 'current_spacing': st2['current_spacing'],
-        'original_spacing': st2['original_spacing'], 'do_dummy_2D_data_aug': False,
-        'pool_op_kernel_sizes': [list(p) for p in POOL], 'conv_kernel_sizes': [list(k) for k in KERNELS],
+        'batch_size': st['batch_size'], 'num_pool_per_axis': st['num_pool_per_axis'], 'patch_size': np.array(st['patch_size']),
+        'median_patient_size_in_voxels': np.array(st['median_patient_size_in_voxels']), 'current_spacing': np.array(st['current_spacing']),
+        'original_spacing': np.array(st['original_spacing']), 'do_dummy_2D_data_aug': st['do_dummy_2D_data_aug'],
+        'pool_op_kernel_sizes': st['pool_op_kernel_sizes'], 'conv_kernel_sizes': st['conv_kernel_sizes'],
     }}
     return plans
 
