@@ -1,11 +1,11 @@
-// reference suite: python3-torch 1.13, python3-scipy, python3-nibabel (only to make the cached model, ~4 min) -- an nnU-Net v1 3d_fullres model folder made with PyTorch imports and predicts like v1's prediction re-stated in PyTorch
+// reference suite: python3-torch 1.13, python3-scipy, python3-nibabel (only to make the cached model: 10-13 min on a busy 2-core machine) -- an nnU-Net v1 3d_fullres model folder made with PyTorch imports and predicts like v1's prediction re-stated in PyTorch
 /**
  * The v1 3d_fullres model folder of issue 22: bench/python/make_v1_fixture.py trains a Generic_UNet (base 8
  * features, the hippocampus 3d_fullres topology: patch 40x56x40, three 2x2x2 poolings) for 300 SGD steps with
  * Debian's torch 1.13 and writes it as the official v1 trainers do (plans.pkl, fold_0/model_final_checkpoint.model
  * + .model.pkl), plus PyTorch's prediction of three held-out cases following v1's predict_3D (Gaussian sliding
  * window, 8 mirror combinations, softmax averaged in float32). The folder is cached in .cache/v1_3d_fullres
- * (git-ignored, ~2.7 MB with the optimizer state) and made when missing (NNUNET_V1_FIXTURE overrides the folder).
+ * (git-ignored; the checkpoint is 2.9 MB with the optimizer state, too big to commit) and made when missing (NNUNET_V1_FIXTURE overrides the folder).
  *
  * Checks: `nnunet-ts import-model`'s `Model.import` + `Model.load` read it as 3d_fullres with every tensor mapped;
  * the segmentation equals PyTorch's on >= 99.99 % of voxels; the softmax is within 1e-4 of PyTorch's float32 softmax
