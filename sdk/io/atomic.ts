@@ -43,6 +43,20 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
   }
 }
 
+/**
+ * writeFileAtomic, unless the file already holds exactly these bytes: its timestamp then stays, so what is keyed on
+ * it (a later step's "newer than its inputs" check) stays valid when a recomputation changed nothing.
+ */
+export async function writeFileAtomicIfChanged(file: string, data: string): Promise<boolean> {
+  try {
+    if ((await fs.promises.readFile(file, 'utf8')) === data) return false;
+  } catch {
+    /* absent or unreadable: write it */
+  }
+  await writeFileAtomic(file, data);
+  return true;
+}
+
 /** JSON artifacts are written with 2-space indentation (as nnU-Net's save_json does, sort_keys off). */
 export function writeJsonAtomicSync(file: string, value: unknown): void {
   writeFileAtomicSync(file, JSON.stringify(value, null, 2) + '\n');

@@ -12,7 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as aq from 'arquero';
-import { writeFileAtomic, writeJsonAtomic } from '../io/atomic';
+import { writeFileAtomic, writeFileAtomicIfChanged, writeJsonAtomic } from '../io/atomic';
 import { progress } from '../util/progress';
 import { ensembleProbabilityFiles } from '../ensembling/ensemble';
 import { addForegroundMean, EvaluationResults, foregroundMeanDice, readSummaryJson } from '../evaluation/evaluator';
@@ -308,7 +308,8 @@ export async function findBestConfigurationInResults(resultsDir: string, o: Find
   );
   const numFg = Object.keys(meanDice[valid[0]]).filter((k) => k !== 'mean' && k !== '0').length;
   const csv = modelSelectionCsv(meanDice, numFg);
-  await writeFileAtomic(path.join(resultsDir, 'summary.csv'), csv);
+  // unchanged results keep their timestamps (the protocol's test prediction is keyed on them)
+  await writeFileAtomicIfChanged(path.join(resultsDir, 'summary.csv'), csv);
   let instructions: InferenceInstructions | null = null;
   if (selection.best) {
     const plans = o.plans ?? V1_DEFAULT_PLANS;
@@ -323,12 +324,12 @@ export async function findBestConfigurationInResults(resultsDir: string, o: Find
       commands.push(`nnunet-ts ensemble -i ${configs.map((c) => `OUTPUT_FOLDER_${c}`).join(' ')} -o OUTPUT_FOLDER --postprocessing-file ${ppFile}`);
     }
     instructions = { best: selection.best, isEnsemble: selection.isEnsemble, configurations: configs, folds, plans, commands, postprocessingFile: ppFile };
-    await writeFileAtomic(
+    await writeFileAtomicIfChanged(
       path.join(resultsDir, 'inference_instructions.txt'),
       `Best: ${selection.best} (mean foreground Dice ${selection.bestScore.toFixed(4)} on the pooled ${folds.length}-fold cross-validation)\n\n` +
         `Run inference like this:\n\n${commands.join('\n')}\n`,
     );
-    await writeJsonAtomic(path.join(resultsDir, 'inference_instructions.json'), instructions);
+    await writeFileAtomicIfChanged(path.join(resultsDir, 'inference_instructions.json'), JSON.stringify(instructions, null, 2) + '\n');
   }
   return new ModelSelectionResult(resultsDir, selection, consolidated, ensembles, instructions, csv, meanDice);
 }

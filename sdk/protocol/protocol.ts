@@ -31,7 +31,11 @@ export interface ProtocolOptions {
   gpuMemoryTargetGB?: number;
   training?: ProtocolTraining;
   disableEnsembling?: boolean;
-  /** test prediction with the selected model: default the task's imagesTs (when it exists) into <results>/<task>/protocol_test_predictions; false: none */
+  /**
+   * test prediction with the selected model: default the task's imagesTs (when it exists) into
+   * <results>/<task>/protocol_test_predictions; false: none. Mirroring TTA defaults to the training's validation
+   * setting (`training.mirroring`, default true as v1).
+   */
   predict?: { input?: string; output?: string; mirroring?: boolean } | false;
 }
 
@@ -48,7 +52,7 @@ export function protocolSpecFor(task: ProtocolTaskLike, o: ProtocolOptions = {})
     o.predict === false
       ? null
       : o.predict?.input || fs.existsSync(imagesTs)
-        ? { input: path.resolve(o.predict?.input ?? imagesTs), output: path.resolve(o.predict?.output ?? path.join(task.paths.results, 'protocol_test_predictions')), mirroring: o.predict?.mirroring }
+        ? { input: path.resolve(o.predict?.input ?? imagesTs), output: path.resolve(o.predict?.output ?? path.join(task.paths.results, 'protocol_test_predictions')), mirroring: o.predict?.mirroring ?? o.training?.mirroring }
         : null;
   return validateSpec(
     {
