@@ -1,9 +1,10 @@
-// reference suite: slurm-wlm + munge (apt), root -- the protocol on a real one-node Slurm cluster equals a local run; a scancelled training resumes from its checkpoint
+// reference suite: slurm-wlm + munge (apt), root -- the protocol on a real one-node Slurm cluster equals a local run; a time-limit signal requeues a training, a scancelled one resumes
 /**
  * The issue's check of the job graph, with real components: a one-node Slurm cluster (test/helpers/slurm_cluster.ts)
  * and a small real task (10 hippocampus cases, planned for a 0.02 GB GPU target so the cascade exists and a training
  * step is fast on a CPU). The whole protocol (2d, 3d_lowres, 3d_fullres, 3d_cascade_fullres on folds 0 and 1,
  * pred_next_stage, model selection, test prediction) runs once with the local executor and once as Slurm jobs; one
+ * training gets the time-limit signal (USR1 to its batch shell) and must checkpoint, requeue itself and resume; one
  * training job is scancelled mid-way and the protocol resubmitted. The two runs must give the same model-selection
  * table, the same selected model and the same test segmentations, and the cancelled training must continue from its
  * checkpoint (its first epochs predate the cancel).
@@ -34,6 +35,7 @@ const OPTIONS: ProtocolOptions = {
   predict: { mirroring: false },
 };
 const CANCELLED = 'train.3d_fullres.fold_1';
+const SIGNALLED = 'train.2d.fold_0';
 
 before(async () => {
   const why = slurmUnavailable();
@@ -85,7 +87,25 @@ test('the protocol on Slurm (with a scancelled, resubmitted training) equals a l
   const script = fs.readFileSync(first.jobs.find((j) => j.group === 'train.3d_fullres')!.scriptFile, 'utf8');
   assert.match(script, /#SBATCH --array=0,1\n/);
 
-  // 3. scancel one training after its first checkpoint, before its end
+  // 3a. the time-limit path: USR1 to a training's batch shell (what --signal=B:USR1@lead sends before the limit);
+  // the training checkpoints at its epoch end, exits 99, and the job requeues itself and resumes
+  const sigStep = slurm.graph.steps.find((s) => s.id === SIGNALLED)!;
+  const [sigFinal] = stepOutputs(slurm.spec, sigStep, () => []);
+  const sigLatest = path.join(path.dirname(sigFinal), 'checkpoint_latest.json');
+  // right after its first epoch (checkpoint_latest at epoch 1), so the signal lands before the last epoch starts
+  const epochOf = (f: string) => {
+    try {
+      return (JSON.parse(fs.readFileSync(f, 'utf8')) as { trainer_state?: { epoch?: number } }).trainer_state?.epoch ?? null;
+    } catch {
+      return null;
+    }
+  };
+  const sigJob = await waitFor(`${SIGNALLED} to write checkpoint_latest`, () => epochOf(sigLatest) === 1 && !fs.existsSync(sigFinal) && readQueue(slurm.spec)!.running.get(SIGNALLED), 1500, slurm);
+  const signalledAt = Date.now();
+  const us = spawnSync('scancel', ['--signal=USR1', '--batch', sigJob], { encoding: 'utf8' });
+  assert.equal(us.status, 0, us.stderr);
+
+  // 3b. scancel one training after its first checkpoint, before its end
   const step = slurm.graph.steps.find((s) => s.id === CANCELLED)!;
   const [finalCk] = stepOutputs(slurm.spec, step, () => []);
   const latest = path.join(path.dirname(finalCk), 'checkpoint_latest.json');
@@ -97,7 +117,7 @@ test('the protocol on Slurm (with a scancelled, resubmitted training) equals a l
   await waitFor(`the cancelled step's process to end`, () => slurm.status().find((s) => s.step === CANCELLED)!.state !== 'running', 120, slurm);
   assert.ok(!fs.existsSync(finalCk), 'the cancelled training had not finished');
   assert.equal(slurm.status().find((s) => s.step === CANCELLED)!.state, 'interrupted');
-  const epochAtCancel = JSON.parse(fs.readFileSync(latest, 'utf8')).state?.epoch ?? null;
+  const epochAtCancel = epochOf(latest);
 
   // 4. resubmit: finished steps are left out, running ones kept, the rest (re)submitted
   const again = slurm.submit({ cpus: 1, gpuCpus: 1, signalLeadSeconds: 60 });
@@ -117,6 +137,14 @@ test('the protocol on Slurm (with a scancelled, resubmitted training) equals a l
   assert.equal(jobLogs.length, 2, `two jobs ran ${CANCELLED}: ${jobLogs.join(' ')}`);
   const resumedLog = jobLogs.map((f) => fs.readFileSync(path.join(slurm.store.logDir, f), 'utf8')).find((t) => /resuming from it/.test(t));
   assert.ok(resumedLog, `no job log of ${CANCELLED} says it resumed (epoch at cancel: ${epochAtCancel})`);
+
+  // the signalled training: checkpointed, requeued (same job, same log file), resumed, finished
+  const sigLog = fs.readFileSync(path.join(slurm.store.logDir, fs.readdirSync(slurm.store.logDir).find((f) => f.startsWith(`${SIGNALLED}.job_`))!), 'utf8');
+  for (const want of ['time limit near', 'checkpointed; requeueing job', 'resuming from it'])
+    assert.ok(sigLog.includes(want), `the log of ${SIGNALLED} lacks '${want}':\n${sigLog}`);
+  const sigTrainLog = fs.readFileSync(path.join(path.dirname(sigFinal), 'training_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(sigTrainLog.length, 3);
+  assert.ok(Date.parse(sigTrainLog[0].timestamp) < signalledAt, `${SIGNALLED} started over after its requeue`);
 
   // 5. same results as the local run
   const rs = (p: Protocol, f: string) => fs.readFileSync(path.join(p.spec.roots.results, path.basename(taskDir), f), 'utf8');
