@@ -8,6 +8,7 @@ import { ProtocolStore, EXIT_INTERRUPTED } from '../../protocol/store';
 import { formatStatus } from '../../protocol/status';
 import { formatSubmit, readQueue, type SlurmOptions } from '../../protocol/slurm';
 import { runStep, loadProtocolTask } from '../../protocol/steps';
+import { toHTML } from '../../viz/render';
 import { FOLDER_FLAGS, taskOptionsFrom } from './common';
 
 const ACTIONS = ['run', 'submit', 'status', 'cancel', 'step'] as const;
@@ -115,7 +116,7 @@ export const protocolCommand: CommandSpec = {
   usage: [
     'protocol run    -t TASK_DIR [-c 2d 3d_fullres ...] [-f 0 1 2 3 4] [--jobs N] [training options]',
     '       protocol submit -t TASK_DIR --scheduler slurm|local [-c ...] [-f ...] [--partition P --gres gpu:1 --gpu-time 48:00:00 ...] [--dry-run]',
-    '       protocol status -t TASK_DIR        (or --spec <results>/<task>/protocol/protocol.json)',
+    '       protocol status -t TASK_DIR [--html graph.html]   (or --spec <results>/<task>/protocol/protocol.json)',
     '       protocol cancel -t TASK_DIR',
     '       protocol step --spec protocol.json --step ID   (what each job runs)',
   ].join('\n'),
@@ -154,6 +155,7 @@ export const protocolCommand: CommandSpec = {
     { name: 'signal-lead', type: 'number', help: 'seconds before the time limit to checkpoint (default 900)' },
     { name: 'sbatch', type: 'list', help: 'extra #SBATCH directives, e.g. --sbatch --constraint=a100' },
     { name: 'setup', type: 'list', help: 'shell lines run first in each job, e.g. "module load nodejs/20"' },
+    { name: 'html', type: 'string', help: 'status: also write the graph, coloured by state, as a self-contained HTML page' },
     { name: 'step', type: 'string', help: 'step: the step id' },
     { name: 'job-id', type: 'string', help: 'step: the Slurm job id (recorded in the lock)' },
     { name: 'log', type: 'string', help: 'step: the log file of this run (recorded)' },
@@ -169,6 +171,11 @@ export const protocolCommand: CommandSpec = {
     const p = await protocolOf(flags, action === 'status' || action === 'cancel');
     if (action === 'status') {
       console.log(p.summary());
+      const html = flags.html as string | undefined;
+      if (html) {
+        const r = await toHTML(p.figure(), html);
+        console.log(`graph: ${r.file} (${(r.bytes / 1e6).toFixed(1)} MB)`);
+      }
       return p.status().some((s) => s.state === 'failed') ? 1 : 0;
     }
     if (action === 'cancel') {
