@@ -145,13 +145,15 @@ export function sbatchScript(spec: ProtocolSpec, group: string, steps: ProtocolS
     `echo "nnunet-ts: $STEP on $(hostname), job $JOB, $(date -Is)"`,
     `${cmd} protocol step --spec ${q(store.specFile)} --step "$STEP" --job-id "$JOB" --log "$LOG" &`,
     'PID=$!',
-    // the batch shell gets USR1 (--signal=B:) before the time limit and TERM from scancel: the step checkpoints
-    `trap 'echo "nnunet-ts: time limit near: $STEP checkpoints at its next epoch end"; kill -USR1 $PID' USR1`,
+    // the batch shell gets USR1 (--signal=B:) before the time limit: the step checkpoints and the job requeues
+    // itself; TERM (scancel, preemption) only checkpoints: a cancelled job stays cancelled
+    'REQUEUE=0',
+    `trap 'echo "nnunet-ts: time limit near: $STEP checkpoints at its next epoch end"; REQUEUE=1; kill -USR1 $PID' USR1`,
     `trap 'kill -TERM $PID' TERM`,
     'RC=0',
     // `wait` returns early when a trapped signal arrives: wait until the step process is really gone
     'while :; do wait $PID; RC=$?; kill -0 $PID 2>/dev/null || break; done',
-    `if [ $RC -eq ${EXIT_INTERRUPTED} ]; then echo "nnunet-ts: $STEP checkpointed; requeueing job $SLURM_JOB_ID"; scontrol requeue "$SLURM_JOB_ID"; fi`,
+    `if [ $RC -eq ${EXIT_INTERRUPTED} ] && [ $REQUEUE -eq 1 ]; then echo "nnunet-ts: $STEP checkpointed; requeueing job $SLURM_JOB_ID"; scontrol requeue "$SLURM_JOB_ID"; fi`,
     'exit $RC',
     '',
   ].join('\n');

@@ -216,6 +216,9 @@ describe('slurm scripts', () => {
       'STEP="train.3d_fullres.fold_${SLURM_ARRAY_TASK_ID}"',
       `'nnunet-ts' protocol step --spec '${store.specFile}' --step "$STEP"`,
       'scontrol requeue "$SLURM_JOB_ID"',
+      // only the time-limit signal requeues; scancel's TERM leaves the job cancelled
+      `REQUEUE=1; kill -USR1 $PID' USR1`,
+      '[ $REQUEUE -eq 1 ]',
     ])
       assert.ok(sh.includes(line), `script lacks: ${line}\n${sh}`);
     const plan = sbatchScript(s, 'plan_and_preprocess', [g.steps[0]], { gres: 'gpu:1', partition: 'cpu', command: ['nnunet-ts'] }, store);
