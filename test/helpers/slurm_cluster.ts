@@ -89,13 +89,33 @@ export async function startSlurmCluster(o: { cpus?: number; port?: number } = {}
   run('slurmctld', ['-f', conf], env);
   run('slurmd', ['-f', conf, '-N', 'localhost'], env);
   const stop = () => {
-    for (const pidFile of ['slurmd.pid', 'slurmctld.pid', 'run/munged.pid']) {
-      try {
-        process.kill(Number(fs.readFileSync(path.join(dir, pidFile), 'utf8').trim()), 'SIGTERM');
-      } catch {
-        /* not running */
-      }
+    // jobs first: a slurmd with running jobs outlives SIGTERM (its step daemons keep retrying the dead controller)
+    spawnSync('scancel', ['--user=root'], { env });
+    const t = Date.now();
+    while (Date.now() - t < 15000) {
+      const q = spawnSync('squeue', ['-h'], { env, encoding: 'utf8' });
+      if (q.status !== 0 || !q.stdout.trim()) break;
+      spawnSync('sleep', ['0.5']);
     }
+    const pids = ['slurmd.pid', 'slurmctld.pid', 'run/munged.pid'].flatMap((f) => {
+      try {
+        return [Number(fs.readFileSync(path.join(dir, f), 'utf8').trim())];
+      } catch {
+        return [];
+      }
+    });
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGTERM');
+    const t2 = Date.now();
+    while (pids.some(alive) && Date.now() - t2 < 5000) spawnSync('sleep', ['0.2']);
+    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
   };
   const t0 = Date.now();
   for (;;) {
