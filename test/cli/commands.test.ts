@@ -6,31 +6,14 @@ import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { cliMain } from '../../sdk/cli/main';
+
+import { runCli as run } from '../helpers/cli';
 import { COMMANDS } from '../../sdk/cli/commands';
 import { readNifti } from '../../sdk/io/nifti';
 import { tinyTask } from '../training/trainer_fixture';
 
 process.env.NNUNET_PROGRESS = '0';
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  process.exitCode = 0;
-  try {
-    await cliMain(argv);
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 afterEach(() => {
   process.exitCode = 0;

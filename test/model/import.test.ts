@@ -10,7 +10,7 @@ import * as path from 'path';
 import { zipSync } from 'fflate';
 import { initBackend } from '../../sdk/network/backend';
 import { readNifti } from '../../sdk/io/nifti';
-import { cliMain } from '../../sdk/cli/main';
+import { runCli as run } from '../helpers/cli';
 import { Model } from '../../sdk/model/model';
 
 const FIX = path.resolve(__dirname, '../../../shared/fixtures/official/checkpoints/Task004_Hippocampus_v1_2d');
@@ -19,24 +19,6 @@ const IMAGES = path.resolve(__dirname, '../../../shared/data/Task04_Hippocampus/
 
 let tmp: string;
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  process.exitCode = 0;
-  try {
-    await cliMain(argv);
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 before(async () => {
   process.env.NNUNET_PROGRESS = '0';

@@ -16,7 +16,7 @@ import { zipSync } from 'fflate';
 import { initBackend } from '../../sdk/network/backend';
 import { readNpy } from '../../sdk/io/npy';
 import { readNifti, readNiftiChannels } from '../../sdk/io/nifti';
-import { cliMain } from '../../sdk/cli/main';
+import { runCli as run } from '../helpers/cli';
 import { softmaxChannelsFirst } from '../../sdk/inference/sliding_window_v2';
 import { Model } from '../../sdk/model/model';
 import { ModelV2 } from '../../sdk/model/model_v2';
@@ -140,24 +140,6 @@ describe('v2 raw-image prediction equals PyTorch (committed logits) on hippocamp
   });
 });
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const log = console.log;
-    const error = console.error;
-    console.log = (...a: unknown[]) => void out.push(a.join(' '));
-    console.error = (...a: unknown[]) => void err.push(a.join(' '));
-    process.exitCode = 0;
-    try {
-      await cliMain(argv);
-    } finally {
-      console.log = log;
-      console.error = error;
-    }
-    const code = Number(process.exitCode ?? 0);
-    process.exitCode = 0;
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  }
 
 describe('v2 models through import-model and predict --model', () => {
   test('import-model copies plans.json, dataset.json, fingerprint and checkpoints with a v2 manifest; predict --model NAME equals Model.load', async () => {

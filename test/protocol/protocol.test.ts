@@ -16,7 +16,7 @@ import { protocolStatus, stepOutputs } from '../../sdk/protocol/status';
 import { sbatchScript, submitSlurm, formatSubmit } from '../../sdk/protocol/slurm';
 import { graphFigure } from '../../sdk/viz/graph_figure';
 import { assertValidFigure } from '../../sdk/viz/figure';
-import { cliMain } from '../../sdk/cli/main';
+import { runCli as run } from '../helpers/cli';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from '../../sdk/checkpoint/checkpoint';
 
 function tmp(): string {
@@ -265,22 +265,6 @@ describe('slurm scripts', () => {
 });
 
 describe('CLI', () => {
-  async function run(argv: string[]) {
-    const out: string[] = [];
-    const err: string[] = [];
-    const [log, error] = [console.log, console.error];
-    console.log = (...a: unknown[]) => void out.push(a.join(' '));
-    console.error = (...a: unknown[]) => void err.push(a.join(' '));
-    process.exitCode = 0;
-    try {
-      await cliMain(argv);
-    } finally {
-      [console.log, console.error] = [log, error];
-    }
-    const code = Number(process.exitCode ?? 0);
-    process.exitCode = 0;
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  }
   test('usage errors exit 2 and say what is wrong', async () => {
     assert.match((await run(['protocol'])).err, /needs an action: run, submit, status, cancel, step/);
     assert.equal((await run(['protocol', 'run'])).code, 2);
