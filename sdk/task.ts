@@ -33,7 +33,7 @@ import { nextStageUpToDate, predictNextStage } from './inference/cascade';
 import { predictCases, type PredictCasesOptions, type PredictInputCase, type PredictionResult } from './inference/predict';
 import { findBestConfigurationInResults, type FindBestOptions, type ModelSelectionResult } from './model_selection/consolidate';
 import { initBackend } from './network/backend';
-import { writeJsonAtomic } from './io/atomic';
+import { writeJsonAtomic, writeJsonAtomicIfChanged } from './io/atomic';
 import { filesKey } from './io/files_key';
 import { Protocol, protocolSpecFor, type ProtocolOptions } from './protocol/protocol';
 import { configurationFolder, foldFolder, preprocessedFolder, resolveRoots, trainerNameFor } from './paths';
@@ -506,7 +506,7 @@ async function trainFoldOf(fold: Fold, opts: FoldTrainOptions): Promise<Training
   }
   const pre = await preprocessFor(plans, configuration);
   // as nnU-Net, the model folder keeps the plans it was trained with (prediction reads them back, overrides included)
-  await writeJsonIfChanged(path.join(fold.configurationFolder(configuration), 'plans.json'), plans.toJSON());
+  await writeJsonAtomicIfChanged(path.join(fold.configurationFolder(configuration), 'plans.json'), plans.toJSON());
   let nextStage = opts.nextStage;
   if (configuration === '3d_lowres' && !nextStage && !opts.disableNextStagePrediction && plans.hasConfiguration('3d_cascade_fullres')) {
     const fullres = await preprocessFor(plans, '3d_fullres');
@@ -566,15 +566,3 @@ async function nextStageOf(fold: Fold, opts: NextStageOptions): Promise<string[]
   }
 }
 
-/** Keep a file's timestamp when its content would not change (artifacts others key on stay valid). */
-async function writeJsonIfChanged(file: string, value: unknown): Promise<void> {
-  const text = JSON.stringify(value);
-  if (fs.existsSync(file)) {
-    try {
-      if (JSON.stringify(JSON.parse(fs.readFileSync(file, 'utf8'))) === text) return;
-    } catch {
-      // unreadable: rewrite
-    }
-  }
-  await writeJsonAtomic(file, value);
-}

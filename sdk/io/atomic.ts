@@ -57,6 +57,17 @@ export async function writeFileAtomicIfChanged(file: string, data: string): Prom
   return true;
 }
 
+/** writeJsonAtomic, unless the file already holds the same JSON value (formatting aside): its timestamp then stays. */
+export async function writeJsonAtomicIfChanged(file: string, value: unknown): Promise<boolean> {
+  try {
+    if (JSON.stringify(JSON.parse(await fs.promises.readFile(file, 'utf8'))) === JSON.stringify(value)) return false;
+  } catch {
+    /* absent or unreadable: write it */
+  }
+  await writeJsonAtomic(file, value);
+  return true;
+}
+
 /** JSON artifacts are written with 2-space indentation (as nnU-Net's save_json does, sort_keys off). */
 export function writeJsonAtomicSync(file: string, value: unknown): void {
   writeFileAtomicSync(file, JSON.stringify(value, null, 2) + '\n');

@@ -12,7 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as aq from 'arquero';
-import { writeFileAtomic, writeFileAtomicIfChanged, writeJsonAtomic } from '../io/atomic';
+import { writeFileAtomicIfChanged, writeJsonAtomicIfChanged } from '../io/atomic';
 import { progress } from '../util/progress';
 import { ensembleProbabilityFiles } from '../ensembling/ensemble';
 import { addForegroundMean, EvaluationResults, foregroundMeanDice, readSummaryJson } from '../evaluation/evaluator';
@@ -329,7 +329,7 @@ export async function findBestConfigurationInResults(resultsDir: string, o: Find
       `Best: ${selection.best} (mean foreground Dice ${selection.bestScore.toFixed(4)} on the pooled ${folds.length}-fold cross-validation)\n\n` +
         `Run inference like this:\n\n${commands.join('\n')}\n`,
     );
-    await writeFileAtomicIfChanged(path.join(resultsDir, 'inference_instructions.json'), JSON.stringify(instructions, null, 2) + '\n');
+    await writeJsonAtomicIfChanged(path.join(resultsDir, 'inference_instructions.json'), instructions);
   }
   return new ModelSelectionResult(resultsDir, selection, consolidated, ensembles, instructions, csv, meanDice);
 }
