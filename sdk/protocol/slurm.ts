@@ -107,6 +107,10 @@ export function sbatchScript(spec: ProtocolSpec, group: string, steps: ProtocolS
   const array = steps[0].kind === 'train';
   const logs = store.logDir;
   const lead = o.signalLeadSeconds ?? 900;
+  // GPU steps take the gpu* option where given, else the common one
+  const partition = gpu ? (o.gpuPartition ?? o.partition) : o.partition;
+  const mem = gpu ? (o.gpuMem ?? o.mem) : o.mem;
+  const time = gpu ? (o.gpuTime ?? o.time) : o.time;
   const d: string[] = [
     `--job-name=${jobNamePrefix(spec)}${group}`,
     array ? `--array=${steps.map((s) => s.fold).join(',')}` : '',
@@ -117,10 +121,10 @@ export function sbatchScript(spec: ProtocolSpec, group: string, steps: ProtocolS
     '--nodes=1',
     '--ntasks=1',
     `--cpus-per-task=${gpu ? (o.gpuCpus ?? o.cpus ?? 4) : (o.cpus ?? 8)}`,
-    (gpu ? (o.gpuPartition ?? o.partition) : o.partition) ? `--partition=${gpu ? (o.gpuPartition ?? o.partition) : o.partition}` : '',
+    partition ? `--partition=${partition}` : '',
     gpu && o.gres ? `--gres=${o.gres}` : '',
-    (gpu ? (o.gpuMem ?? o.mem) : o.mem) ? `--mem=${gpu ? (o.gpuMem ?? o.mem) : o.mem}` : '',
-    (gpu ? (o.gpuTime ?? o.time) : o.time) ? `--time=${gpu ? (o.gpuTime ?? o.time) : o.time}` : '',
+    mem ? `--mem=${mem}` : '',
+    time ? `--time=${time}` : '',
     o.account ? `--account=${o.account}` : '',
     o.qos ? `--qos=${o.qos}` : '',
     ...(o.extraDirectives ?? []),

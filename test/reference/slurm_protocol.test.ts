@@ -68,7 +68,10 @@ async function waitFor<T>(what: string, f: () => T | null | undefined | false, t
   }
 }
 
-const finished = (p: Protocol) => p.status().every((s) => ['done', 'skipped', 'failed'].includes(s.state)) && readQueue(p.spec)!.pending.size + readQueue(p.spec)!.running.size === 0;
+const finished = (p: Protocol) => {
+  const q = readQueue(p.spec)!;
+  return p.status().every((s) => ['done', 'skipped', 'failed'].includes(s.state)) && q.pending.size + q.running.size === 0;
+};
 
 test('the protocol on Slurm (with a scancelled, resubmitted training) equals a local run', { timeout: 60 * 60 * 1000 }, async () => {
   // 1. local executor, 2 steps at a time
