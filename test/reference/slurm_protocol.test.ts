@@ -141,10 +141,14 @@ test('the protocol on Slurm (with a scancelled, resubmitted training) equals a l
   const resumedLog = jobLogs.map((f) => fs.readFileSync(path.join(slurm.store.logDir, f), 'utf8')).find((t) => /resuming from it/.test(t));
   assert.ok(resumedLog, `no job log of ${CANCELLED} says it resumed (epoch at cancel: ${epochAtCancel})`);
 
-  // the signalled training: checkpointed, requeued (same job, same log file), resumed, finished
-  const sigLog = fs.readFileSync(path.join(slurm.store.logDir, fs.readdirSync(slurm.store.logDir).find((f) => f.startsWith(`${SIGNALLED}.job_`))!), 'utf8');
-  for (const want of ['time limit near', 'checkpointed; requeueing job', 'resuming from it'])
-    assert.ok(sigLog.includes(want), `the log of ${SIGNALLED} lacks '${want}':\n${sigLog}`);
+  // the signalled training: checkpointed, asked Slurm to requeue it, resumed, finished. The resumption is either the
+  // requeued job (same job, same log file) or, when the resubmission in 4 found it still pending after its requeue,
+  // the fresh job that replaced it (the resubmission cancels pending jobs): both must resume, never start over
+  const sigLogs = fs.readdirSync(slurm.store.logDir).filter((f) => f.startsWith(`${SIGNALLED}.job_`)).map((f) => fs.readFileSync(path.join(slurm.store.logDir, f), 'utf8'));
+  const signalled = sigLogs.find((t) => t.includes('time limit near'));
+  assert.ok(signalled, `no job log of ${SIGNALLED} shows the signal:\n${sigLogs.join('\n---\n')}`);
+  assert.ok(signalled.includes('checkpointed; requeueing job'), `the signalled job of ${SIGNALLED} did not requeue itself:\n${signalled}`);
+  assert.ok(sigLogs.some((t) => t.includes('resuming from it')), `no job log of ${SIGNALLED} says it resumed:\n${sigLogs.join('\n---\n')}`);
   const sigTrainLog = fs.readFileSync(path.join(path.dirname(sigFinal), 'training_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(sigTrainLog.length, 3);
   assert.ok(Date.parse(sigTrainLog[0].timestamp) < signalledAt, `${SIGNALLED} started over after its requeue`);
