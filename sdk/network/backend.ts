@@ -2,8 +2,10 @@
  * The one place that selects the tfjs backend at run time.
  *
  * Order in automatic mode: `tensorflow` through @tensorflow/tfjs-node-gpu (CUDA), then @tensorflow/tfjs-node, then
- * `wasm` (the default on this machine: single-thread SIMD, see docs/toolchain.md §3), then the pure-JS `cpu` backend.
- * Override with NNUNET_BACKEND=tensorflow|wasm|cpu or `initBackend({backend})`. An explicitly requested backend that
+ * `webgpu` when a hardware adapter exists (Dawn in Node, see webgpu/dawn.ts; navigator.gpu in browsers), then `wasm`
+ * (the default on CPU machines: single-thread SIMD, see docs/toolchain.md §3), then the pure-JS `cpu` backend.
+ * Override with NNUNET_BACKEND=tensorflow|webgpu|wasm|cpu or `initBackend({backend})`; an explicit `webgpu` also
+ * accepts a software adapter (Mesa llvmpipe: how the tests run it on CPU machines, correctness only). An explicitly requested backend that
  * fails to start is an error; in automatic mode every fallback is logged with its reason. Stock tfjs silently switches
  * to `cpu` when wasm setup fails (tfjs issue #3830), so after every `setBackend` we check what we actually got.
  */
@@ -11,14 +13,19 @@ import * as tf from '@tensorflow/tfjs';
 import { registerFastWasmKernels } from './wasm_kernels';
 import { registerWasmConvKernels, wasmConvKernelsStatus } from './wasm_conv';
 import * as os from 'os';
+import { describeAdapter, formatAdapter, GpuAdapterLike, WebGpuAdapterReport } from './webgpu/adapter';
+import { watchWebGpuDevice } from './webgpu/device_errors';
+import { registerWebGpuKernelFixes } from './webgpu/kernels';
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 
 export interface InitBackendOptions {
-  /** Which backend to use; 'auto' (default) tries tensorflow (gpu, then cpu build), wasm, cpu in that order. */
+  /** Which backend to use; 'auto' (default) tries tensorflow (gpu, then cpu build), webgpu (hardware), wasm, cpu. */
   backend?: BackendName | 'auto';
   /** Log the selection (default true). */
   log?: boolean | ((line: string) => void);
+  /** webgpu only: tfjs's Conv3D kernels ('tfjs', default) or the conv2d-based ops ('ops'); default NNUNET_CONV. */
+  conv?: 'tfjs' | 'ops';
 }
 
 export interface BackendInfo {
@@ -27,8 +34,10 @@ export interface BackendInfo {
   package?: string;
   /** Reasons the preferred backends were skipped, in the order tried. */
   skipped: string[];
-  /** Whether the backend has native Conv3D kernels we trust (native TensorFlow only). */
+  /** Whether tfjs's own Conv3D kernels and gradients are used (native TensorFlow and WebGPU; see useNativeConv3d). */
   nativeConv3d: boolean;
+  /** webgpu: the adapter (vendor, software or not, the limits that bound tensor sizes). */
+  adapter?: WebGpuAdapterReport;
   simd?: boolean;
   /**
    * wasm: our SIMD convolution kernels (wasm_conv.ts): 'fma' (relaxed-SIMD multiply-add), 'simd' (mul + add), or
@@ -49,8 +58,8 @@ function logger(opt: InitBackendOptions['log']): (line: string) => void {
 function parseBackendName(v: string, source: string): BackendName | 'auto' {
   const s = v.trim().toLowerCase();
   if (s === 'auto' || s === '') return 'auto';
-  if (s === 'tensorflow' || s === 'wasm' || s === 'cpu') return s;
-  throw new Error(`${source}: unknown backend '${v}' (expected tensorflow, wasm, cpu or auto)`);
+  if (s === 'tensorflow' || s === 'webgpu' || s === 'wasm' || s === 'cpu') return s;
+  throw new Error(`${source}: unknown backend '${v}' (expected tensorflow, webgpu, wasm, cpu or auto)`);
 }
 
 function tryRequire(pkg: string): { ok: true } | { ok: false; reason: string } {
@@ -93,6 +102,65 @@ async function tryTensorflow(skipped: string[]): Promise<string | null> {
   return null;
 }
 
+/** The WebGPU adapter: navigator.gpu where it exists (browsers), else Dawn's (Node). Throws with the reasons. */
+async function openWebGpuAdapter(allowSoftware: boolean): Promise<WebGpuAdapterReport> {
+  const nav = (globalThis as { navigator?: { gpu?: { requestAdapter(o?: object): Promise<GpuAdapterLike | null> } } }).navigator;
+  if (typeof process === 'undefined' || !process.versions?.node) {
+    if (!nav?.gpu) throw new Error('this browser has no WebGPU (navigator.gpu)');
+    const a = await nav.gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!a) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
+    const report = describeAdapter(a, 'core', 'browser');
+    if (report.software && !allowSoftware) throw new Error(`software adapter ${report.device || report.description} (not used automatically)`);
+    return report;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { openDawnAdapter } = require('./webgpu/dawn') as typeof import('./webgpu/dawn');
+  return (await openDawnAdapter({ allowSoftware })).report;
+}
+
+/**
+ * Linux without any GPU device node cannot have a hardware adapter: say so without starting Dawn (whose probe prints
+ * Vulkan warnings on every CPU-only run). Returns the reason, or null when a GPU may be there.
+ */
+function noGpuDevice(): string | null {
+  if (typeof process === 'undefined' || process.platform !== 'linux') return null;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const fs = require('fs') as typeof import('fs');
+  const has = (dir: string, re: RegExp) => {
+    try {
+      return fs.readdirSync(dir).some((f) => re.test(f));
+    } catch {
+      return false;
+    }
+  };
+  if (has('/dev', /^(nvidia\d+|kfd|dxg)$/) || has('/dev/dri', /^renderD\d+$/)) return null;
+  return 'no GPU device on this machine (no /dev/nvidia*, /dev/dri/renderD*, /dev/kfd, /dev/dxg)';
+}
+
+async function tryWebgpu(skipped: string[], allowSoftware: boolean): Promise<WebGpuAdapterReport | null> {
+  let adapter: WebGpuAdapterReport;
+  try {
+    adapter = await openWebGpuAdapter(allowSoftware);
+  } catch (e) {
+    skipped.push(`webgpu: ${(e as Error).message}`);
+    return null;
+  }
+  // the backend registers itself only if navigator.gpu exists when its module loads: load it after the adapter
+  const r = tryRequire('@tensorflow/tfjs-backend-webgpu');
+  if (!r.ok) {
+    skipped.push(r.reason);
+    return null;
+  }
+  registerWebGpuKernelFixes(); // rank-5 Pad and broadcast shaders that do not compile in tfjs 4.22; see kernels.ts
+  const err = await trySet('webgpu');
+  if (err !== null) {
+    skipped.push(`webgpu on ${formatAdapter(adapter)}: ${err}`);
+    return null;
+  }
+  watchWebGpuDevice();
+  return adapter;
+}
+
 async function tryWasm(skipped: string[]): Promise<boolean> {
   const r = tryRequire('@tensorflow/tfjs-backend-wasm');
   if (!r.ok) {
@@ -123,15 +191,22 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
       ? parseBackendName(opts.backend, 'initBackend({backend})')
       : parseBackendName(process.env.NNUNET_BACKEND ?? 'auto', 'environment variable NNUNET_BACKEND');
   if (current && (requested === 'auto' || requested === current.backend) && tf.getBackend() === current.backend) {
+    if (current.backend !== 'webgpu' || opts.conv === undefined) return current;
+    current = { ...current, nativeConv3d: nativeConvWanted(opts.conv) };
+    log(`nnunet-ts backend: webgpu, conv3d ${current.nativeConv3d ? 'tfjs kernels' : 'nnunet-ts ops'}`);
     return current;
   }
   const skipped: string[] = [];
   let info: BackendInfo | null = null;
-  const order: BackendName[] = requested === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [requested];
+  const order: BackendName[] = requested === 'auto' ? ['tensorflow', 'webgpu', 'wasm', 'cpu'] : [requested];
   for (const name of order) {
     if (name === 'tensorflow') {
       const pkg = await tryTensorflow(skipped);
       if (pkg) info = { backend: 'tensorflow', package: pkg, skipped, nativeConv3d: true, threads: os.cpus().length };
+    } else if (name === 'webgpu') {
+      const noGpu = requested === 'auto' ? noGpuDevice() : null;
+      const adapter = noGpu ? (skipped.push(`webgpu: ${noGpu}`), null) : await tryWebgpu(skipped, requested === 'webgpu');
+      if (adapter) info = { backend: 'webgpu', skipped, nativeConv3d: nativeConvWanted(opts.conv), adapter, threads: 1 };
     } else if (name === 'wasm') {
       if (await tryWasm(skipped)) {
         const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
@@ -155,7 +230,9 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
       ? ` (${info.simd ? 'simd' : 'no simd'}, 1 thread, conv kernels ${info.convKernels})`
       : info.backend === 'tensorflow'
         ? ` (${info.package})`
-        : ' (pure JS, slow)';
+        : info.backend === 'webgpu'
+          ? ` (${formatAdapter(info.adapter!)}${info.adapter!.software ? '; a software adapter: correctness only, slower than wasm' : ''}; conv3d ${info.nativeConv3d ? 'tfjs kernels' : 'nnunet-ts ops'})`
+          : ' (pure JS, slow)';
   log(`nnunet-ts backend: ${info.backend}${detail}`);
   if (requested === 'auto' && skipped.length) log(`nnunet-ts backend: skipped ${skipped.join('; ')}`);
   return info;
@@ -171,9 +248,23 @@ export function backendInfo(): BackendInfo {
   return current;
 }
 
-/** Whether to use tfjs's own Conv3D kernels (true only on native TensorFlow, whose kernels are correct and fast). */
+/**
+ * NNUNET_CONV=tfjs|ops picks the convolution formulation on webgpu: tfjs's own Conv3D kernels and gradients (default:
+ * one dispatch per conv, correct on webgpu to float noise, gpu-and-scale.md) or the conv2d/matMul-based ops that the
+ * wasm backend needs (ops.ts). `npm run bench -- network --backend webgpu` times both.
+ */
+function nativeConvWanted(conv?: 'tfjs' | 'ops'): boolean {
+  const v = (conv ?? (typeof process !== 'undefined' ? process.env.NNUNET_CONV : undefined) ?? 'tfjs').trim().toLowerCase();
+  if (v !== 'tfjs' && v !== 'ops') throw new Error(`environment variable NNUNET_CONV: expected tfjs or ops, got '${v}'`);
+  return v === 'tfjs';
+}
+
+/**
+ * Whether to use tfjs's own Conv3D kernels and gradients: on native TensorFlow (correct and fast) and on webgpu
+ * (correct there; see NNUNET_CONV). On wasm and cpu our conv2d-based ops are used (ops.ts says why).
+ */
 export function useNativeConv3d(): boolean {
-  return current !== null && current.backend === 'tensorflow' && tf.getBackend() === 'tensorflow';
+  return current !== null && current.nativeConv3d && tf.getBackend() === current.backend;
 }
 
 export interface DoctorReport {
