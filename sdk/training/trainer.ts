@@ -230,6 +230,9 @@ class FoldRun {
   async epochs(): Promise<void> {
     this.trainStart = Date.now();
     try {
+      // on webgpu, refuse a batch whose feature maps exceed what the GPU binds, before any step (no checkpoint is touched)
+      const shape = [this.s.cfg.batch_size, 1, ...this.s.cfg.patch_size];
+      checkTensorFits(this.largestTensorBytes(shape), this.gpuWork('training', shape));
       for (let epoch = this.startEpoch; epoch < this.maxEpochs; epoch++) {
         if (this.stopRequested(this.epochsThisCall)) {
           this.stopped = true;
@@ -295,7 +298,6 @@ class FoldRun {
       for (let it = 0; it < this.itersPerEpoch; it++) {
         const batch = await gen.next();
         const ts = Date.now();
-        if (epoch === this.startEpoch && it === 0) checkTensorFits(this.largestTensorBytes(batch.dataShape), this.gpuWork('training', batch.dataShape));
         const r = await trainStep(this.net, this.sgd, this.vars, batch, this.dsWeights, this.s.cfg.batch_dice, this.chunk, this.pool);
         throwIfGpuFailed(`${this.gpuWork('training', batch.dataShape)}, epoch ${epoch} iteration ${it}`);
         const stepS = (Date.now() - ts) / 1000;
