@@ -65,8 +65,12 @@ export async function trainStep(
   const { data, targets } = batchToTensors(batch);
   try {
     const { loss, grads } = await stepGradients(net, data, targets, weights, batchDice, chunk, pool);
-    const clipped = clipGradNorm(grads, V2_GRAD_CLIP);
-    tf.dispose(grads);
+    let clipped: Awaited<ReturnType<typeof clipGradNorm>>;
+    try {
+      clipped = await clipGradNorm(grads, V2_GRAD_CLIP);
+    } finally {
+      tf.dispose(grads);
+    }
     sgd.step(vars, clipped.grads);
     tf.dispose(clipped.grads);
     return { loss, gradNorm: clipped.totalNorm };
