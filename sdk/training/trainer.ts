@@ -312,7 +312,7 @@ class FoldRun {
         for (let it = 0; it < this.valIters; it++) {
           const batch = await vgen.next();
           const ts = Date.now();
-          const l = valStep(this.net, batch, this.dsWeights, this.s.cfg.batch_dice, ev, this.chunk);
+          const l = await valStep(this.net, batch, this.dsWeights, this.s.cfg.batch_dice, ev, this.chunk);
           valLosses.push(l);
           this.o.onIteration?.({ epoch, iteration: it, split: 'val', loss: l, numTensors: tf.memory().numTensors, waitS: vgen.stats.waitMsLast / 1000, stepS: (Date.now() - ts) / 1000 });
           bar?.tick(1, `val loss ${l.toFixed(4)}`);

@@ -55,11 +55,11 @@ test('clip_grad_norm_ at 12: global L2 norm over all gradients', async () => {
   assert.deepEqual(Array.from(small.grads.a.dataSync()), [1, 1]);
 });
 
-test('online evaluation: global Dice per class over the epoch, NaN classes dropped, moving average 0.9/0.1', () => {
+test('online evaluation: global Dice per class over the epoch, NaN classes dropped, moving average 0.9/0.1', async () => {
   const ev = new OnlineEvaluation(3);
   // batch 1: logits for 4 voxels, argmax = [0, 1, 1, 2]; target [0, 1, 2, 2]
   const logits = tf.tensor([5, 0, 0, 0, 5, 0, 0, 5, 0, 0, 0, 5], [1, 2, 2, 3]);
-  ev.addBatch(logits, tf.tensor([0, 1, 2, 2], [1, 2, 2], 'int32'));
+  await ev.addBatch(logits, tf.tensor([0, 1, 2, 2], [1, 2, 2], 'int32'));
   // batch 2: label maps directly
   ev.addLabelMaps([1, 0], [1, 1]);
   const r = ev.finish();
