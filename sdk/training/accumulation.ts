@@ -192,7 +192,7 @@ async function surrogateChunk(
   a: number,
   b: number,
   scale: number,
-  coef: Coef[],
+  coefOrComplete: Coef[] | ((own: tf.Tensor[]) => Coef[]),
   grads: tf.NamedTensorMap,
 ): Promise<number> {
   const xs = sliceBatch(data, a, b);
@@ -201,6 +201,12 @@ async function surrogateChunk(
   const { value, grads: g } = tf.variableGrads(() => {
     const outs = net.forward(xs, { training: true });
     const stats = outs.map((o, k) => (used[k] ? tpFpFn(o, ts[k]) : null));
+    let coef: Coef[];
+    if (typeof coefOrComplete === 'function') {
+      const own = tf.tidy(() => stats.filter((e): e is [tf.Tensor, tf.Tensor, tf.Tensor] => e !== null).map((e) => tf.stack(e)));
+      coef = coefOrComplete(own);
+      tf.dispose(own);
+    } else coef = coefOrComplete;
     let total: tf.Tensor = tf.scalar(0);
     let ce: tf.Tensor = tf.scalar(0);
     for (let k = 0; k < used.length; k++) {
@@ -266,16 +272,23 @@ export async function accumulateGradients(
     for (const [a, b] of ranges) loss += await plainChunk(net, data, targets, weights, a, b, (b - a) / N, grads);
     return { loss, grads };
   }
-  // pass 1: global tp/fp/fn per output and class, without a tape, for every chunk (a k-chunk step costs k extra
-  // forwards). The sums cannot be read inside the last chunk's taped function as before: that read would have to be
-  // synchronous, and WebGPU in Node cannot read tensors synchronously.
+  // pass 1: global tp/fp/fn per output and class, without a tape. Where tensors can be read synchronously (wasm,
+  // cpu, tensorflow) every chunk but the last: the last chunk's taped forward of pass 2 completes the sums itself, so
+  // a k-chunk step costs k-1 extra forwards. WebGPU in Node cannot read synchronously inside the taped function, so
+  // there pass 1 covers every chunk (k extra forwards); the sums, their order and the result are the same.
   const sums = emptySums();
-  for (const [a, b] of ranges) await chunkSums(net, data, targets, a, b, used, sums);
-  const coef = coefficients(sums, used);
+  const syncReads = tf.getBackend() !== 'webgpu';
+  for (const [a, b] of syncReads ? ranges.slice(0, -1) : ranges) await chunkSums(net, data, targets, a, b, used, sums);
   // pass 2, last chunk first, then the others (the order gradients and CE shares were always summed in): per chunk,
   // CE (weighted by its share) + the linear Dice surrogate at the global sums
+  let coef: Coef[] = syncReads ? [] : coefficients(sums, used);
   const [la, lb] = ranges[ranges.length - 1];
-  let ceTotal = await surrogateChunk(net, data, targets, weights, used, la, lb, (lb - la) / N, coef, grads);
+  const complete = (own: tf.Tensor[]) => {
+    let j = 0;
+    for (let k = 0; k < used.length; k++) if (used[k]) addSumsOf(sums, k, own[j++].dataSync()); // sync: not on webgpu
+    return (coef = coefficients(sums, used));
+  };
+  let ceTotal = await surrogateChunk(net, data, targets, weights, used, la, lb, (lb - la) / N, syncReads ? complete : coef, grads);
   for (const [a, b] of ranges.slice(0, -1)) ceTotal += await surrogateChunk(net, data, targets, weights, used, a, b, (b - a) / N, coef, grads);
   return { loss: ceTotal + diceLoss(coef, weights), grads };
 }

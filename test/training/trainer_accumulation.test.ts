@@ -94,10 +94,11 @@ for (const batchDice of [false, true]) {
       net.forward = (...args: Parameters<typeof net.forward>) => (forwards++, fwd(...args));
       const acc = await accumulateGradients(net, x, targets, weights, batchDice, chunk);
       net.forward = fwd;
-      // batch Dice needs the global sums first: one no-tape forward per chunk (read asynchronously, so not from inside
-      // a taped function), then one taped forward per chunk; without batch Dice every chunk is forwarded once
+      // batch Dice needs the global sums first: one no-tape forward per chunk but the last (whose taped forward completes
+      // the sums; on webgpu, which cannot read inside a taped function, every chunk), then one taped forward per chunk;
+      // without batch Dice every chunk is forwarded once
       const k = Math.ceil(5 / chunk);
-      assert.equal(forwards, batchDice ? 2 * k : k, `chunk ${chunk}: forward passes`);
+      assert.equal(forwards, batchDice ? (tf.getBackend() === 'webgpu' ? 2 * k : 2 * k - 1) : k, `chunk ${chunk}: forward passes`);
       assert.ok(Math.abs(acc.loss - fullLoss) < 1e-5 * Math.max(1, Math.abs(fullLoss)), `chunk ${chunk}: loss ${acc.loss} vs ${fullLoss}`);
       const d = maxRelDiff(full.grads, acc.grads);
       assert.ok(d < 1e-4, `chunk ${chunk}: max relative gradient difference ${d}`);
