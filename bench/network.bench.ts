@@ -1,6 +1,8 @@
 /**
- * `npm run bench -- network [--backend wasm|cpu] [--iters N] [--stock-depth D] [--only 3d|2d] [--gradient-workers N|auto]
+ * `npm run bench -- network [--backend wasm|cpu|webgpu] [--iters N] [--stock-depth D] [--only 3d|2d] [--gradient-workers N|auto]
  *   [--profile]`
+ *
+ * On webgpu: bench/network_webgpu.ts (both convolution formulations, the Lung network with --only lung).
  *
  * Hippocampus 3d_fullres (batch 7, 40x56x40) and 2d (batch 281, 56x40) networks from the official v1 plans:
  * forward and forward+backward seconds per iteration and achieved GFLOP/s with our ops, and stock tfjs ops on the
@@ -29,6 +31,7 @@ import { deepSupervisionWeights } from '../sdk/training/dice_ce_loss';
 import { gradientWorkerCount, microBatchSize, stepGradients } from '../sdk/training/trainer';
 import { GradientWorkers } from '../sdk/training/data_parallel';
 import { arg } from './script';
+import { webgpuNetworkBench } from './network_webgpu';
 
 const FIX = path.resolve(__dirname, '../../shared/fixtures/official');
 
@@ -110,6 +113,7 @@ export async function main(args: string[]): Promise<void> {
   const gw = arg(args, '--gradient-workers') ?? 'auto';
   const profile = args.includes('--profile');
   const profiles: { label: string; table: string }[] = [];
+  if (backend === 'webgpu') return webgpuNetworkBench(args); // both conv formulations, no stock/worker rows
   const info = await initBackend({ backend });
   const nWorkers = gradientWorkerCount(gw === 'auto' ? 'auto' : Number(gw));
   const rows: Row[] = [];

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- train [--configs 2d,3d_fullres] [--iterations N] [--threads T] [--batch B] [--gradient-workers 0,1]`
+ * `npm run bench -- train [--backend webgpu|wasm|...] [--configs 2d,3d_fullres] [--iterations N] [--threads T] [--batch B] [--gradient-workers 0,1]`
  *
  * Seconds per training iteration of trainFold (nnUNetTrainerV2 loop: augmentation in worker threads, forward,
  * DC+CE with deep supervision, backward, clip, SGD step) with the official hippocampus v1 plans (2d: patch 56x40,
@@ -17,7 +17,9 @@
 import * as os from 'os';
 import * as fs from 'fs';
 import * as path from 'path';
-import { initBackend } from '../sdk/network/backend';
+import { BackendName, initBackend } from '../sdk/network/backend';
+import { describeNetwork, forwardFlops } from '../sdk/network/architecture';
+import { formatAdapter } from '../sdk/network/webgpu/adapter';
 import { trainFold, IterationInfo } from '../sdk/training/trainer';
 import { officialFold, preprocessHippocampus } from './hippocampus_baseline';
 import { arg } from './script';
@@ -39,9 +41,10 @@ export async function main(args: string[]): Promise<void> {
   const iterations = Number(arg(args, '--iterations') ?? 4);
   const threads = Number(arg(args, '--threads') ?? 2);
   const batchOverride = arg(args, '--batch') !== undefined ? Number(arg(args, '--batch')) : undefined;
-  const workerCounts = (arg(args, '--gradient-workers') ?? '0,1').split(',').map(Number);
   const cacheRoot = path.resolve(__dirname, '../.cache/hippocampus');
-  const backend = await initBackend();
+  const backend = await initBackend({ backend: arg(args, '--backend') as BackendName | undefined });
+  // gradient workers are extra wasm instances (CPU data parallelism); on a GPU backend there is one device
+  const workerCounts = (arg(args, '--gradient-workers') ?? (backend.nativeConv3d ? '0' : '0,1')).split(',').map(Number);
   const rows: string[][] = [];
   for (const configuration of configs) for (const gradientWorkers of workerCounts) {
     const { dataset, plans, dir } = await preprocessHippocampus(cacheRoot, configuration, threads);
@@ -88,6 +91,8 @@ export async function main(args: string[]): Promise<void> {
     const steady = its.slice(1);
     const steadyWall = wall.slice(1);
     const o = OFFICIAL[configuration];
+    const bs = batchOverride ?? cfg.batch_size;
+    const flops = 3 * forwardFlops(describeNetwork(cfg, { numInputChannels: 1, numClasses: 3 }).architecture, cfg.patch_size, bs);
     const perIt = median(steadyWall);
     const wait = median(steady.map((i) => i.waitS));
     const step = median(steady.map((i) => i.stepS));
@@ -95,9 +100,10 @@ export async function main(args: string[]): Promise<void> {
       configuration,
       String(gradientWorkers),
       cfg.patch_size.join('x'),
-      String(batchOverride ?? cfg.batch_size),
+      String(bs),
       perIt.toFixed(1),
       step.toFixed(1),
+      (flops / step / 1e9).toFixed(1),
       `${wait.toFixed(1)} (${((100 * wait) / perIt).toFixed(0)}%)`,
       augS.toFixed(1),
       wall[0].toFixed(1),
@@ -106,8 +112,8 @@ export async function main(args: string[]): Promise<void> {
     ]);
     console.log(`${configuration}, ${gradientWorkers} gradient workers: per-iteration wall ${wall.map((w) => w.toFixed(1)).join(', ')} s; wait ${its.map((i) => i.waitS.toFixed(1)).join(', ')} s`);
   }
-  const head = ['configuration', 'gradient workers', 'patch', 'batch', 's/it (median)', 'step s', 'waiting for aug s', 'aug s/batch (worker)', 'first it s', 'official s/it', 'official network s'];
-  console.log(`\nbackend ${backend.backend}${backend.simd ? ' simd' : ''}, ${threads} augmentation workers, ${iterations} iterations per configuration (median over iterations 2..${iterations}), ${os.cpus().length} cores shared with other users`);
+  const head = ['configuration', 'gradient workers', 'patch', 'batch', 's/it (median)', 'step s', 'step GFLOP/s', 'waiting for aug s', 'aug s/batch (worker)', 'first it s', 'official s/it', 'official network s'];
+  console.log(`\nbackend ${backend.backend}${backend.simd ? ' simd' : ''}${backend.adapter ? ` on ${formatAdapter(backend.adapter)}` : ''}, ${threads} augmentation workers, ${iterations} iterations per configuration (median over iterations 2..${iterations}), ${os.cpus().length} cores shared with other users`);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i])).join(' | ');
   console.log(line(head));

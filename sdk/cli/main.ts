@@ -16,7 +16,31 @@ function topHelp(cmds: CommandSpec[]): string {
     '',
     'Folders follow nnU-Net: --raw/--preprocessed/--results or the environment variables',
     'nnUNet_raw, nnUNet_preprocessed, nnUNet_results.',
+    'Every command takes --backend tensorflow|webgpu|wasm|cpu|auto (= NNUNET_BACKEND; `nnunet-ts doctor` shows the choice).',
   ].join('\n');
+}
+
+/**
+ * The global `--backend NAME` (every command): it sets NNUNET_BACKEND, which initBackend reads and the processes a
+ * command starts (protocol steps, gradient workers) inherit. Returns the other arguments.
+ */
+function takeBackendFlag(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    let v: string | undefined;
+    if (a === '--backend') {
+      v = args[++i];
+      if (v === undefined) throw new UsageError('--backend needs a value (tensorflow, webgpu, wasm, cpu or auto)');
+    } else if (a.startsWith('--backend=')) v = a.slice('--backend='.length);
+    else {
+      out.push(a);
+      continue;
+    }
+    if (!['tensorflow', 'webgpu', 'wasm', 'cpu', 'auto'].includes(v)) throw new UsageError(`--backend: unknown backend '${v}' (expected tensorflow, webgpu, wasm, cpu or auto)`);
+    process.env.NNUNET_BACKEND = v;
+  }
+  return out;
 }
 
 export async function cliMain(argv: string[]): Promise<void> {
@@ -37,7 +61,7 @@ export async function cliMain(argv: string[]): Promise<void> {
     return;
   }
   try {
-    const args = parseArgs(rest, cmd.flags);
+    const args = parseArgs(cmd.flags.some((f) => f.name === 'backend') ? rest : takeBackendFlag(rest), cmd.flags);
     const code = await cmd.run(args);
     process.exitCode = typeof code === 'number' ? code : 0;
   } catch (e) {

@@ -4,6 +4,7 @@
  * `GenericUNet.predict`). Tensors are created and disposed per call (tf.tidy), so repeated calls do not grow
  * tf.memory().numTensors.
  */
+import { throwIfGpuFailed } from '../network/webgpu/device_errors';
 import * as tf from '@tensorflow/tfjs';
 import type { PatchPredictor } from './sliding_window';
 
@@ -38,6 +39,7 @@ export function tfjsPatchPredictor(
       numClasses = out.shape[1] as number;
       parts.push((await out.data()) as Float32Array);
       out.dispose();
+      throwIfGpuFailed(`inference of ${nb} tile(s) of ${sp.join('x')}`); // a failed GPU kernel reads back as zeros
     }
     if (parts.length === 1) return parts[0];
     const res = new Float32Array(n * numClasses * vox);

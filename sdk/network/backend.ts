@@ -286,6 +286,11 @@ export interface DoctorReport {
   threads: number;
   versions: { node: string; tfjs: string; tfjsCore: string; wasm?: string; typescript?: string };
   cpus: { count: number; model: string };
+  /**
+   * The WebGPU adapter: the one in use (backend webgpu), else what this machine offers (a software adapter included,
+   * marked so), or why there is none.
+   */
+  webgpu: { adapter?: WebGpuAdapterReport; line: string };
   /** Speed probe: a conv2d of [8,64,64,32] x [3,3,32,32] ('same'), best of 3. */
   probe: { op: string; seconds: number; gflops: number };
   /** One-line summary, as `nnunet-ts doctor` prints it. */
@@ -317,6 +322,19 @@ export async function doctor(opts: InitBackendOptions = {}): Promise<DoctorRepor
   }
   x.dispose();
   k.dispose();
+  let webgpu: DoctorReport['webgpu'];
+  if (info.adapter) webgpu = { adapter: info.adapter, line: `in use: ${formatAdapter(info.adapter)}` };
+  else {
+    try {
+      const adapter = await openWebGpuAdapter(true);
+      webgpu = {
+        adapter,
+        line: `available: ${formatAdapter(adapter)}${adapter.software ? ' (software: automatic selection skips it; NNUNET_BACKEND=webgpu uses it)' : ''}`,
+      };
+    } catch (e) {
+      webgpu = { line: `none: ${(e as Error).message}` };
+    }
+  }
   const flops = 2 * n * h * w * c * co * 9;
   const gflops = flops / best / 1e9;
   const cpus = os.cpus();
@@ -340,6 +358,7 @@ export async function doctor(opts: InitBackendOptions = {}): Promise<DoctorRepor
     threads: info.threads,
     versions,
     cpus: { count: cpus.length, model: cpus[0]?.model ?? 'unknown' },
+    webgpu,
     probe: { op: `conv2d [${n},${h},${w},${c}]x[3,3,${c},${co}]`, seconds: best, gflops },
     line,
   };

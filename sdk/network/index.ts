@@ -6,3 +6,5 @@ export * from './weights';
 export * from './dynamic_unet';
 export * from './receptive_field';
 export * as ops from './ops';
+export { formatAdapter, isSoftwareAdapter, type WebGpuAdapterReport, type WebGpuLimits } from './webgpu/adapter';
+export { GpuExecutionError } from './webgpu/device_errors';

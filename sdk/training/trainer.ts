@@ -21,6 +21,7 @@ import { readSummaryJson } from '../evaluation/evaluator';
 import { readPostprocessingJson } from '../postprocessing/connected_components';
 import { GenericUNet, initialValues } from '../network/generic_unet';
 import { backendInfo, initBackend } from '../network/backend';
+import { checkTensorFits, throwIfGpuFailed } from '../network/webgpu/device_errors';
 import { nextStageUpToDate, predictNextStage } from '../inference/cascade';
 import { progress, type Progress } from '../util/progress';
 import {
@@ -229,6 +230,9 @@ class FoldRun {
   async epochs(): Promise<void> {
     this.trainStart = Date.now();
     try {
+      // on webgpu, refuse a batch whose feature maps exceed what the GPU binds, before any step (no checkpoint is touched)
+      const shape = [this.s.cfg.batch_size, 1, ...this.s.cfg.patch_size];
+      checkTensorFits(this.largestTensorBytes(shape), this.gpuWork('training', shape));
       for (let epoch = this.startEpoch; epoch < this.maxEpochs; epoch++) {
         if (this.stopRequested(this.epochsThisCall)) {
           this.stopped = true;
@@ -273,6 +277,17 @@ class FoldRun {
         });
   }
 
+  /** "training step of 3d_fullres: batch 2 of patch 80x192x160" (names the work in GPU errors). */
+  private gpuWork(what: string, dataShape: number[]): string {
+    return `${what} step of ${this.o.configuration ?? 'this configuration'}: batch ${dataShape[0]} of patch ${dataShape.slice(2).join('x')}`;
+  }
+
+  /** Bytes of the largest feature map (the decoder's full-resolution concatenation: 2 x base features channels). */
+  private largestTensorBytes(dataShape: number[]): number {
+    const vox = dataShape.slice(2).reduce((a, b) => a * b, 1);
+    return dataShape[0] * vox * 2 * this.s.cfg.UNet_base_num_features * 4;
+  }
+
   /** `iterationsPerEpoch` training steps on augmented batches. */
   private async trainEpoch(epoch: number, bar: Progress | null) {
     const gen = this.nextGen ?? this.trainGenerator(epoch);
@@ -284,6 +299,7 @@ class FoldRun {
         const batch = await gen.next();
         const ts = Date.now();
         const r = await trainStep(this.net, this.sgd, this.vars, batch, this.dsWeights, this.s.cfg.batch_dice, this.chunk, this.pool);
+        throwIfGpuFailed(`${this.gpuWork('training', batch.dataShape)}, epoch ${epoch} iteration ${it}`);
         const stepS = (Date.now() - ts) / 1000;
         losses.push(r.loss);
         norms.push(r.gradNorm);
@@ -313,6 +329,7 @@ class FoldRun {
           const batch = await vgen.next();
           const ts = Date.now();
           const l = valStep(this.net, batch, this.dsWeights, this.s.cfg.batch_dice, ev, this.chunk);
+          throwIfGpuFailed(`${this.gpuWork('validation', batch.dataShape)}, epoch ${epoch} iteration ${it}`);
           valLosses.push(l);
           this.o.onIteration?.({ epoch, iteration: it, split: 'val', loss: l, numTensors: tf.memory().numTensors, waitS: vgen.stats.waitMsLast / 1000, stepS: (Date.now() - ts) / 1000 });
           bar?.tick(1, `val loss ${l.toFixed(4)}`);
