@@ -146,7 +146,7 @@ export async function main(args: string[]): Promise<void> {
     rows.push({ network: label, ops: 'ours', pass: 'forward', seconds: fmt(tF), gflops: gf(F, tF), cpu: gf(F, lastCpu), note: `${chunk}-sample chunks` });
     // forward+backward = one training step's gradients exactly as the trainer computes them (trainStep): DC+CE over
     // the deep-supervision outputs with the plans' weights, batch Dice per the plans, in the trainer's wasm chunks
-    // (accumulateGradients; batch Dice costs a no-tape forward of every chunk but the last, counted in the time, not in FLOPs)
+    // (accumulateGradients; batch Dice costs a no-tape forward of every chunk, counted in the time, not in FLOPs)
     const batchDice = kind === '2d'; // v1 default_configuration: 2d uses batch Dice, a one-stage 3d_fullres does not
     // deep-supervision targets: the label map subsampled to each output's resolution (the shapes of a 1-sample forward)
     const outShapes = tf.tidy(() => net.forward(tf.slice(x, [0, ...new Array(x.rank - 1).fill(0)], [1, ...x.shape.slice(1)])).map((o) => o.shape));

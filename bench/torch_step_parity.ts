@@ -181,7 +181,7 @@ export async function torchStepParity(o: TorchStepParityOptions = {}): Promise<{
         for (const b of parts) all.set(b, o), (o += b.length);
         writeF32(path.join(out, 'grads0.f32'), all);
       }
-      const clipped = clipGradNorm(grads, V2_GRAD_CLIP);
+      const clipped = await clipGradNorm(grads, V2_GRAD_CLIP);
       tf.dispose(grads);
       sgd.step(vars, clipped.grads);
       tf.dispose(clipped.grads);

@@ -34,7 +34,7 @@ export interface SGDState {
 
 /** What a checkpoint needs of an optimiser: its state out and back in (kept structural so this folder does not import the trainer). */
 export interface CheckpointOptimizer {
-  getState(): SGDState;
+  getState(): Promise<SGDState>;
   setState(state: SGDState): void;
 }
 
@@ -132,7 +132,7 @@ export async function saveCheckpoint(
   const stamp = `${name}.e${String(state.epoch).padStart(4, '0')}`;
   const weightsPrefix = `${stamp}.weights`;
   await saveWeights(net, path.join(dir, weightsPrefix));
-  const sgd = optimizer.getState();
+  const sgd = await optimizer.getState();
   const toState = stateNames(net);
   const buffers: OptimBufferEntry[] = [];
   let offset = 0;

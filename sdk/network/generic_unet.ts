@@ -195,13 +195,14 @@ export class GenericUNet {
    * forward pass without a tape, take d loss / d outputs for the whole batch (the loss may couple samples, e.g.
    * batch Dice), then back-propagate chunk by chunk (recomputing each chunk's forward) and sum. Costs one extra
    * forward pass, bounds memory to one chunk's activations (the wasm heap cannot hold batch 7 at 40x56x40 at once).
-   * Returned gradient tensors belong to the caller (dispose them).
+   * Returned gradient tensors belong to the caller (dispose them). Async: the loss is read with `data()` (WebGPU in
+   * Node cannot read tensors synchronously).
    */
-  computeGradients(
+  async computeGradients(
     x: tf.Tensor,
     lossFn: (outputs: tf.Tensor[]) => tf.Scalar,
     opts: { microBatch?: number } = {},
-  ): { loss: number; grads: Map<string, tf.Tensor> } {
+  ): Promise<{ loss: number; grads: Map<string, tf.Tensor> }> {
     this.assertAlive();
     const vars = this.trainableVariables();
     const names = this.architecture.params.map((p) => p.name);
@@ -209,9 +210,15 @@ export class GenericUNet {
     const mb = Math.max(1, Math.min(n, opts.microBatch ?? this.defaultMicroBatch(x.shape.slice(1, -1), n)));
     if (mb >= n) {
       const { value, grads } = tf.variableGrads(() => lossFn(this.forward(x, { training: true })), vars);
-      const loss = value.dataSync()[0];
-      value.dispose();
-      return { loss, grads: new Map(vars.map((v, i) => [names[i], grads[v.name]])) };
+      const out = new Map(vars.map((v, i) => [names[i], grads[v.name]]));
+      try {
+        return { loss: (await value.data())[0], grads: out };
+      } catch (e) {
+        tf.dispose([...out.values()]);
+        throw e;
+      } finally {
+        value.dispose();
+      }
     }
     const chunk = (t: tf.Tensor, start: number, len: number) =>
       tf.slice(t, [start, ...new Array(t.rank - 1).fill(0)], [len, ...t.shape.slice(1)]);
@@ -223,8 +230,15 @@ export class GenericUNet {
     tf.dispose(parts);
     // 2. loss and its gradient w.r.t. every output
     const lossT = tf.tidy(() => lossFn(outputs));
-    const loss = lossT.dataSync()[0];
-    lossT.dispose();
+    let loss: number;
+    try {
+      loss = (await lossT.data())[0];
+    } catch (e) {
+      tf.dispose(outputs);
+      throw e;
+    } finally {
+      lossT.dispose();
+    }
     const dOut = tf.grads((...o: tf.Tensor[]) => lossFn(o))(outputs);
     tf.dispose(outputs);
     // 3. vector-Jacobian product per chunk, summed

@@ -10,7 +10,9 @@
  *     Σ_c (∂L/∂tp_c)·tp_c + (∂L/∂fp_c)·fp_c + (∂L/∂fn_c)·fn_c with the partial derivatives evaluated at the global
  *     sums. Because tp/fp/fn are sums over samples, the accumulated gradient equals the full-batch gradient.
  * The loss value reported is the full-batch DC+CE (same formula as dice_ce_loss.ts) computed from the sums.
- * Cost with batch_dice: one extra forward pass per chunk except the last (its taped forward also gives its sums).
+ * Cost with batch_dice: one extra (no-tape) forward pass per chunk. Values are read with `await t.data()`, never
+ * synchronously (WebGPU in Node cannot read tensors synchronously), so nothing is read inside a taped function: the
+ * last chunk's sums come from its own no-tape forward too, as every shard's do in accumulateGradientsShard.
  */
 import * as tf from '@tensorflow/tfjs';
 import { GenericUNet } from '../network/generic_unet';
@@ -118,9 +120,9 @@ function addSumsOf(sums: GlobalSums, k: number, v: ArrayLike<number>): void {
 }
 
 /** Adds stacked [tp; fp; fn] per used output (one tensor each, in output order) into `sums`. */
-function addSums(sums: GlobalSums, parts: tf.Tensor[], used: boolean[]): void {
+async function addSums(sums: GlobalSums, parts: tf.Tensor[], used: boolean[]): Promise<void> {
   let j = 0;
-  for (let k = 0; k < used.length; k++) if (used[k]) addSumsOf(sums, k, parts[j++].dataSync());
+  for (let k = 0; k < used.length; k++) if (used[k]) addSumsOf(sums, k, await parts[j++].data());
 }
 
 /** Element-wise sum of batch-Dice sums (shards of one batch). */
@@ -139,19 +141,22 @@ export function combineSums(parts: readonly GlobalSums[]): GlobalSums {
 }
 
 /** No-tape forward of one chunk: its batch-Dice sums added into `sums`. */
-function chunkSums(net: GenericUNet, data: tf.Tensor, targets: readonly tf.Tensor[], a: number, b: number, used: boolean[], sums: GlobalSums): void {
+async function chunkSums(net: GenericUNet, data: tf.Tensor, targets: readonly tf.Tensor[], a: number, b: number, used: boolean[], sums: GlobalSums): Promise<void> {
   const parts = tf.tidy(() => {
     const outs = net.forward(sliceBatch(data, a, b), { training: true });
     const r: tf.Tensor[] = [];
     for (let k = 0; k < used.length; k++) if (used[k]) r.push(tf.stack(tpFpFn(outs[k], sliceBatch(targets[k], a, b))));
     return r;
   });
-  addSums(sums, parts, used);
-  tf.dispose(parts);
+  try {
+    await addSums(sums, parts, used);
+  } finally {
+    tf.dispose(parts);
+  }
 }
 
 /** Gradients of one chunk's share of the plain (per-sample) DC+CE loss; returns the share's value. */
-function plainChunk(net: GenericUNet, data: tf.Tensor, targets: readonly tf.Tensor[], weights: readonly number[], a: number, b: number, scale: number, grads: tf.NamedTensorMap): number {
+async function plainChunk(net: GenericUNet, data: tf.Tensor, targets: readonly tf.Tensor[], weights: readonly number[], a: number, b: number, scale: number, grads: tf.NamedTensorMap): Promise<number> {
   const xs = sliceBatch(data, a, b);
   const ts = targets.map((t) => sliceBatch(t, a, b));
   const { value, grads: g } = tf.variableGrads(() => {
@@ -159,20 +164,26 @@ function plainChunk(net: GenericUNet, data: tf.Tensor, targets: readonly tf.Tens
     const l = multipleOutputLoss(outs, ts, weights, (lo, t) => dcAndCeLoss(lo, t, { batchDice: false, smooth: SMOOTH, doBg: false }));
     return tf.mul(l, scale) as tf.Scalar;
   }, net.trainableVariables());
-  const loss = value.dataSync()[0];
-  value.dispose();
-  xs.dispose();
-  tf.dispose(ts);
+  let loss: number;
+  try {
+    loss = (await value.data())[0];
+  } catch (e) {
+    tf.dispose(g);
+    throw e;
+  } finally {
+    value.dispose();
+    xs.dispose();
+    tf.dispose(ts);
+  }
   addInto(grads, g);
   return loss;
 }
 
 /**
  * Gradients of one chunk's CE share plus the linear batch-Dice surrogate at the global sums; returns the chunk's
- * weighted CE share. `complete` (the last chunk of a single-process step) receives the chunk's own sums from inside
- * the taped forward and returns the coefficients, so that chunk needs no separate no-tape forward.
+ * weighted CE share.
  */
-function surrogateChunk(
+async function surrogateChunk(
   net: GenericUNet,
   data: tf.Tensor,
   targets: readonly tf.Tensor[],
@@ -181,21 +192,15 @@ function surrogateChunk(
   a: number,
   b: number,
   scale: number,
-  coefOrComplete: Coef[] | ((own: tf.Tensor[]) => Coef[]),
+  coef: Coef[],
   grads: tf.NamedTensorMap,
-): number {
+): Promise<number> {
   const xs = sliceBatch(data, a, b);
   const ts = targets.map((t) => sliceBatch(t, a, b));
   let ceChunk: tf.Scalar | null = null;
   const { value, grads: g } = tf.variableGrads(() => {
     const outs = net.forward(xs, { training: true });
     const stats = outs.map((o, k) => (used[k] ? tpFpFn(o, ts[k]) : null));
-    let coef: Coef[];
-    if (typeof coefOrComplete === 'function') {
-      const own = tf.tidy(() => stats.filter((e): e is [tf.Tensor, tf.Tensor, tf.Tensor] => e !== null).map((e) => tf.stack(e)));
-      coef = coefOrComplete(own);
-      tf.dispose(own);
-    } else coef = coefOrComplete;
     let total: tf.Tensor = tf.scalar(0);
     let ce: tf.Tensor = tf.scalar(0);
     for (let k = 0; k < used.length; k++) {
@@ -212,10 +217,18 @@ function surrogateChunk(
     return total as tf.Scalar;
   }, net.trainableVariables());
   value.dispose();
-  const ceShare = (ceChunk as unknown as tf.Scalar).dataSync()[0] * scale;
-  (ceChunk as unknown as tf.Scalar).dispose();
-  xs.dispose();
-  tf.dispose(ts);
+  const ceT = ceChunk as unknown as tf.Scalar;
+  let ceShare: number;
+  try {
+    ceShare = (await ceT.data())[0] * scale;
+  } catch (e) {
+    tf.dispose(g);
+    throw e;
+  } finally {
+    ceT.dispose();
+    xs.dispose();
+    tf.dispose(ts);
+  }
   addInto(grads, g);
   return ceShare;
 }
@@ -236,36 +249,34 @@ function diceLoss(coef: Coef[], weights: readonly number[]): number {
  * Gradients and loss of multipleOutputLoss(DC+CE) over the whole batch, computed in chunks of `chunkSize` samples.
  * `data` is [N, ..., C_in], `targets` one integer label map per deep-supervision output.
  */
-export function accumulateGradients(
+export async function accumulateGradients(
   net: GenericUNet,
   data: tf.Tensor,
   targets: readonly tf.Tensor[],
   weights: readonly number[],
   batchDice: boolean,
   chunkSize: number,
-): AccumulatedStep {
+): Promise<AccumulatedStep> {
   const N = data.shape[0];
   const ranges = chunkRanges(N, chunkSize);
   const used = usedOutputs(targets.length, weights);
   const grads: tf.NamedTensorMap = {};
   if (!batchDice) {
     let loss = 0;
-    for (const [a, b] of ranges) loss += plainChunk(net, data, targets, weights, a, b, (b - a) / N, grads);
+    for (const [a, b] of ranges) loss += await plainChunk(net, data, targets, weights, a, b, (b - a) / N, grads);
     return { loss, grads };
   }
-  // pass 1: global tp/fp/fn per output and class, without a tape, for every chunk but the last; the last chunk's
-  // taped forward of pass 2 supplies its own sums, so it is not run twice (a k-chunk step costs k-1 extra forwards)
+  // pass 1: global tp/fp/fn per output and class, without a tape, for every chunk (a k-chunk step costs k extra
+  // forwards). The sums cannot be read inside the last chunk's taped function as before: that read would have to be
+  // synchronous, and WebGPU in Node cannot read tensors synchronously.
   const sums = emptySums();
-  for (const [a, b] of ranges.slice(0, -1)) chunkSums(net, data, targets, a, b, used, sums);
-  // pass 2, last chunk first (it completes the sums inside its taped function), then the others: per chunk, CE
-  // (weighted by its share) + the linear Dice surrogate at the global sums
-  let coef: Coef[] = [];
+  for (const [a, b] of ranges) await chunkSums(net, data, targets, a, b, used, sums);
+  const coef = coefficients(sums, used);
+  // pass 2, last chunk first, then the others (the order gradients and CE shares were always summed in): per chunk,
+  // CE (weighted by its share) + the linear Dice surrogate at the global sums
   const [la, lb] = ranges[ranges.length - 1];
-  let ceTotal = surrogateChunk(net, data, targets, weights, used, la, lb, (lb - la) / N, (own) => {
-    addSums(sums, own, used);
-    return (coef = coefficients(sums, used));
-  }, grads);
-  for (const [a, b] of ranges.slice(0, -1)) ceTotal += surrogateChunk(net, data, targets, weights, used, a, b, (b - a) / N, coef, grads);
+  let ceTotal = await surrogateChunk(net, data, targets, weights, used, la, lb, (lb - la) / N, coef, grads);
+  for (const [a, b] of ranges.slice(0, -1)) ceTotal += await surrogateChunk(net, data, targets, weights, used, a, b, (b - a) / N, coef, grads);
   return { loss: ceTotal + diceLoss(coef, weights), grads };
 }
 
@@ -299,27 +310,30 @@ export async function accumulateGradientsShard(
   const grads: tf.NamedTensorMap = {};
   if (!batchDice) {
     let lossPart = 0;
-    for (const [a, b] of ranges) lossPart += plainChunk(net, data, targets, weights, a, b, (b - a) / totalN, grads);
+    for (const [a, b] of ranges) lossPart += await plainChunk(net, data, targets, weights, a, b, (b - a) / totalN, grads);
     return { grads, lossPart, diceLoss: 0 };
   }
   const local = emptySums();
-  for (const [a, b] of ranges) chunkSums(net, data, targets, a, b, used, local);
+  for (const [a, b] of ranges) await chunkSums(net, data, targets, a, b, used, local);
   const coef = coefficients(await exchange(local), used);
   let lossPart = 0;
-  for (const [a, b] of ranges) lossPart += surrogateChunk(net, data, targets, weights, used, a, b, (b - a) / totalN, coef, grads);
+  for (const [a, b] of ranges) lossPart += await surrogateChunk(net, data, targets, weights, used, a, b, (b - a) / totalN, coef, grads);
   return { grads, lossPart, diceLoss: diceLoss(coef, weights) };
 }
 
-/** Full-batch loss value and forward outputs' first-level logits in chunks (validation iterations). */
-export function chunkedValidationLoss(
+/**
+ * Full-batch loss value and forward outputs' first-level logits in chunks (validation iterations); `onChunk` is
+ * awaited before the chunk's outputs are disposed.
+ */
+export async function chunkedValidationLoss(
   net: GenericUNet,
   data: tf.Tensor,
   targets: readonly tf.Tensor[],
   weights: readonly number[],
   batchDice: boolean,
   chunkSize: number,
-  onChunk: (logits0: tf.Tensor, target0: tf.Tensor) => void,
-): number {
+  onChunk: (logits0: tf.Tensor, target0: tf.Tensor) => Promise<void> | void,
+): Promise<number> {
   const N = data.shape[0];
   const nOut = targets.length;
   const used = usedOutputs(nOut, weights);
@@ -330,30 +344,37 @@ export function chunkedValidationLoss(
     const scale = (b - a) / N;
     const xs = sliceBatch(data, a, b);
     const ts = targets.map((t) => sliceBatch(t, a, b));
-    const outs = net.forward(xs, { training: false });
-    onChunk(outs[0], ts[0]);
-    const vals = tf.tidy(() => {
-      const r: tf.Tensor[] = [];
-      for (let k = 0; k < nOut; k++) {
-        if (!used[k]) continue;
-        r.push(tf.mul(crossEntropyMean(outs[k], ts[k]), weights[k] * scale));
-        if (batchDice) r.push(tf.stack(tpFpFn(outs[k], ts[k])));
-        else r.push(tf.mul(dcAndCeLoss(outs[k], ts[k], { batchDice: false, smooth: SMOOTH, doBg: false, weightCe: 0 }), weights[k] * scale));
+    let outs: tf.Tensor[] = [];
+    try {
+      outs = net.forward(xs, { training: false });
+      await onChunk(outs[0], ts[0]);
+      const vals = tf.tidy(() => {
+        const r: tf.Tensor[] = [];
+        for (let k = 0; k < nOut; k++) {
+          if (!used[k]) continue;
+          r.push(tf.mul(crossEntropyMean(outs[k], ts[k]), weights[k] * scale));
+          if (batchDice) r.push(tf.stack(tpFpFn(outs[k], ts[k])));
+          else r.push(tf.mul(dcAndCeLoss(outs[k], ts[k], { batchDice: false, smooth: SMOOTH, doBg: false, weightCe: 0 }), weights[k] * scale));
+        }
+        return r;
+      });
+      try {
+        let j = 0;
+        for (let k = 0; k < nOut; k++) {
+          if (!used[k]) continue;
+          ce += (await vals[j++].data())[0];
+          const v = await vals[j++].data();
+          if (!batchDice) perSample += v[0];
+          else addSumsOf(sums, k, v);
+        }
+      } finally {
+        tf.dispose(vals);
       }
-      return r;
-    });
-    let j = 0;
-    for (let k = 0; k < nOut; k++) {
-      if (!used[k]) continue;
-      ce += vals[j++].dataSync()[0];
-      const v = vals[j++].dataSync();
-      if (!batchDice) perSample += v[0];
-      else addSumsOf(sums, k, v);
+    } finally {
+      tf.dispose(outs);
+      xs.dispose();
+      tf.dispose(ts);
     }
-    tf.dispose(vals);
-    tf.dispose(outs);
-    xs.dispose();
-    tf.dispose(ts);
   }
   if (!batchDice) return ce + perSample;
   return ce + diceLoss(coefficients(sums, used), weights);

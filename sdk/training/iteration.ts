@@ -46,8 +46,15 @@ export async function stepGradients(
   if (chunk < data.shape[0]) return accumulateGradients(net, data, targets, weights, batchDice, chunk);
   const loss = lossFn(batchDice);
   const r = tf.variableGrads(() => multipleOutputLoss(net.forward(data, { training: true }), targets, weights, loss), net.trainableVariables());
-  const l = r.value.dataSync()[0];
-  r.value.dispose();
+  let l: number;
+  try {
+    l = (await r.value.data())[0];
+  } catch (e) {
+    tf.dispose(r.grads);
+    throw e;
+  } finally {
+    r.value.dispose();
+  }
   return { loss: l, grads: r.grads };
 }
 
@@ -65,8 +72,12 @@ export async function trainStep(
   const { data, targets } = batchToTensors(batch);
   try {
     const { loss, grads } = await stepGradients(net, data, targets, weights, batchDice, chunk, pool);
-    const clipped = clipGradNorm(grads, V2_GRAD_CLIP);
-    tf.dispose(grads);
+    let clipped: Awaited<ReturnType<typeof clipGradNorm>>;
+    try {
+      clipped = await clipGradNorm(grads, V2_GRAD_CLIP);
+    } finally {
+      tf.dispose(grads);
+    }
     sgd.step(vars, clipped.grads);
     tf.dispose(clipped.grads);
     return { loss, gradNorm: clipped.totalNorm };
@@ -76,18 +87,24 @@ export async function trainStep(
   }
 }
 
-/** Validation iteration (run_iteration without backprop, with online evaluation). */
-export function valStep(net: GenericUNet, batch: AugBatch, weights: number[], batchDice: boolean, ev: OnlineEvaluation, chunk: number): number {
+/**
+ * Validation iteration (run_iteration without backprop, with online evaluation). Async: values are read with
+ * `data()` (WebGPU in Node cannot read tensors synchronously).
+ */
+export async function valStep(net: GenericUNet, batch: AugBatch, weights: number[], batchDice: boolean, ev: OnlineEvaluation, chunk: number): Promise<number> {
   const { data, targets } = batchToTensors(batch);
   try {
-    if (chunk < data.shape[0]) return chunkedValidationLoss(net, data, targets, weights, batchDice, chunk, (l0, t0) => ev.addBatch(l0, t0));
+    if (chunk < data.shape[0]) return await chunkedValidationLoss(net, data, targets, weights, batchDice, chunk, (l0, t0) => ev.addBatch(l0, t0));
     const outs = net.forward(data, { training: false });
-    const l = multipleOutputLoss(outs, targets, weights, lossFn(batchDice));
-    ev.addBatch(outs[0], targets[0]);
-    const v = l.dataSync()[0];
-    l.dispose();
-    tf.dispose(outs);
-    return v;
+    let l: tf.Tensor | null = null;
+    try {
+      l = multipleOutputLoss(outs, targets, weights, lossFn(batchDice));
+      await ev.addBatch(outs[0], targets[0]);
+      return (await l.data())[0];
+    } finally {
+      l?.dispose();
+      tf.dispose(outs);
+    }
   } finally {
     data.dispose();
     tf.dispose(targets);

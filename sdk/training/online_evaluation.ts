@@ -21,12 +21,19 @@ export class OnlineEvaluation {
     this.fn = new Array(numClasses - 1).fill(0);
   }
 
-  /** Add one batch: logits [N, ..., C] (highest-resolution output) and the integer target [N, ...] (or [..., 1]). */
-  addBatch(logits: tf.Tensor, target: tf.Tensor): void {
+  /**
+   * Add one batch: logits [N, ..., C] (highest-resolution output) and the integer target [N, ...] (or [..., 1]).
+   * Async: the label maps are read with `data()` (WebGPU in Node cannot read tensors synchronously).
+   */
+  async addBatch(logits: tf.Tensor, target: tf.Tensor): Promise<void> {
     const pred = tf.tidy(() => tf.argMax(logits, -1));
-    const p = pred.dataSync();
-    const t = target.dataSync();
-    pred.dispose();
+    let p: tf.TypedArray, t: tf.TypedArray;
+    try {
+      p = await pred.data();
+      t = await target.data();
+    } finally {
+      pred.dispose();
+    }
     if (p.length !== t.length) throw new Error(`OnlineEvaluation: prediction has ${p.length} voxels, target ${t.length}`);
     this.addLabelMaps(p, t);
   }

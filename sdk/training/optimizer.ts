@@ -14,17 +14,22 @@ export function polyLR(epoch: number, maxEpochs = 1000, initialLr = 0.01, expone
 
 /**
  * torch clip_grad_norm_: total = ‖(‖g_1‖, …, ‖g_n‖)‖₂; if max_norm/(total + 1e-6) < 1 every gradient is scaled by it.
- * Returns new gradient tensors (the inputs are not disposed) and the total norm before clipping.
+ * Returns new gradient tensors (the inputs are not disposed) and the total norm before clipping. Async because the
+ * norm is read back with `data()`: WebGPU in Node cannot read tensors synchronously.
  */
-export function clipGradNorm(grads: tf.NamedTensorMap, maxNorm = 12): { grads: tf.NamedTensorMap; totalNorm: number } {
+export async function clipGradNorm(grads: tf.NamedTensorMap, maxNorm = 12): Promise<{ grads: tf.NamedTensorMap; totalNorm: number }> {
   const names = Object.keys(grads);
   const total = tf.tidy(() => {
     let s = tf.scalar(0);
     for (const n of names) s = tf.add(s, tf.sum(tf.square(grads[n])));
     return tf.sqrt(s);
   });
-  const totalNorm = total.dataSync()[0];
-  total.dispose();
+  let totalNorm: number;
+  try {
+    totalNorm = (await total.data())[0];
+  } finally {
+    total.dispose();
+  }
   const coef = maxNorm / (totalNorm + 1e-6);
   const out: tf.NamedTensorMap = {};
   for (const n of names) out[n] = coef < 1 ? tf.mul(grads[n], coef) : tf.clone(grads[n]);
@@ -77,9 +82,10 @@ export class SGDNesterov {
     return this.buffers.get(name);
   }
 
-  getState(): SGDState {
+  /** Serialisable state (async: momentum buffers are read with `data()`, WebGPU in Node has no synchronous read). */
+  async getState(): Promise<SGDState> {
     const buffers: SGDState['buffers'] = {};
-    for (const [n, v] of this.buffers) buffers[n] = { shape: v.shape.slice(), data: Array.from(v.dataSync()) };
+    for (const [n, v] of this.buffers) buffers[n] = { shape: v.shape.slice(), data: Array.from(await v.data()) };
     return { lr: this.lr, momentum: this.momentum, weightDecay: this.weightDecay, nesterov: this.nesterov, buffers };
   }
 

@@ -328,7 +328,7 @@ class FoldRun {
         for (let it = 0; it < this.valIters; it++) {
           const batch = await vgen.next();
           const ts = Date.now();
-          const l = valStep(this.net, batch, this.dsWeights, this.s.cfg.batch_dice, ev, this.chunk);
+          const l = await valStep(this.net, batch, this.dsWeights, this.s.cfg.batch_dice, ev, this.chunk);
           throwIfGpuFailed(`${this.gpuWork('validation', batch.dataShape)}, epoch ${epoch} iteration ${it}`);
           valLosses.push(l);
           this.o.onIteration?.({ epoch, iteration: it, split: 'val', loss: l, numTensors: tf.memory().numTensors, waitS: vgen.stats.waitMsLast / 1000, stepS: (Date.now() - ts) / 1000 });

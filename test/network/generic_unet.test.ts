@@ -234,12 +234,12 @@ for (const backend of ['wasm', 'cpu'] as const) {
       }
     });
 
-    it('micro-batched gradients equal full-batch gradients (batch-coupled loss)', () => {
+    it('micro-batched gradients equal full-batch gradients (batch-coupled loss)', async () => {
       const net = GenericUNet.fromPlans(TINY_3D, { numInputChannels: 1, numClasses: 3, seed: 7 });
       const x = tf.randomNormal([3, 4, 8, 8, 1], 0, 1, 'float32', 1);
       const target = tf.oneHot(tf.randomUniform([3, 4, 8, 8], 0, 3, 'int32', 2), 3);
-      const full = net.computeGradients(x, (o) => dcCe(o, target));
-      const micro = net.computeGradients(x, (o) => dcCe(o, target), { microBatch: 2 });
+      const full = await net.computeGradients(x, (o) => dcCe(o, target));
+      const micro = await net.computeGradients(x, (o) => dcCe(o, target), { microBatch: 2 });
       assert.ok(Math.abs(full.loss - micro.loss) < 1e-5);
       for (const [name, g] of full.grads) {
         const a = g.dataSync();
@@ -256,14 +256,14 @@ for (const backend of ['wasm', 'cpu'] as const) {
       net.dispose();
     });
 
-    it('tf.memory().numTensors does not grow over training iterations (forward, loss, backward, SGD)', () => {
+    it('tf.memory().numTensors does not grow over training iterations (forward, loss, backward, SGD)', async () => {
       const net = GenericUNet.fromPlans(TINY_2D, { numInputChannels: 1, numClasses: 2, seed: 8 });
       const opt = tf.train.sgd(0.01);
       const x = tf.randomNormal([3, 8, 8, 1]);
       const target = tf.oneHot(tf.randomUniform([3, 8, 8], 0, 2, 'int32'), 2);
       const counts: number[] = [];
       for (let i = 0; i < 4; i++) {
-        const { grads } = net.computeGradients(x, (o) => dcCe(o, target), { microBatch: i % 2 ? 2 : 3 });
+        const { grads } = await net.computeGradients(x, (o) => dcCe(o, target), { microBatch: i % 2 ? 2 : 3 });
         opt.applyGradients([...grads].map(([n, g]) => ({ name: net.variables.get(n)!.name, tensor: g })));
         tf.dispose([...grads.values()]);
         counts.push(tf.memory().numTensors);

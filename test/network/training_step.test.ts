@@ -37,7 +37,7 @@ describe('Generic U-Net training step (heavy)', () => {
     await initBackend({ backend: 'wasm', log: false });
   });
 
-  it('hippocampus 3d_fullres, batch 7 x 40x56x40, 5 SGD steps on wasm: finite, decreasing loss, no leaks', () => {
+  it('hippocampus 3d_fullres, batch 7 x 40x56x40, 5 SGD steps on wasm: finite, decreasing loss, no leaks', async () => {
     const plans = JSON.parse(fs.readFileSync(path.join(FIX, 'hippocampus_v1_plans_3d.json'), 'utf8'));
     const st = plans.plans_per_stage['0'];
     const cfg: UNetPlansConfiguration = {
@@ -62,7 +62,7 @@ describe('Generic U-Net training step (heavy)', () => {
     const tensors: number[] = [];
     const t0 = Date.now();
     for (let step = 0; step < 5; step++) {
-      const { loss, grads } = net.computeGradients(x, (o) => placeholderLoss(o, target), { microBatch: 2 });
+      const { loss, grads } = await net.computeGradients(x, (o) => placeholderLoss(o, target), { microBatch: 2 });
       opt.applyGradients([...grads].map(([n, g]) => ({ name: net.variables.get(n)!.name, tensor: g })));
       tf.dispose([...grads.values()]);
       losses.push(loss);

@@ -18,7 +18,7 @@ test('poly learning rate values of reference A.5 / §6.3', () => {
   close(polyLR(999), 1.995e-5, 5e-9);
 });
 
-test('SGD Nesterov with weight decay follows torch.optim.SGD for two steps', () => {
+test('SGD Nesterov with weight decay follows torch.optim.SGD for two steps', async () => {
   const p = tf.variable(tf.tensor([1, -2]), true, 'w');
   const opt = new SGDNesterov({ lr: 0.1, momentum: 0.9, weightDecay: 0.01 });
   const g1 = { w: tf.tensor([0.5, 0.25]) };
@@ -33,7 +33,7 @@ test('SGD Nesterov with weight decay follows torch.optim.SGD for two steps', () 
   const p2 = [p1[0] - 0.1 * (d2[0] + 0.9 * b2[0]), p1[1] - 0.1 * (d2[1] + 0.9 * b2[1])];
   Array.from(p.dataSync()).forEach((v, i) => close(v, p2[i], 1e-6));
   // state round trip reproduces the next step
-  const s = JSON.parse(JSON.stringify(opt.getState()));
+  const s = JSON.parse(JSON.stringify(await opt.getState()));
   const q = tf.variable(p.clone(), true, 'w2');
   const opt2 = new SGDNesterov();
   opt2.setState({ ...s, buffers: { w2: s.buffers.w } });
@@ -44,22 +44,22 @@ test('SGD Nesterov with weight decay follows torch.optim.SGD for two steps', () 
   assert.equal(new SGDNesterov().weightDecay, 3e-5);
 });
 
-test('clip_grad_norm_ at 12: global L2 norm over all gradients', () => {
+test('clip_grad_norm_ at 12: global L2 norm over all gradients', async () => {
   const g = { a: tf.tensor([3, 4]), b: tf.tensor([12]) }; // norm 13
-  const { grads, totalNorm } = clipGradNorm(g, 12);
+  const { grads, totalNorm } = await clipGradNorm(g, 12);
   close(totalNorm, 13, 1e-5);
   const s = 12 / (13 + 1e-6);
   Array.from(grads.a.dataSync()).forEach((v, i) => close(v, [3, 4][i] * s, 1e-5));
   close(grads.b.dataSync()[0], 12 * s, 1e-5);
-  const small = clipGradNorm({ a: tf.tensor([1, 1]) }, 12);
+  const small = await clipGradNorm({ a: tf.tensor([1, 1]) }, 12);
   assert.deepEqual(Array.from(small.grads.a.dataSync()), [1, 1]);
 });
 
-test('online evaluation: global Dice per class over the epoch, NaN classes dropped, moving average 0.9/0.1', () => {
+test('online evaluation: global Dice per class over the epoch, NaN classes dropped, moving average 0.9/0.1', async () => {
   const ev = new OnlineEvaluation(3);
   // batch 1: logits for 4 voxels, argmax = [0, 1, 1, 2]; target [0, 1, 2, 2]
   const logits = tf.tensor([5, 0, 0, 0, 5, 0, 0, 5, 0, 0, 0, 5], [1, 2, 2, 3]);
-  ev.addBatch(logits, tf.tensor([0, 1, 2, 2], [1, 2, 2], 'int32'));
+  await ev.addBatch(logits, tf.tensor([0, 1, 2, 2], [1, 2, 2], 'int32'));
   // batch 2: label maps directly
   ev.addLabelMaps([1, 0], [1, 1]);
   const r = ev.finish();
