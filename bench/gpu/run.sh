@@ -18,7 +18,7 @@ if [[ -n ${OUT:-} ]]; then mkdir -p "$OUT"; LOG=$OUT/gpu_check.log; fi
 exec > >(tee "$LOG") 2>&1
 NODE_S=${GPU_CHECK_NODE_S:-$([[ $QUICK == 1 ]] && echo 240 || echo 300)}
 TORCH_S=${GPU_CHECK_TORCH_S:-$([[ $QUICK == 1 ]] && echo 90 || echo 150)}
-echo "== nnunet-ts GPU check $(date -u +%FT%TZ) on $(hostname) ($(nproc) cores)$([[ $QUICK == 1 ]] && echo ', QUICK')"
+echo "== nnunet-ts GPU check $(date -u +%FT%TZ) on ${HOSTNAME:-$(uname -n)} ($(nproc) cores)$([[ $QUICK == 1 ]] && echo ', QUICK')"
 [[ -f $D/manifest.txt ]] && sed 's/^/  dist: /' "$D/manifest.txt" | head -6
 
 # ---- Python: one with torch (plain python3 first, else the system's)
@@ -32,6 +32,12 @@ unxz_to() { # SRC DST
   else
     "$PY" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"), 1 << 20)' "$1" "$2"
   fi
+}
+# time limits through coreutils' timeout where the machine has it
+limit() { # SECONDS CMD...
+  local s=$1
+  shift
+  if command -v timeout >/dev/null 2>&1; then timeout -k 10 "$s" "$@"; else "$@"; fi
 }
 t0=$(date +%s)
 unxz_to "$D/node.xz" "$TMP/node" && chmod +x "$TMP/node"
@@ -75,7 +81,7 @@ done
 # ---- nnunet-ts side (webgpu)
 echo
 echo "== nnunet-ts side: $TMP/node $D/check.js (time limit ${NODE_S} s)"
-NNUNET_DAWN_NODE=$TMP/dawn.node NNUNET_BACKEND=webgpu timeout -k 10 "$((NODE_S + 30))" \
+NNUNET_DAWN_NODE=$TMP/dawn.node NNUNET_BACKEND=webgpu limit "$((NODE_S + 30))" \
   "$TMP/node" "$D/check.js" "$@" --budget-s "$NODE_S" --json "$TMP/node.json"
 rc_node=$?
 echo "nnunet-ts side exit status $rc_node$([[ $rc_node == 124 || $rc_node == 137 ]] && echo ' (time limit: figures so far are kept)')"
@@ -83,7 +89,7 @@ echo "nnunet-ts side exit status $rc_node$([[ $rc_node == 124 || $rc_node == 137
 # ---- PyTorch side
 echo
 echo "== PyTorch side: $PY bench/gpu/torch_step.py (time limit ${TORCH_S} s)"
-timeout -k 10 "$((TORCH_S + 30))" "$PY" bench/gpu/torch_step.py "$@" --budget-s "$TORCH_S" --json "$TMP/torch.json"
+limit "$((TORCH_S + 30))" "$PY" bench/gpu/torch_step.py "$@" --budget-s "$TORCH_S" --json "$TMP/torch.json"
 rc_torch=$?
 echo "PyTorch side exit status $rc_torch"
 
