@@ -457,33 +457,48 @@ async function main(): Promise<void> {
   }
 
   out(`\n== training iteration (trainStep: DC+CE deep supervision, backward, clip 12, SGD nesterov 0.99 lr 0.01), median of up to ${maxIters}`);
-  const rows: [string, NetPlans, number, Conv][] = [];
-  for (const [name, p] of Object.entries(plans)) for (const b of p.batch_sizes) for (const conv of CONVS) rows.push([name, p, b, conv]);
-  const inferBudget = quick ? 30 : 60;
-  for (const [i, [name, p, b, conv]] of rows.entries()) {
-    const rowBudget = Math.max(5, (left() - inferBudget * CONVS.length) / (rows.length - i));
-    if (left() < inferBudget * CONVS.length * 0.5) {
-      out(`TRAIN ${name} b${b} conv ${conv}: SKIPPED (total budget ${budgetS} s nearly spent)`);
-      continue;
-    }
-    try {
-      await trainRow(name, p, b, conv, rowBudget);
-    } catch (e) {
-      fail(`training ${name} b${b} conv ${conv}`, e);
-    }
-  }
-
-  out('\n== inference tile (Lung 3d_fullres: forward only, logits read back)');
-  const lung = plans.lung_3d_fullres;
-  for (const conv of CONVS) {
-    if (left() < 3) {
-      out(`INFER conv ${conv}: SKIPPED (total budget spent)`);
-      continue;
-    }
-    try {
-      await inferRow('lung_3d_fullres', lung, conv, Math.min(inferBudget, left()));
-    } catch (e) {
-      fail(`inference lung_3d_fullres conv ${conv}`, e);
+  // order: hippocampus training, the Lung inference tile, Lung training last (its steps are the longest: a time
+  // limit that strikes there keeps everything else)
+  type Job = { kind: 'train'; name: string; p: NetPlans; b: number; conv: Conv } | { kind: 'infer'; conv: Conv };
+  const jobs: Job[] = [];
+  const trainJobs = (name: string) => {
+    const p = plans[name];
+    for (const b of p.batch_sizes) for (const conv of CONVS) jobs.push({ kind: 'train', name, p, b, conv });
+  };
+  for (const name of Object.keys(plans)) if (name !== 'lung_3d_fullres') trainJobs(name);
+  for (const conv of CONVS) jobs.push({ kind: 'infer', conv });
+  trainJobs('lung_3d_fullres');
+  const inferBudget = quick ? 30 : 45;
+  let inferHeader = false;
+  for (const [i, job] of jobs.entries()) {
+    const rest = jobs.slice(i);
+    const inferReserve = inferBudget * rest.filter((j) => j.kind === 'infer').length;
+    if (job.kind === 'train') {
+      const label = `${job.name} b${job.b} conv ${job.conv}`;
+      const nTrain = rest.filter((j) => j.kind === 'train').length;
+      const rowBudget = Math.max(5, (left() - inferReserve) / nTrain);
+      if (left() - inferReserve < 5) {
+        out(`TRAIN ${label}: SKIPPED (total budget ${budgetS} s nearly spent)`);
+        continue;
+      }
+      try {
+        await trainRow(job.name, job.p, job.b, job.conv, rowBudget);
+      } catch (e) {
+        fail(`training ${label}`, e);
+      }
+    } else {
+      if (!inferHeader) out('\n== inference tile (Lung 3d_fullres: forward only, logits read back)');
+      inferHeader = true;
+      if (left() < 3) {
+        out(`INFER conv ${job.conv}: SKIPPED (total budget spent)`);
+        continue;
+      }
+      try {
+        await inferRow('lung_3d_fullres', plans.lung_3d_fullres, job.conv, Math.min(inferBudget, left()));
+      } catch (e) {
+        fail(`inference lung_3d_fullres conv ${job.conv}`, e);
+      }
+      if (job.conv === CONVS[CONVS.length - 1]) out('\n== training iteration, Lung 3d_fullres');
     }
   }
   out(`\nnnunet-ts GPU check done in ${elapsed().toFixed(1)} s (${result.errors.length} error(s))`);
