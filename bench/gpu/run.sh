@@ -75,7 +75,7 @@ else
 fi
 for f in ${VK_ICD_FILENAMES:-$icds}; do
   lib=$(grep -o '"library_path"[^,}]*' "$f" 2>/dev/null | sed 's/.*: *"//; s/"$//')
-  [[ -n $lib ]] && echo "  $f -> $lib $([[ $lib == /* ]] && { [[ -e $lib ]] && echo '(present)' || echo '(MISSING)'; } || { [[ -n $LDCONFIG ]] && "$LDCONFIG" -p | grep -q "$lib" && echo '(found by ldconfig)' || echo '(not in ldconfig: Vulkan will not start)'; })"
+  [[ -n $lib ]] && echo "  $f -> $lib $([[ $lib == /* ]] && { [[ -e $lib ]] && echo '(present)' || echo '(MISSING)'; } || { [[ -n $LDCONFIG ]] && "$LDCONFIG" -p | grep -q "$lib" && echo '(found by ldconfig)' || echo "(not in ldconfig's cache: Vulkan starts only if LD_LIBRARY_PATH finds it)"; })"
 done
 
 # ---- nnunet-ts side (webgpu)
