@@ -62,10 +62,21 @@ function parseBackendName(v: string, source: string): BackendName | 'auto' {
   throw new Error(`${source}: unknown backend '${v}' (expected tensorflow, webgpu, wasm, cpu or auto)`);
 }
 
+/**
+ * The optional backend packages, each behind a literal require: a bundler (esbuild for bench/gpu) sees and bundles
+ * the ones it is given and leaves the ones marked external to fail here at run time, as a missing package does.
+ */
+const OPTIONAL_PACKAGES: Record<string, () => unknown> = {
+  '@tensorflow/tfjs-node-gpu': () => require('@tensorflow/tfjs-node-gpu'),
+  '@tensorflow/tfjs-node': () => require('@tensorflow/tfjs-node'),
+  '@tensorflow/tfjs-backend-webgpu': () => require('@tensorflow/tfjs-backend-webgpu'),
+  '@tensorflow/tfjs-backend-wasm': () => require('@tensorflow/tfjs-backend-wasm'),
+};
+
 function tryRequire(pkg: string): { ok: true } | { ok: false; reason: string } {
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    require(pkg);
+    (OPTIONAL_PACKAGES[pkg] ?? (() => require(pkg)))();
     return { ok: true };
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
