@@ -136,6 +136,10 @@ class FoldRun {
   static async start(opts: TrainFoldOptions): Promise<FoldRun> {
     const o: ResolvedOptions = { ...opts, preprocessedDir: typeof opts.preprocessedDir === 'string' ? opts.preprocessedDir : opts.preprocessedDir.dir };
     const run = new FoldRun(o, setupRun(o));
+    // on webgpu, refuse a batch whose feature maps exceed what the GPU binds before anything else: no step runs and
+    // no checkpoint of an earlier run is touched (a fresh start would replace them)
+    const shape = [run.s.cfg.batch_size, 1, ...run.s.cfg.patch_size];
+    checkTensorFits(run.largestTensorBytes(shape), run.gpuWork('training', shape));
     fs.mkdirSync(o.outputDir, { recursive: true });
     const ckFile = run.checkpointToResume();
     if (ckFile) run.resumeFrom(ckFile);
@@ -230,9 +234,6 @@ class FoldRun {
   async epochs(): Promise<void> {
     this.trainStart = Date.now();
     try {
-      // on webgpu, refuse a batch whose feature maps exceed what the GPU binds, before any step (no checkpoint is touched)
-      const shape = [this.s.cfg.batch_size, 1, ...this.s.cfg.patch_size];
-      checkTensorFits(this.largestTensorBytes(shape), this.gpuWork('training', shape));
       for (let epoch = this.startEpoch; epoch < this.maxEpochs; epoch++) {
         if (this.stopRequested(this.epochsThisCall)) {
           this.stopped = true;

@@ -81,8 +81,8 @@ describe('training on webgpu', { skip }, () => {
     const curves: Record<string, number[]> = {};
     for (const backend of ['wasm', 'webgpu'] as const) {
       await initBackend({ backend, log: false });
-      const plans = fold.plans.override({ '2d': { batch_size: 8 } }, { plansName: `nnUNetPlansv2.1_${backend}` });
-      const r = await plans.fold(0).train({ configuration: '2d', epochs: 3, iterationsPerEpoch: 3, validationIterations: 1, validate: false, seed: 3, numThreads: 0, gradientWorkers: 0 });
+      const plans = fold.plans.override({ '2d': { batch_size: 4 } }, { plansName: `nnUNetPlansv2.1_${backend}` });
+      const r = await plans.fold(0).train({ configuration: '2d', epochs: 2, iterationsPerEpoch: 2, validationIterations: 1, validate: false, seed: 3, numThreads: 0, gradientWorkers: 0 });
       curves[backend] = r.log.map((e) => e.train_loss);
     }
     const d = curveDiff(curves.webgpu, curves.wasm);
@@ -120,12 +120,15 @@ describe('training on webgpu', { skip }, () => {
     await initBackend({ backend: 'webgpu', log: false });
     const first = await trainFold(opts('2d', 'too_big', { epochs: 1 }));
     const before = fs.readFileSync(first.checkpoint);
-    // 2d patch 32x32 with 4 base features: 32 KB per sample at full resolution, so 5000 samples exceed 128 MB
-    const limit = ((tf.backend() as unknown as { device: { limits: { maxStorageBufferBindingSize: number } } }).device.limits.maxStorageBufferBindingSize);
-    const batch = Math.ceil(limit / (32 * 32 * 8 * 4)) + 1;
+    // the smallest batch whose largest feature map (2 x base features at full resolution, float32) exceeds the limit
+    const cfg = task.plans.configuration('2d');
+    const perSample = cfg.patch_size.reduce((a, b) => a * b, 1) * 2 * cfg.UNet_base_num_features * 4;
+    const limit = (tf.backend() as unknown as { device: { limits: { maxStorageBufferBindingSize: number } } }).device.limits.maxStorageBufferBindingSize;
+    const batch = Math.floor(limit / perSample) + 1;
+    const patch = cfg.patch_size.join('x');
     await assert.rejects(trainFold(opts('2d', 'too_big', { epochs: 2, batchSize: batch, resume: false })), (e: unknown) => {
       assert.ok(e instanceof GpuExecutionError, String(e));
-      assert.match((e as Error).message, new RegExp(`training step of 2d: batch ${batch} of patch 32x32`));
+      assert.match((e as Error).message, new RegExp(`training step of 2d: batch ${batch} of patch ${patch}`));
       assert.match((e as Error).message, /maxStorageBufferBindingSize/);
       assert.match((e as Error).message, /smaller batch.*gpuMemoryTargetGB/);
       return true;
