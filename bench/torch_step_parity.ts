@@ -19,7 +19,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
-import { backendInfo, initBackend } from '../sdk/network/backend';
+import { BackendName, backendInfo, initBackend } from '../sdk/network/backend';
 import { buildArchitecture } from '../sdk/network/architecture';
 import { GenericUNet } from '../sdk/network/generic_unet';
 import { readNpy } from '../sdk/io/npy';
@@ -105,6 +105,8 @@ export interface TorchStepParityOptions {
   python?: string;
   /** Pass the Python report through to stdout (else returned). */
   inherit?: boolean;
+  /** Backend of our side (default: automatic selection); `webgpu` runs the same step on the GPU path. */
+  backend?: BackendName;
 }
 
 /** Runs both sides; status 0 when everything agrees, with the Python side's report. */
@@ -114,7 +116,7 @@ export async function torchStepParity(o: TorchStepParityOptions = {}): Promise<{
   const python = o.python ?? process.env.NNUNET_REFERENCE_PYTHON ?? '/usr/bin/python3';
   const steps = o.steps ?? 3;
   const workers = o.gradientWorkers ?? 0;
-  await initBackend();
+  await initBackend({ backend: o.backend });
   const cfg = officialHippocampusPlans().configuration(configuration);
   const batch = o.batch ?? (configuration === '2d' ? 40 : 2);
   const chunk = o.chunk ?? batch;
@@ -129,15 +131,17 @@ export async function torchStepParity(o: TorchStepParityOptions = {}): Promise<{
     maxFeatures: cfg.unet_max_num_features, convPerStage: 2, numClasses: 3,
     params: arch.params.map((p) => ({ name: p.name, shape: p.shape })),
   };
-  const dump = (file: string) => {
-    const buf: Float32Array[] = arch.params.map((p) => net.variables.get(p.name)!.dataSync() as Float32Array);
+  // asynchronous reads throughout: webgpu in Node has no dataSync
+  const dump = async (file: string) => {
+    const buf: Float32Array[] = [];
+    for (const p of arch.params) buf.push((await net.variables.get(p.name)!.data()) as Float32Array);
     const tot = buf.reduce((a, b) => a + b.length, 0);
     const all = new Float32Array(tot);
     let o = 0;
     for (const b of buf) all.set(b, o), (o += b.length);
     writeF32(path.join(out, file), all);
   };
-  dump('weights_initial.f32');
+  await dump('weights_initial.f32');
 
   const { data, seg, shape } = realBatch(cfg.patch_size, batch, new RandomState(7));
   writeF32(path.join(out, 'data.f32'), data);
@@ -154,10 +158,12 @@ export async function torchStepParity(o: TorchStepParityOptions = {}): Promise<{
   const targets = ds.map((t) => labelMapToTensor(t.data, t.shape));
   // step-0 outputs, channels-first like PyTorch
   const outs = net.forward(x, { training: true });
-  outs.forEach((o, i) => {
+  for (const [i, o] of outs.entries()) {
     const perm = [0, o.rank - 1, ...Array.from({ length: o.rank - 2 }, (_, a) => a + 1)];
-    writeF32(path.join(out, `output0_${i}.f32`), tf.tidy(() => o.transpose(perm)).dataSync() as Float32Array);
-  });
+    const t = tf.tidy(() => o.transpose(perm));
+    writeF32(path.join(out, `output0_${i}.f32`), (await t.data()) as Float32Array);
+    t.dispose();
+  }
   tf.dispose(outs);
 
   const vars: Record<string, tf.Variable> = {};
@@ -172,10 +178,11 @@ export async function torchStepParity(o: TorchStepParityOptions = {}): Promise<{
       if (k === 0) {
         // step-0 gradients in parameter order (grads are keyed by the tfjs variable name)
         // a conv bias in front of an instance norm may have no gradient at all (it cancels): write zeros
-        const parts = arch.params.map((p) => {
+        const parts: Float32Array[] = [];
+        for (const p of arch.params) {
           const g = grads[net.variables.get(p.name)!.name];
-          return g ? (g.dataSync() as Float32Array) : new Float32Array(p.shape.reduce((a, b) => a * b, 1));
-        });
+          parts.push(g ? ((await g.data()) as Float32Array) : new Float32Array(p.shape.reduce((a, b) => a * b, 1)));
+        }
         const all = new Float32Array(parts.reduce((a, b) => a + b.length, 0));
         let o = 0;
         for (const b of parts) all.set(b, o), (o += b.length);
@@ -191,7 +198,7 @@ export async function torchStepParity(o: TorchStepParityOptions = {}): Promise<{
   } finally {
     if (pool) await pool.close();
   }
-  dump('weights_final.f32');
+  await dump('weights_final.f32');
   manifest.ours = { losses, gradNorms: norms };
   fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(manifest, null, 1));
   x.dispose();
@@ -215,6 +222,7 @@ export async function main(args: string[]): Promise<number> {
     gradientWorkers: num(args, '--gradient-workers'),
     out: arg(args, '--out'),
     python: arg(args, '--python'),
+    backend: arg(args, '--backend') as BackendName | undefined,
     inherit: true,
   });
   return r.status;

@@ -24,7 +24,7 @@ export interface InitBackendOptions {
   backend?: BackendName | 'auto';
   /** Log the selection (default true). */
   log?: boolean | ((line: string) => void);
-  /** webgpu only: tfjs's Conv3D kernels ('tfjs', default) or the conv2d-based ops ('ops'); default NNUNET_CONV. */
+  /** webgpu only: the conv2d-based ops ('ops', default) or tfjs's Conv3D kernels ('tfjs'); default NNUNET_CONV. */
   conv?: 'tfjs' | 'ops';
 }
 
@@ -260,19 +260,22 @@ export function backendInfo(): BackendInfo {
 }
 
 /**
- * NNUNET_CONV=tfjs|ops picks the convolution formulation on webgpu: tfjs's own Conv3D kernels and gradients (default:
- * one dispatch per conv, correct on webgpu to float noise, gpu-and-scale.md) or the conv2d/matMul-based ops that the
- * wasm backend needs (ops.ts). `npm run bench -- network --backend webgpu` times both.
+ * NNUNET_CONV=ops|tfjs picks the convolution formulation on webgpu: the conv2d/matMul-based ops of ops.ts (default) or
+ * tfjs's own Conv3D kernels. tfjs-backend-webgpu 4.22's Conv3DBackpropFilterV2 is wrong at network size: the filter
+ * gradient of a 3x3x3 conv over a 40x56x40 hippocampus patch is off by 50 % (relative L2; 1->32 and 32->32 channels,
+ * measured on Mesa llvmpipe; correct at 20x28x20), which the PyTorch training-step parity test found. Our ops compute
+ * the same gradient within 7e-7. `npm run bench -- network --backend webgpu` times both.
  */
 function nativeConvWanted(conv?: 'tfjs' | 'ops'): boolean {
-  const v = (conv ?? (typeof process !== 'undefined' ? process.env.NNUNET_CONV : undefined) ?? 'tfjs').trim().toLowerCase();
+  const v = (conv ?? (typeof process !== 'undefined' ? process.env.NNUNET_CONV : undefined) ?? 'ops').trim().toLowerCase();
   if (v !== 'tfjs' && v !== 'ops') throw new Error(`environment variable NNUNET_CONV: expected tfjs or ops, got '${v}'`);
   return v === 'tfjs';
 }
 
 /**
- * Whether to use tfjs's own Conv3D kernels and gradients: on native TensorFlow (correct and fast) and on webgpu
- * (correct there; see NNUNET_CONV). On wasm and cpu our conv2d-based ops are used (ops.ts says why).
+ * Whether to use tfjs's own Conv3D kernels and gradients: on native TensorFlow (correct and fast), and on webgpu only
+ * with NNUNET_CONV=tfjs (its filter gradient is wrong at network size, see nativeConvWanted). Elsewhere our
+ * conv2d-based ops are used (ops.ts says why).
  */
 export function useNativeConv3d(): boolean {
   return current !== null && current.nativeConv3d && tf.getBackend() === current.backend;

@@ -114,9 +114,10 @@ export async function valStep(net: GenericUNet, batch: AugBatch, weights: number
 /** Budget of (patch voxels x base features) per chunk on wasm: 3d 40x56x40 x 32 -> 2 samples, 2d 56x40 x 32 -> 83. */
 export const WASM_CHUNK_BUDGET = 6e6;
 
-/** Gradient worker threads for `gradientWorkers` (0 on native TensorFlow). */
+/** Gradient worker threads for `gradientWorkers` (0 on native TensorFlow and webgpu). */
 export function gradientWorkerCount(n: number | 'auto'): number {
-  if (useNativeConv3d()) return 0;
+  // workers are extra wasm/cpu instances: none on native TensorFlow (it uses every core) or a GPU (one device)
+  if (useNativeConv3d() || tf.getBackend() === 'webgpu') return 0;
   if (n === 'auto') return Math.max(0, Math.min(defaultThreads() - 1, 3));
   if (!(Number.isInteger(n) && n >= 0)) throw new Error(`trainFold: gradientWorkers must be a non-negative integer or 'auto', got ${n}`);
   return n;

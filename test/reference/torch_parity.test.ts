@@ -1,4 +1,4 @@
-// reference suite: python3-torch 1.13, python3-skimage -- training steps (2d, 3d_fullres) equal PyTorch nnU-Net v1's within float32 noise
+// reference suite: python3-torch 1.13, python3-skimage, Mesa GL (webgpu) -- training steps (2d, 3d_fullres; wasm and webgpu) equal PyTorch nnU-Net v1's within float32 noise
 /**
  * Training-step parity with PyTorch (bench/torch_step_parity.ts + bench/python/torch_step_parity.py): the hippocampus
  * 2d and 3d_fullres networks from the official plans, the same initial weights and the same batch of real slices /
@@ -13,6 +13,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { torchStepParity } from '../../bench/torch_step_parity';
+import { webgpuUnavailable } from '../helpers/webgpu';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-torch-parity-'));
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -30,4 +31,15 @@ test('2d training steps (chunked accumulation) equal PyTorch nnU-Net v1 within f
 
 test('3d_fullres training step (our conv3d ops) equals PyTorch nnU-Net v1 within float32 noise', async () => {
   check(await torchStepParity({ configuration: '3d_fullres', batch: 1, steps: 1, out: path.join(tmp, '3d') }));
+});
+
+// the same steps on the webgpu backend (here: Mesa's software OpenGL ES; tfjs's own Conv3D kernels, the default there)
+const noWebgpu = webgpuUnavailable() ?? false;
+
+test('webgpu: 2d training steps (chunked accumulation) equal PyTorch nnU-Net v1 within float32 noise', { skip: noWebgpu }, async () => {
+  check(await torchStepParity({ configuration: '2d', batch: 12, chunk: 5, steps: 2, out: path.join(tmp, '2d_webgpu'), backend: 'webgpu' }));
+});
+
+test('webgpu: 3d_fullres training step equals PyTorch nnU-Net v1 within float32 noise', { skip: noWebgpu }, async () => {
+  check(await torchStepParity({ configuration: '3d_fullres', batch: 1, steps: 1, out: path.join(tmp, '3d_webgpu'), backend: 'webgpu' }));
 });
