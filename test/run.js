@@ -17,7 +17,7 @@ const root = path.resolve(__dirname);
 const referenceDir = path.join(root, 'reference');
 const SETUP =
   'sudo apt-get install -y python3-numpy python3-scipy python3-nibabel python3-skimage && ' +
-  'sudo apt-get install -y --no-install-recommends python3-torch slurm-wlm munge && kernel-setup/install.sh && npm run test:reference';
+  'sudo apt-get install -y --no-install-recommends python3-torch slurm-wlm munge libegl-mesa0 libgles2 && kernel-setup/install.sh && npm run test:reference';
 
 function walk(dir, out = []) {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
