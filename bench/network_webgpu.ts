@@ -20,6 +20,7 @@ import { deepSupervisionWeights } from '../sdk/training/dice_ce_loss';
 import { stepGradients } from '../sdk/training/trainer';
 import { formatAdapter } from '../sdk/network/webgpu/adapter';
 import { arg } from './script';
+import { spawnSync } from 'child_process';
 
 const FIX = path.resolve(__dirname, '../../shared/fixtures/official');
 
@@ -128,4 +129,13 @@ export async function webgpuNetworkBench(args: string[]): Promise<void> {
   const w = Math.max(...rows.map((r) => r.network.length));
   console.log(`${'network'.padEnd(w)}  conv  pass           s/iter   GFLOP/s`);
   for (const r of rows) console.log(`${r.network.padEnd(w)}  ${r.conv.padEnd(4)}  ${r.pass.padEnd(13)}  ${r.seconds.toFixed(3).padStart(7)}  ${r.gflops.toFixed(1).padStart(8)}`);
+  // the reference in the same run: the same steps in PyTorch on the same GPU (AMP and fp32), when torch has CUDA here
+  const py = process.env.NNUNET_REFERENCE_PYTHON ?? 'python3';
+  const cuda = spawnSync(py, ['-c', 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)'], { encoding: 'utf8' });
+  if (cuda.status === 0) {
+    console.log('\nPyTorch on the same GPU (bench/gpu/torch_step.py, v1 Generic_UNet, AMP and fp32):');
+    spawnSync(py, [path.join(__dirname, 'gpu', 'torch_step.py'), '--iters', String(iters)], { stdio: 'inherit' });
+  } else {
+    console.log(`\nPyTorch reference: not run (${cuda.error ? `${py} not found` : cuda.status === 3 ? 'torch has no CUDA GPU here' : 'torch not importable'}); bench/gpu/ compares both on a GPU machine`);
+  }
 }
