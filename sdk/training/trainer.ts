@@ -21,7 +21,8 @@ import { readSummaryJson } from '../evaluation/evaluator';
 import { readPostprocessingJson } from '../postprocessing/connected_components';
 import { GenericUNet, initialValues } from '../network/generic_unet';
 import { backendInfo, initBackend } from '../network/backend';
-import { checkTensorFits, throwIfGpuFailed } from '../network/webgpu/device_errors';
+import { throwIfGpuFailed } from '../network/webgpu/device_errors';
+import { checkBatchFitsGpu, gpuWorkLabel } from './gpu_fit';
 import { nextStageUpToDate, predictNextStage } from '../inference/cascade';
 import { progress, type Progress } from '../util/progress';
 import {
@@ -136,10 +137,8 @@ class FoldRun {
   static async start(opts: TrainFoldOptions): Promise<FoldRun> {
     const o: ResolvedOptions = { ...opts, preprocessedDir: typeof opts.preprocessedDir === 'string' ? opts.preprocessedDir : opts.preprocessedDir.dir };
     const run = new FoldRun(o, setupRun(o));
-    // on webgpu, refuse a batch whose feature maps exceed what the GPU binds before anything else: no step runs and
-    // no checkpoint of an earlier run is touched (a fresh start would replace them)
-    const shape = [run.s.cfg.batch_size, 1, ...run.s.cfg.patch_size];
-    checkTensorFits(run.largestTensorBytes(shape), run.gpuWork('training', shape));
+    // before anything else, so no checkpoint of an earlier run is touched (a fresh start would replace them)
+    checkBatchFitsGpu(run.s.cfg, o.configuration);
     fs.mkdirSync(o.outputDir, { recursive: true });
     const ckFile = run.checkpointToResume();
     if (ckFile) run.resumeFrom(ckFile);
@@ -280,13 +279,7 @@ class FoldRun {
 
   /** "training step of 3d_fullres: batch 2 of patch 80x192x160" (names the work in GPU errors). */
   private gpuWork(what: string, dataShape: number[]): string {
-    return `${what} step of ${this.o.configuration ?? 'this configuration'}: batch ${dataShape[0]} of patch ${dataShape.slice(2).join('x')}`;
-  }
-
-  /** Bytes of the largest feature map (the decoder's full-resolution concatenation: 2 x base features channels). */
-  private largestTensorBytes(dataShape: number[]): number {
-    const vox = dataShape.slice(2).reduce((a, b) => a * b, 1);
-    return dataShape[0] * vox * 2 * this.s.cfg.UNet_base_num_features * 4;
+    return gpuWorkLabel(what, this.o.configuration, dataShape);
   }
 
   /** `iterationsPerEpoch` training steps on augmented batches. */

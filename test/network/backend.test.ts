@@ -48,8 +48,8 @@ describe('backend selection', () => {
     try {
       process.env.NNUNET_BACKEND = 'cpu';
       assert.equal((await initBackend({ log: false })).backend, 'cpu');
-      process.env.NNUNET_BACKEND = 'webgpu';
-      await assert.rejects(initBackend({ log: false }), /NNUNET_BACKEND: unknown backend 'webgpu'/);
+      process.env.NNUNET_BACKEND = 'cuda';
+      await assert.rejects(initBackend({ log: false }), /NNUNET_BACKEND: unknown backend 'cuda' \(expected tensorflow, webgpu, wasm, cpu or auto\)/);
       // automatic mode keeps an existing selection (idempotent)
       delete process.env.NNUNET_BACKEND;
       assert.equal((await initBackend({ backend: 'auto', log: false })).backend, 'cpu');
