@@ -17,7 +17,7 @@ import { initBackend } from '../../sdk/network/backend';
 import { GpuExecutionError } from '../../sdk/network/webgpu/device_errors';
 import { trainFold, TrainFoldOptions } from '../../sdk/training/trainer';
 import { Task } from '../../sdk/task';
-import { TinyTask, tinyTask } from '../training/trainer_fixture';
+import { TinyTask, tinyTask, tinyTrainOptions } from '../training/trainer_fixture';
 import { hippocampusSubset } from '../helpers/hippocampus_subset';
 import { webgpuUnavailable } from '../helpers/webgpu';
 
@@ -26,24 +26,7 @@ let task: TinyTask;
 let outRoot: string;
 
 function opts(configuration: string, outDir: string, extra: Partial<TrainFoldOptions> = {}): TrainFoldOptions {
-  return {
-    plans: task.plans,
-    configuration,
-    preprocessedDir: task.preprocessed[configuration],
-    trainCases: task.train,
-    valCases: task.val,
-    outputDir: path.join(outRoot, outDir),
-    fold: 0,
-    dataset: task.dataset,
-    iterationsPerEpoch: 3,
-    validationIterations: 2,
-    numThreads: 0,
-    gradientWorkers: 0,
-    progress: false,
-    validate: false,
-    seed: 11,
-    ...extra,
-  };
+  return tinyTrainOptions(task, outRoot, configuration, outDir, { gradientWorkers: 0, seed: 11, ...extra });
 }
 
 /** Largest relative difference between two loss curves (relative to each loss's magnitude, at least 1). */

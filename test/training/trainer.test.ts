@@ -19,7 +19,7 @@ import { predictNextStage } from '../../sdk/inference/cascade';
 import { trainedFoldFolder, predNextStageFolder } from '../../sdk/paths';
 import { checkpointFile, loadTrainedNetwork, readCheckpoint } from '../../sdk/checkpoint/checkpoint';
 import { parseTrainingLog, readTrainingLog, serializeTrainingLog } from '../../sdk/checkpoint/training_log';
-import { TinyTask, tinyTask } from './trainer_fixture';
+import { TinyTask, tinyTask, tinyTrainOptions } from './trainer_fixture';
 
 let task: TinyTask;
 let outRoot: string;
@@ -33,23 +33,7 @@ before(async () => {
 });
 
 function opts(configuration: string, outDir: string, extra: Partial<TrainFoldOptions> = {}): TrainFoldOptions {
-  return {
-    plans: task.plans,
-    configuration,
-    preprocessedDir: task.preprocessed[configuration === '3d_cascade_fullres' ? '3d_fullres' : configuration],
-    trainCases: task.train,
-    valCases: task.val,
-    outputDir: path.join(outRoot, outDir),
-    fold: 0,
-    dataset: task.dataset,
-    iterationsPerEpoch: 3,
-    validationIterations: 2,
-    numThreads: 0,
-    progress: false,
-    validate: false,
-    seed: 7,
-    ...extra,
-  };
+  return tinyTrainOptions(task, outRoot, configuration, outDir, extra);
 }
 
 function weightsOf(ckFile: string): Map<string, Float32Array> {

@@ -16,6 +16,7 @@ import { planExperiment } from '../../sdk/planning/plan_experiment';
 import { Plans, PlansJSON } from '../../sdk/planning/plans';
 import { preprocessConfiguration } from '../../sdk/preprocessing/preprocessed_dataset';
 import { RandomState } from '../../sdk/util/random';
+import type { TrainFoldOptions } from '../../sdk/training/trainer';
 
 export const SPACING: [number, number, number] = [1.5, 1, 1]; // (z, y, x)
 export const ORIGIN: [number, number, number] = [-10.5, 20.25, 3];
@@ -171,4 +172,28 @@ async function build(): Promise<TinyTask> {
     preprocessed[c] = p.dir;
   }
   return { root, dataset, plans, preprocessed, caseIds: ids, train: ids.slice(0, 8), val: ids.slice(8) };
+}
+
+/**
+ * trainFold options on the tiny task: `configuration` into `<outRoot>/<outDir>`, fold 0, 3 iterations per epoch,
+ * 2 validation iterations, no worker threads, no validation export, seed 7; `extra` overrides any of them.
+ */
+export function tinyTrainOptions(task: TinyTask, outRoot: string, configuration: string, outDir: string, extra: Partial<TrainFoldOptions> = {}): TrainFoldOptions {
+  return {
+    plans: task.plans,
+    configuration,
+    preprocessedDir: task.preprocessed[configuration === '3d_cascade_fullres' ? '3d_fullres' : configuration],
+    trainCases: task.train,
+    valCases: task.val,
+    outputDir: path.join(outRoot, outDir),
+    fold: 0,
+    dataset: task.dataset,
+    iterationsPerEpoch: 3,
+    validationIterations: 2,
+    numThreads: 0,
+    progress: false,
+    validate: false,
+    seed: 7,
+    ...extra,
+  };
 }
