@@ -20,33 +20,17 @@
  * training step under tf.profile and prints its kernel time per tfjs kernel. Stock tfjs-wasm Conv3D cannot use a
  * second core itself: its kernel (NDHWCConv3DImpl) is a plain loop without the backend's thread pool.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, BackendName } from '../sdk/network/backend';
-import { describeNetwork, forwardFlops, UNetPlansConfiguration } from '../sdk/network/architecture';
+import { describeNetwork, forwardFlops } from '../sdk/network/architecture';
 import { GenericUNet } from '../sdk/network/generic_unet';
 import { conv2d, conv3d } from '../sdk/network/ops';
 import { deepSupervisionWeights } from '../sdk/training/dice_ce_loss';
 import { gradientWorkerCount, microBatchSize, stepGradients } from '../sdk/training/trainer';
 import { GradientWorkers } from '../sdk/training/data_parallel';
 import { arg } from './script';
-import { webgpuNetworkBench } from './network_webgpu';
+import { hippocampus, webgpuNetworkBench } from './network_webgpu';
 
-const FIX = path.resolve(__dirname, '../../shared/fixtures/official');
-
-function plansConfig(kind: '3d' | '2d'): UNetPlansConfiguration {
-  const file = path.join(FIX, `hippocampus_v1_plans_${kind}.json`);
-  const plans = JSON.parse(fs.readFileSync(file, 'utf8'));
-  const st = plans.plans_per_stage['0'];
-  return {
-    pool_op_kernel_sizes: st.pool_op_kernel_sizes,
-    conv_kernel_sizes: st.conv_kernel_sizes,
-    UNet_base_num_features: plans.base_num_features,
-    patch_size: st.patch_size,
-    batch_size: st.batch_size,
-  };
-}
 
 /** CPU seconds of the last timeIt (median run): wasm runs on one thread, so GFLOP per CPU-second is robust to
  *  other processes competing for the cores, where wall-clock GFLOP/s is not. */
@@ -124,7 +108,7 @@ export async function main(args: string[]): Promise<void> {
 
   for (const kind of ['3d', '2d'] as const) {
     if (only && only !== kind) continue;
-    const cfg = plansConfig(kind);
+    const cfg = hippocampus(kind);
     const desc = describeNetwork(cfg, { numInputChannels: 1, numClasses: 3 });
     const bs = cfg.batch_size;
     const label = `hippocampus ${kind === '3d' ? '3d_fullres' : '2d'} b${bs} ${cfg.patch_size.join('x')}`;

@@ -33,7 +33,8 @@ export const LUNG_3D_FULLRES: UNetPlansConfiguration = {
   batch_size: 2,
 };
 
-function hippocampus(kind: '3d' | '2d'): UNetPlansConfiguration {
+/** The network part of the official v1 hippocampus plans (../shared/fixtures/official), as both network benches use it. */
+export function hippocampus(kind: '3d' | '2d'): UNetPlansConfiguration {
   const plans = JSON.parse(fs.readFileSync(path.join(FIX, `hippocampus_v1_plans_${kind}.json`), 'utf8'));
   const st = plans.plans_per_stage['0'];
   return { pool_op_kernel_sizes: st.pool_op_kernel_sizes, conv_kernel_sizes: st.conv_kernel_sizes, UNet_base_num_features: plans.base_num_features, patch_size: st.patch_size, batch_size: st.batch_size };
