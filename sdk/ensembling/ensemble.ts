@@ -8,12 +8,8 @@ import type { Volume } from '../io/volume';
 import { writeNifti } from '../io/nifti';
 import { roundToFloat16 } from '../inference/gaussian';
 import type { ClassProbabilities } from '../inference/sliding_window';
-import {
-  loadProbabilities,
-  saveProbabilities,
-  segmentationFromCroppedProbabilities,
-  type ExportPredictionOptions,
-} from '../inference/export';
+import { segmentationFromCroppedProbabilities, type ExportPredictionOptions } from '../inference/export';
+import { loadProbabilities, saveProbabilities } from '../inference/export_files';
 
 /**
  * Average probability maps of several configurations (v1 `np.mean((res1, res2), 0)` on float16 arrays: float32

@@ -5,7 +5,8 @@
  *   - predictNextStage: a fold's 3d_lowres model predicts its validation cases into `pred_next_stage/`
  *     (`<case>_segFromPrevStage.npy` at the full-res preprocessed shape), the cascade's training input;
  *   - preprocessedNetworkInput: a preprocessed case's channels with those one-hot channels appended (validation);
- *   - cascadeOneHot: the same channels from a low-res segmentation in raw geometry (prediction of new cases).
+ *   - cascadeOneHot (cascade_one_hot.ts, Node-free): the same channels from a low-res segmentation in raw geometry
+ *     (prediction of new cases).
  * The training side (loading `segFromPrevStage` with each training case) is sdk/training/prev_stage_provider.ts.
  */
 import * as fs from 'fs';
@@ -20,17 +21,8 @@ import { transpose3 } from '../preprocessing/preprocessing';
 import { progress } from '../util/progress';
 import { argmaxClasses, predictSlidingWindow } from './sliding_window';
 import { tfjsPatchPredictor } from './tfjs_predictor';
-
-/** One channel per foreground label 1..K−1 (1 where `seg` has that label, else 0): the cascade's extra input channels. */
-export function foregroundOneHot(seg: ArrayLike<number>, numClasses: number): Float32Array {
-  const n = seg.length;
-  const out = new Float32Array((numClasses - 1) * n);
-  for (let k = 1; k < numClasses; k++) {
-    const off = (k - 1) * n;
-    for (let i = 0; i < n; i++) if (seg[i] === k) out[off + i] = 1;
-  }
-  return out;
-}
+import { foregroundOneHot } from './cascade_one_hot';
+export { cascadeOneHot, foregroundOneHot } from './cascade_one_hot';
 
 /** `<dir>/<id>_segFromPrevStage.npy` (uint8, the preprocessed shape): the previous stage's segmentation of a case. */
 export function readSegFromPrevStage(dir: string, id: string, spatial: readonly number[]): Uint8Array {
@@ -55,33 +47,6 @@ export function preprocessedNetworkInput(dir: string, id: string, numClasses: nu
   out.set(data);
   out.set(oneHot, data.length);
   return { data: out, shape: [C + numClasses - 1, Z, Y, X] };
-}
-
-/**
- * The one-hot previous-stage channels of the cascade: the low-res segmentation in raw geometry -> crop_bbox ->
- * transpose_forward -> resize_segmentation order 1 to the preprocessed shape -> one channel per label 1..K-1.
- */
-export function cascadeOneHot(
-  prevSeg: ArrayLike<number>,
-  rawShape: readonly number[],
-  cropBbox: readonly (readonly number[])[],
-  transposeForward: readonly number[],
-  targetShape: readonly number[],
-  numClasses: number,
-): Float32Array {
-  if (prevSeg.length !== rawShape[0] * rawShape[1] * rawShape[2]) throw new Error(`cascade: previous-stage segmentation has ${prevSeg.length} voxels, image ${rawShape.join('x')}`);
-  const bs = cropBbox.map((b) => b[1] - b[0]);
-  const cropped = new Uint8Array(bs[0] * bs[1] * bs[2]);
-  let o = 0;
-  for (let z = cropBbox[0][0]; z < cropBbox[0][1]; z++)
-    for (let y = cropBbox[1][0]; y < cropBbox[1][1]; y++) {
-      const row = (z * rawShape[1] + y) * rawShape[2];
-      for (let x = cropBbox[2][0]; x < cropBbox[2][1]; x++) cropped[o++] = prevSeg[row + x];
-    }
-  const t = transpose3(cropped, bs, transposeForward);
-  const tShape = transposeForward.map((a) => bs[a]);
-  const r = resizeSegmentation(t, tShape, targetShape, 1);
-  return foregroundOneHot(r, numClasses);
 }
 
 export interface PredictNextStageOptions {

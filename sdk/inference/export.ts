@@ -10,19 +10,15 @@
  *
  * The geometry steps live in sdk/preprocessing/export.ts and sdk/preprocessing/resampling.ts (one resampler for
  * the whole SDK); this module adds the probability files, configuration ensembling and postprocessing.
- * Our probability files: `<case>.npy` (float16, (C, Z, Y, X) at size_after_cropping, un-transposed) and
+ * This module is Node-free (the browser build uses it); export_files.ts writes the files. Our probability files: `<case>.npy` (float16, (C, Z, Y, X) at size_after_cropping, un-transposed) and
  * `<case>.json` (the export properties), the counterpart of v1's `<case>.npz` + `<case>.pkl`.
  */
-import { readJsonSync, writeFileAtomic, writeJsonAtomic } from '../io/atomic';
-import { encodeNpy, readNpy } from '../io/npy';
-import { writeNifti } from '../io/nifti';
 import type { Shape3, Volume } from '../io/volume';
 import { labelVolume, revertProbabilities, revertSegmentation } from '../preprocessing/export';
 import type { ExportProperties } from '../preprocessing/export';
 import { decideSeparateZ, resampleChannel } from '../preprocessing/resampling';
 import { transpose3 } from '../preprocessing/preprocessing';
 import { applyPostprocessing, Postprocessing, PostprocessingJson } from '../postprocessing/connected_components';
-import { roundToFloat16 } from './gaussian';
 import { argmaxClasses, ClassProbabilities } from './sliding_window';
 
 export type { ExportProperties };
@@ -36,7 +32,7 @@ export interface ExportPredictionOptions {
   postprocessing?: PostprocessingJson | Postprocessing | null;
 }
 
-function checkProbs(probs: ClassProbabilities, what: string): void {
+export function checkProbabilities(probs: ClassProbabilities, what: string): void {
   const [C, Z, Y, X] = probs.shape;
   if (probs.shape.length !== 4 || probs.data.length !== C * Z * Y * X) {
     throw new Error(`${what}: probabilities of shape [${probs.shape}] hold ${probs.data.length} values`);
@@ -62,7 +58,7 @@ export function probabilitiesToCroppedGeometry(
   p: ExportProperties,
   opts: Pick<ExportPredictionOptions, 'transposeBackward' | 'forceSeparateZ'> = {},
 ): ClassProbabilities {
-  checkProbs(probs, 'probabilitiesToCroppedGeometry');
+  checkProbabilities(probs, 'probabilitiesToCroppedGeometry');
   const tb = opts.transposeBackward ?? [0, 1, 2];
   const [C, ...sp] = probs.shape;
   const shapeB = tb.map((a) => sp[a]) as Shape3;
@@ -94,7 +90,7 @@ export function segmentationFromProbabilities(
   p: ExportProperties,
   opts: ExportPredictionOptions = {},
 ): Volume<Uint8Array> {
-  checkProbs(probs, 'segmentationFromProbabilities');
+  checkProbabilities(probs, 'segmentationFromProbabilities');
   const [C, ...sp] = probs.shape;
   const n = sp[0] * sp[1] * sp[2];
   const channels = Array.from({ length: C }, (_, c) => probs.data.subarray(c * n, (c + 1) * n));
@@ -114,7 +110,7 @@ export function segmentationFromCroppedProbabilities(
   p: ExportProperties,
   opts: Pick<ExportPredictionOptions, 'postprocessing'> = {},
 ): Volume<Uint8Array> {
-  checkProbs(probs, 'segmentationFromCroppedProbabilities');
+  checkProbabilities(probs, 'segmentationFromCroppedProbabilities');
   const sp = probs.shape.slice(1);
   if (sp.some((s, i) => s !== p.size_after_cropping[i])) {
     throw new Error(`probabilities of shape [${sp}] are not at size_after_cropping [${p.size_after_cropping}]`);
@@ -122,82 +118,4 @@ export function segmentationFromCroppedProbabilities(
   const arg = argmaxClasses(probs);
   const r = revertSegmentation(arg, sp, p, [0, 1, 2], { order: 0 });
   return labelVolume(maybePostprocess(r.data, p, opts.postprocessing), p);
-}
-
-export interface ExportFiles {
-  /** .nii.gz (or .nii) of the label map */
-  segmentation: string;
-  /** optional: `<case>.npy` for the probabilities at size_after_cropping (its properties go to `<case>.json`) */
-  probabilities?: string;
-}
-
-/**
- * Write the prediction of one case: the uint8 NIfTI in the raw image's geometry and, if requested, the float16
- * probabilities for ensembling. Returns the written label volume.
- */
-export async function exportPrediction(
-  files: ExportFiles,
-  probs: ClassProbabilities,
-  p: ExportProperties,
-  opts: ExportPredictionOptions = {},
-): Promise<Volume<Uint8Array>> {
-  let vol: Volume<Uint8Array>;
-  if (files.probabilities) {
-    const cropped = probabilitiesToCroppedGeometry(probs, p, opts);
-    await saveProbabilities(files.probabilities, cropped, p);
-    // v1 takes the argmax of the float32 probabilities (the float16 copy is only for ensembling)
-    vol = segmentationFromCroppedProbabilities(cropped, p, opts);
-  } else {
-    vol = segmentationFromProbabilities(probs, p, opts);
-  }
-  await writeNifti(files.segmentation, vol, { dtype: 'uint8' });
-  return vol;
-}
-
-/** Bits of a float16 value (the value must already be representable, see roundToFloat16). */
-function float16Bits(v: number): number {
-  if (Number.isNaN(v)) return 0x7e00;
-  const s = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
-  const a = Math.abs(v);
-  if (a === Infinity) return s | 0x7c00;
-  if (a === 0) return s;
-  if (a < 2 ** -14) return s | Math.round(a / 2 ** -24); // subnormal
-  let e = Math.floor(Math.log2(a));
-  if (2 ** e > a) e--;
-  else if (2 ** (e + 1) <= a) e++;
-  const m = Math.round((a / 2 ** e - 1) * 1024);
-  return s | ((e + 15) << 10) | m;
-}
-
-/** NPY bytes of float16 values (numpy '<f2'): written as uint16 bits with the descr patched to float16. */
-export function encodeFloat16Npy(values: Float32Array, shape: readonly number[]): Uint8Array {
-  const bits = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) bits[i] = float16Bits(roundToFloat16(values[i]));
-  const bytes = encodeNpy(bits, shape);
-  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, 256));
-  const at = head.indexOf("'<u2'", 0, 'latin1');
-  if (at < 0) throw new Error('encodeFloat16Npy: unexpected npy header');
-  bytes.set(Buffer.from("'<f2'", 'latin1'), at);
-  return bytes;
-}
-
-function propertiesFileFor(npyFile: string): string {
-  return npyFile.replace(/\.npy$/, '') + '.json';
-}
-
-/** Save probabilities at size_after_cropping as float16 `<case>.npy` plus `<case>.json` (export properties). */
-export async function saveProbabilities(file: string, probs: ClassProbabilities, p: ExportProperties): Promise<void> {
-  if (!file.endsWith('.npy')) throw new Error(`${file}: probability files end with .npy`);
-  checkProbs(probs, file);
-  await writeFileAtomic(file, encodeFloat16Npy(probs.data, probs.shape));
-  await writeJsonAtomic(propertiesFileFor(file), { format: 'nnunet-ts probabilities v1', shape: probs.shape, properties: p });
-}
-
-export function loadProbabilities(file: string): { probs: ClassProbabilities; properties: ExportProperties } {
-  const a = readNpy(file);
-  if (a.shape.length !== 4) throw new Error(`${file}: expected (C, Z, Y, X) probabilities, got shape [${a.shape}]`);
-  const meta = readJsonSync<{ properties?: ExportProperties }>(propertiesFileFor(file));
-  if (!meta.properties) throw new Error(`${propertiesFileFor(file)}: no "properties" entry`);
-  const data = a.data instanceof Float32Array ? a.data : Float32Array.from(a.data as ArrayLike<number>);
-  return { probs: { data, shape: a.shape as [number, number, number, number] }, properties: meta.properties };
 }

@@ -15,11 +15,9 @@ export {
   probabilitiesToCroppedGeometry,
   segmentationFromProbabilities,
   segmentationFromCroppedProbabilities,
-  exportPrediction,
-  saveProbabilities,
-  loadProbabilities,
-  encodeFloat16Npy,
 } from './export';
-export type { ExportPredictionOptions, ExportFiles } from './export';
+export type { ExportPredictionOptions } from './export';
+export { exportPrediction, exportSegmentation, saveProbabilities, loadProbabilities, encodeFloat16Npy } from './export_files';
+export type { ExportFiles } from './export_files';
 export { tfjsPatchPredictor } from './tfjs_predictor';
 export type { TfjsPredictorOptions } from './tfjs_predictor';

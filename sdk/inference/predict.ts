@@ -20,17 +20,13 @@ import * as path from 'path';
 import * as aq from 'arquero';
 import type { Volume } from '../io/volume';
 import { Plans, PlansJSON, resolveConfiguration } from '../planning/plans';
-import { cropCase } from '../cropping/cropping';
-import { preprocessCase } from '../preprocessing/preprocessing';
-import { preprocessSettingsFromPlans } from '../preprocessing/preprocessed_dataset';
-import { PostprocessingJson, readPostprocessingJson } from '../postprocessing/connected_components';
+import { PostprocessingJson } from '../postprocessing/connected_components';
+import { readPostprocessingJson } from '../postprocessing/determine';
 import type { GenericUNet } from '../network/generic_unet';
 import { loadTrainedNetwork } from '../checkpoint/checkpoint';
 import { progress } from '../util/progress';
-import { cascadeOneHot } from './cascade';
-import { exportPrediction, segmentationFromProbabilities } from './export';
-import { predictEnsemble, ClassProbabilities } from './sliding_window';
-import { tfjsPatchPredictor } from './tfjs_predictor';
+import { exportPrediction } from './export_files';
+import { inferenceModel, predictProbabilities, type InferenceModel } from './predict_volume';
 import { filesKey, modelKey, PredictionCache, volumesKey } from './prediction_cache';
 import { foldFolder } from '../paths';
 import { checkChannels, loadInputCase, listInputCases, type InputCaseFiles, type PredictInputCase } from './input_cases';
@@ -204,23 +200,9 @@ function predictionRunKey(o: PredictCasesOptions, foldFolders: string[], postpro
   return JSON.stringify({ main, low, settings });
 }
 
-/** A configuration loaded for inference: its networks (one per fold) and settings. */
-interface LoadedModel {
-  json: PlansJSON;
-  configuration: string;
-  patch: number[];
-  nets: GenericUNet[];
-  foldFolders: string[];
-  numClasses: number;
-  numImageChannels: number;
-  postprocessing: PostprocessingJson | null;
-  /** loaded here, so disposed here */
-  owned: boolean;
-}
-
-function loadModel(m: TrainedModel): LoadedModel {
+function loadModel(m: TrainedModel): InferenceModel {
   const json = m.plans instanceof Plans ? m.plans.json : m.plans;
-  const cfg = resolveConfiguration(json, m.configuration);
+  resolveConfiguration(json, m.configuration);
   let foldFolders = m.foldFolders;
   const owned = !m.networks;
   const nets: GenericUNet[] = m.networks ? [...m.networks] : [];
@@ -240,93 +222,12 @@ function loadModel(m: TrainedModel): LoadedModel {
       throw e;
     }
   }
-  const fail = (msg: string): never => {
-    if (owned) for (const n of nets) n.dispose();
-    throw new Error(msg);
-  };
-  const a = nets[0].architecture;
-  for (let i = 1; i < nets.length; i++) {
-    const b = nets[i].architecture;
-    if (b.numClasses !== a.numClasses || b.numInputChannels !== a.numInputChannels) {
-      fail(`${foldFolders[i]}: network has ${b.numInputChannels} inputs / ${b.numClasses} classes, ${foldFolders[0]} has ${a.numInputChannels} / ${a.numClasses}`);
-    }
-  }
-  const numImageChannels = cfg.normalization_schemes.length;
-  const cascadeExtra = m.configuration === '3d_cascade_fullres' || cfg.previous_stage ? a.numClasses - 1 : 0;
-  if (a.numInputChannels !== numImageChannels + cascadeExtra) {
-    fail(
-      `${foldFolders[0]}: network expects ${a.numInputChannels} input channels, the plans' ${m.configuration} has ${numImageChannels} image channels` +
-        (cascadeExtra ? ` + ${cascadeExtra} one-hot` : ''),
-    );
-  }
-  return {
-    json,
-    configuration: m.configuration,
-    patch: cfg.patch_size,
-    nets,
-    foldFolders,
-    numClasses: a.numClasses,
-    numImageChannels,
-    postprocessing: resolvePostprocessing(m),
-    owned,
-  };
-}
-
-/** Preprocess one case for a configuration as at training (GenericPreprocessor.preprocess_test_case). */
-function preprocessForModel(images: readonly Volume[], model: LoadedModel, id: string) {
-  const cropped = cropCase(images, null, id);
-  const settings = preprocessSettingsFromPlans(model.json, model.configuration, []);
-  // v1 passes the cropped nonzero mask (-1 outside, 0 inside) as seg: use_mask_for_norm reads it
-  return preprocessCase({ data: cropped.data, seg: cropped.seg, properties: cropped.properties }, settings, id);
-}
-
-async function slidingWindow(model: LoadedModel, data: Float32Array, shape: number[], o: { mirroring?: boolean; stepSize?: number }): Promise<ClassProbabilities> {
-  const dim = model.patch.length;
-  return predictEnsemble(
-    data,
-    shape,
-    {
-      patchSize: model.patch,
-      numClasses: model.numClasses,
-      stepSize: o.stepSize ?? 0.5,
-      useGaussian: true,
-      mirrorAxes: o.mirroring === false ? [] : dim === 3 ? [0, 1, 2] : [0, 1],
+  return inferenceModel(
+    { json, configuration: m.configuration, nets, foldFolders, postprocessing: resolvePostprocessing(m), owned },
+    () => {
+      if (owned) for (const n of nets) n.dispose();
     },
-    model.nets.map((n) => tfjsPatchPredictor((x) => n.predict(x))),
   );
-}
-
-/** Predict one case in memory with a loaded model (and the cascade's low-res model); returns what exportPrediction needs. */
-async function predictOne(
-  images: Volume[],
-  id: string,
-  model: LoadedModel,
-  lowres: LoadedModel | null,
-  o: { mirroring?: boolean; stepSize?: number },
-) {
-  const t0 = performance.now();
-  const pre = preprocessForModel(images, model, id);
-  let data = pre.data;
-  let shape: number[] = pre.dataShape;
-  if (lowres) {
-    const lp = preprocessForModel(images, lowres, id);
-    const lprobs = await slidingWindow(lowres, lp.data, lp.dataShape, o);
-    // v1 predict_simple: the low-res stage is exported (with its postprocessing) and read back as lowres_segmentations
-    const lseg = segmentationFromProbabilities(lprobs, lp.properties, {
-      transposeBackward: lowres.json.transpose_backward,
-      postprocessing: lowres.postprocessing,
-    });
-    const sp = pre.dataShape.slice(1);
-    const oneHot = cascadeOneHot(lseg.data, lseg.shape, pre.properties.crop_bbox, model.json.transpose_forward, sp, model.numClasses);
-    const both = new Float32Array(data.length + oneHot.length);
-    both.set(data);
-    both.set(oneHot, data.length);
-    data = both;
-    shape = [pre.dataShape[0] + model.numClasses - 1, ...sp];
-  }
-  const t1 = performance.now();
-  const probs = await slidingWindow(model, data, shape, o);
-  return { probs, properties: pre.properties, preprocess_s: (t1 - t0) / 1000, predict_s: (performance.now() - t1) / 1000 };
 }
 
 /**
@@ -382,8 +283,8 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
     : (o.foldFolders ?? findFoldFolders(requireModelFolder(o), o.folds, o.checkpoint));
   const postprocessing = resolvePostprocessing(o);
   const cache = o.reuse && !o.networks && !previousStage?.networks ? new PredictionCache(o.outputDir, predictionRunKey(o, foldFolders, postprocessing, previousStage)) : null;
-  let model: LoadedModel | null = null;
-  let lowres: LoadedModel | null = null;
+  let model: InferenceModel | null = null;
+  let lowres: InferenceModel | null = null;
   const statuses: CaseStatus[] = [];
   try {
     const bar = o.progress === false ? null : progress(`predict ${o.configuration}`, inputs.length);
@@ -419,7 +320,7 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
       try {
         await cache?.forget(inp.id);
         const images = await inp.load();
-        const { probs, properties, preprocess_s, predict_s } = await predictOne(images, inp.id, model, lowres, o);
+        const { probs, properties, preprocess_s, predict_s } = await predictProbabilities(images, inp.id, model, lowres, o);
         const te = performance.now();
         await exportPrediction({ segmentation: segFile, probabilities: probFile }, probs, properties, {
           transposeBackward: json.transpose_backward,

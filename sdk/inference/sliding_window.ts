@@ -37,8 +37,18 @@ export interface SlidingWindowOptions {
   outputs?: 'logits' | 'softmax';
   /** Tiles per network call (each tile contributes all its mirror variants to the batch). Default 1, as v1. */
   tilesPerBatch?: number;
-  /** Called after each network call with (tiles done, tiles total). */
-  onProgress?: (done: number, total: number) => void;
+  /** Called after each network call with (tiles done, tiles total); a returned promise is awaited (a page repaints). */
+  onProgress?: (done: number, total: number) => void | Promise<void>;
+  /** Checked before every network call: an aborted signal stops the prediction with a PredictionCancelled error. */
+  signal?: AbortSignal;
+}
+
+/** Thrown when SlidingWindowOptions.signal is aborted (e.g. the web app's cancel button). */
+export class PredictionCancelled extends Error {
+  constructor() {
+    super('prediction cancelled');
+    this.name = 'PredictionCancelled';
+  }
 }
 
 /** Class probabilities (C, Z, Y, X), float32, C order. */
@@ -178,6 +188,7 @@ export async function predictSlidingWindow(
         extractTile(data, cin, [PZ, PY, PX], [z0, y0, x0], patch3, mirror3[m], batch, off);
       }
     });
+    if (opts.signal?.aborted) throw new PredictionCancelled();
     const out = await opts.predictPatch(batch, [n, cin, ...netSpatial]);
     if (!(out instanceof Float32Array) || out.length !== n * numClasses * tvox) {
       throw new Error(
@@ -216,7 +227,7 @@ export async function predictSlidingWindow(
       }
     }
     done += group.length;
-    opts.onProgress?.(done, tiles.length);
+    await opts.onProgress?.(done, tiles.length);
   }
 
   // Crop the padding away and divide (v1: aggregated_results / aggregated_nb_of_predictions, float32).
@@ -361,8 +372,10 @@ export async function predictEnsemble(
 ): Promise<ClassProbabilities> {
   if (predictors.length === 0) throw new Error('predictEnsemble: no models given');
   let sum: ClassProbabilities | null = null;
-  for (const p of predictors) {
-    const r = await predictSlidingWindow(image, shape, { ...opts, predictPatch: p });
+  for (const [k, p] of predictors.entries()) {
+    // progress over all models: model k's tiles come after the k models before it
+    const onProgress = opts.onProgress && ((done: number, total: number) => opts.onProgress!(k * total + done, predictors.length * total));
+    const r = await predictSlidingWindow(image, shape, { ...opts, predictPatch: p, onProgress });
     if (sum === null) sum = r;
     else for (let i = 0; i < sum.data.length; i++) sum.data[i] += r.data[i];
   }

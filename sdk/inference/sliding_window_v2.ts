@@ -114,7 +114,7 @@ export async function predictLogitsSlidingWindowV2(image: Float32Array, shape: r
         const dst = ((z0 + z) * PY + y0 + y) * PX + x0;
         for (let x = 0; x < px; x++) nPred[dst + x] = roundToFloat16(Math.fround(nPred[dst + x] + (gauss ? gauss[g + x] : 1)));
       }
-    opts.onProgress?.(++done, tiles.length);
+    await opts.onProgress?.(++done, tiles.length);
   }
   const res = new Float32Array(C * Z * Y * X);
   for (let c = 0; c < C; c++)

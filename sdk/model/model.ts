@@ -20,8 +20,9 @@ import { describeNetwork, NetworkArchitecture, parameterCount } from '../network
 import type { GenericUNet } from '../network/generic_unet';
 import { Plans, resolveConfiguration } from '../planning/plans';
 import type { PlansConfiguration } from '../planning/plans';
-import { PostprocessingJson, readPostprocessingJson } from '../postprocessing/connected_components';
-import { loadProbabilities } from '../inference/export';
+import { PostprocessingJson } from '../postprocessing/connected_components';
+import { readPostprocessingJson } from '../postprocessing/determine';
+import { loadProbabilities } from '../inference/export_files';
 import type { ClassProbabilities } from '../inference/sliding_window';
 import { predictCases, PredictInputCase, PredictionResult } from '../inference/predict';
 import type { RootOptions } from '../paths';

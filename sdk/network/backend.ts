@@ -1,6 +1,8 @@
 /**
  * The one place that selects the tfjs backend at run time.
  *
+ * In a browser page (the web app, web/) the automatic order is webgpu, webgl, wasm, cpu; this module is
+ * Node-free (Node-only packages are loaded lazily, only under Node).
  * Order in automatic mode: `tensorflow` through @tensorflow/tfjs-node-gpu (CUDA), then @tensorflow/tfjs-node, then
  * `webgpu` when a hardware adapter exists (Dawn in Node, see webgpu/dawn.ts; navigator.gpu in browsers), then `wasm`
  * (the default on CPU machines: single-thread SIMD, see docs/toolchain.md §3), then the pure-JS `cpu` backend.
@@ -12,12 +14,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { registerFastWasmKernels } from './wasm_kernels';
 import { registerWasmConvKernels, wasmConvKernelsStatus } from './wasm_conv';
-import * as os from 'os';
+import { envVar, isNode } from '../util/env';
 import { describeAdapter, formatAdapter, GpuAdapterLike, WebGpuAdapterReport } from './webgpu/adapter';
 import { watchWebGpuDevice } from './webgpu/device_errors';
 import { registerWebGpuKernelFixes } from './webgpu/kernels';
 
-export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+/** 'webgl' exists in browsers only (the web app's fallback when there is no WebGPU). */
+export type BackendName = 'tensorflow' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
 export interface InitBackendOptions {
   /** Which backend to use; 'auto' (default) tries tensorflow (gpu, then cpu build), webgpu (hardware), wasm, cpu. */
@@ -26,6 +29,8 @@ export interface InitBackendOptions {
   log?: boolean | ((line: string) => void);
   /** webgpu only: the conv2d-based ops ('ops', default) or tfjs's Conv3D kernels ('tfjs'); default NNUNET_CONV. */
   conv?: 'tfjs' | 'ops';
+  /** browsers: the URL folder holding tfjs-backend-wasm's .wasm files (tfjs `setWasmPaths`) */
+  wasmPaths?: string;
 }
 
 export interface BackendInfo {
@@ -58,8 +63,8 @@ function logger(opt: InitBackendOptions['log']): (line: string) => void {
 function parseBackendName(v: string, source: string): BackendName | 'auto' {
   const s = v.trim().toLowerCase();
   if (s === 'auto' || s === '') return 'auto';
-  if (s === 'tensorflow' || s === 'webgpu' || s === 'wasm' || s === 'cpu') return s;
-  throw new Error(`${source}: unknown backend '${v}' (expected tensorflow, webgpu, wasm, cpu or auto)`);
+  if (s === 'tensorflow' || s === 'webgpu' || s === 'webgl' || s === 'wasm' || s === 'cpu') return s;
+  throw new Error(`${source}: unknown backend '${v}' (expected tensorflow, webgpu, webgl, wasm, cpu or auto)`);
 }
 
 /**
@@ -116,7 +121,7 @@ async function tryTensorflow(skipped: string[]): Promise<string | null> {
 /** The WebGPU adapter: navigator.gpu where it exists (browsers), else Dawn's (Node). Throws with the reasons. */
 async function openWebGpuAdapter(allowSoftware: boolean): Promise<WebGpuAdapterReport> {
   const nav = (globalThis as { navigator?: { gpu?: { requestAdapter(o?: object): Promise<GpuAdapterLike | null> } } }).navigator;
-  if (typeof process === 'undefined' || !process.versions?.node) {
+  if (!isNode()) {
     if (!nav?.gpu) throw new Error('this browser has no WebGPU (navigator.gpu)');
     const a = await nav.gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!a) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
@@ -134,7 +139,7 @@ async function openWebGpuAdapter(allowSoftware: boolean): Promise<WebGpuAdapterR
  * Vulkan warnings on every CPU-only run). Returns the reason, or null when a GPU may be there.
  */
 function noGpuDevice(): string | null {
-  if (typeof process === 'undefined' || process.platform !== 'linux') return null;
+  if (!isNode() || process.platform !== 'linux') return null;
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const fs = require('fs') as typeof import('fs');
   const has = (dir: string, re: RegExp) => {
@@ -172,12 +177,13 @@ async function tryWebgpu(skipped: string[], allowSoftware: boolean): Promise<Web
   return adapter;
 }
 
-async function tryWasm(skipped: string[]): Promise<boolean> {
+async function tryWasm(skipped: string[], wasmPaths?: string): Promise<boolean> {
   const r = tryRequire('@tensorflow/tfjs-backend-wasm');
   if (!r.ok) {
     skipped.push(r.reason);
     return false;
   }
+  if (wasmPaths) (OPTIONAL_PACKAGES['@tensorflow/tfjs-backend-wasm']() as { setWasmPaths(p: string): void }).setWasmPaths(wasmPaths);
   // Multithreaded wasm cannot start under Node (tfjs #3830) and gives no gain on a shared 2-core box
   // (toolchain.md §3): always the single-thread SIMD build.
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
@@ -200,7 +206,7 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   const requested: BackendName | 'auto' =
     opts.backend !== undefined
       ? parseBackendName(opts.backend, 'initBackend({backend})')
-      : parseBackendName(process.env.NNUNET_BACKEND ?? 'auto', 'environment variable NNUNET_BACKEND');
+      : parseBackendName(envVar('NNUNET_BACKEND') ?? 'auto', 'environment variable NNUNET_BACKEND');
   if (current && (requested === 'auto' || requested === current.backend) && tf.getBackend() === current.backend) {
     if (current.backend !== 'webgpu' || opts.conv === undefined) return current;
     current = { ...current, nativeConv3d: nativeConvWanted(opts.conv) };
@@ -209,20 +215,25 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   }
   const skipped: string[] = [];
   let info: BackendInfo | null = null;
-  const order: BackendName[] = requested === 'auto' ? ['tensorflow', 'webgpu', 'wasm', 'cpu'] : [requested];
+  const auto: BackendName[] = isNode() ? ['tensorflow', 'webgpu', 'wasm', 'cpu'] : ['webgpu', 'webgl', 'wasm', 'cpu'];
+  const order: BackendName[] = requested === 'auto' ? auto : [requested];
   for (const name of order) {
     if (name === 'tensorflow') {
       const pkg = await tryTensorflow(skipped);
-      if (pkg) info = { backend: 'tensorflow', package: pkg, skipped, nativeConv3d: true, threads: os.cpus().length };
+      if (pkg) info = { backend: 'tensorflow', package: pkg, skipped, nativeConv3d: true, threads: cpus().length };
     } else if (name === 'webgpu') {
       const noGpu = requested === 'auto' ? noGpuDevice() : null;
       const adapter = noGpu ? (skipped.push(`webgpu: ${noGpu}`), null) : await tryWebgpu(skipped, requested === 'webgpu');
       if (adapter) info = { backend: 'webgpu', skipped, nativeConv3d: nativeConvWanted(opts.conv), adapter, threads: 1 };
     } else if (name === 'wasm') {
-      if (await tryWasm(skipped)) {
+      if (await tryWasm(skipped, opts.wasmPaths)) {
         const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
         info = { backend: 'wasm', skipped, nativeConv3d: false, simd, convKernels: wasmConvKernelsStatus(), threads: 1 };
       }
+    } else if (name === 'webgl') {
+      const err = isNode() ? 'webgl exists in browsers only' : await trySet('webgl');
+      if (err === null) info = { backend: 'webgl', skipped, nativeConv3d: false, threads: 1 };
+      else skipped.push(`webgl: ${err}`);
     } else {
       const err = await trySet('cpu');
       if (err === null) info = { backend: 'cpu', skipped, nativeConv3d: false, threads: 1 };
@@ -241,7 +252,9 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
       ? ` (${info.simd ? 'simd' : 'no simd'}, 1 thread, conv kernels ${info.convKernels})`
       : info.backend === 'tensorflow'
         ? ` (${info.package})`
-        : info.backend === 'webgpu'
+        : info.backend === 'webgl'
+          ? ' (browser WebGL)'
+          : info.backend === 'webgpu'
           ? ` (${formatAdapter(info.adapter!)}${info.adapter!.software ? '; a software adapter: correctness only, slower than wasm' : ''}; conv3d ${info.nativeConv3d ? 'tfjs kernels' : 'nnunet-ts ops'})`
           : ' (pure JS, slow)';
   log(`nnunet-ts backend: ${info.backend}${detail}`);
@@ -267,7 +280,7 @@ export function backendInfo(): BackendInfo {
  * the same gradient within 7e-7. `npm run bench -- network --backend webgpu` times both.
  */
 function nativeConvWanted(conv?: 'tfjs' | 'ops'): boolean {
-  const v = (conv ?? (typeof process !== 'undefined' ? process.env.NNUNET_CONV : undefined) ?? 'ops').trim().toLowerCase();
+  const v = (conv ?? envVar('NNUNET_CONV') ?? 'ops').trim().toLowerCase();
   if (v !== 'tfjs' && v !== 'ops') throw new Error(`environment variable NNUNET_CONV: expected tfjs or ops, got '${v}'`);
   return v === 'tfjs';
 }
@@ -298,6 +311,16 @@ export interface DoctorReport {
   probe: { op: string; seconds: number; gflops: number };
   /** One-line summary, as `nnunet-ts doctor` prints it. */
   line: string;
+}
+
+/** Node's os.cpus() (loaded lazily: this module is also bundled for browsers, which report navigator.hardwareConcurrency). */
+function cpus(): { model: string }[] {
+  if (!isNode()) {
+    const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+    return new Array(n).fill({ model: 'browser' });
+  }
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return (require('os') as typeof import('os')).cpus();
 }
 
 function pkgVersion(name: string): string | undefined {
@@ -340,9 +363,9 @@ export async function doctor(opts: InitBackendOptions = {}): Promise<DoctorRepor
   }
   const flops = 2 * n * h * w * c * co * 9;
   const gflops = flops / best / 1e9;
-  const cpus = os.cpus();
+  const cpuList = cpus();
   const versions = {
-    node: process.versions.node,
+    node: isNode() ? process.versions.node : 'none (browser)',
     tfjs: pkgVersion('@tensorflow/tfjs') ?? 'unknown',
     tfjsCore: pkgVersion('@tensorflow/tfjs-core') ?? tf.version_core,
     wasm: pkgVersion('@tensorflow/tfjs-backend-wasm'),
@@ -351,7 +374,7 @@ export async function doctor(opts: InitBackendOptions = {}): Promise<DoctorRepor
   const line =
     `backend ${info.backend}${info.package ? ` (${info.package})` : ''}${info.simd ? ' simd' : ''}` +
     `${info.convKernels ? `, conv kernels ${info.convKernels}` : ''}, ` +
-    `${info.threads} thread(s), tfjs ${versions.tfjs}, node ${versions.node}, ${cpus.length} cpu(s); ` +
+    `${info.threads} thread(s), tfjs ${versions.tfjs}, node ${versions.node}, ${cpuList.length} cpu(s); ` +
     `probe conv2d 3x3 ${n}x${h}x${w}x${c}->${co}: ${best.toFixed(3)} s, ${gflops.toFixed(1)} GFLOP/s`;
   return {
     backend: info.backend,
@@ -360,7 +383,7 @@ export async function doctor(opts: InitBackendOptions = {}): Promise<DoctorRepor
     simd: info.simd,
     threads: info.threads,
     versions,
-    cpus: { count: cpus.length, model: cpus[0]?.model ?? 'unknown' },
+    cpus: { count: cpuList.length, model: cpuList[0]?.model ?? 'unknown' },
     webgpu,
     probe: { op: `conv2d [${n},${h},${w},${c}]x[3,3,${c},${co}]`, seconds: best, gflops },
     line,

@@ -3,6 +3,7 @@ export * from './backend';
 export * from './architecture';
 export * from './generic_unet';
 export * from './weights';
+export * from './weights_codec';
 export * from './dynamic_unet';
 export * from './receptive_field';
 export * as ops from './ops';

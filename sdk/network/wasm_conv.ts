@@ -31,6 +31,7 @@ import {
   addConst, addTo, assembleModule, c32, countedLoop, get, set, vload, vsplat32, vstore,
 } from './wasm_asm';
 import { WasmMemory, heapOf } from './wasm_copy';
+import { envVar } from '../util/env';
 
 export interface WasmConvForward {
   conv_forward(
@@ -192,7 +193,7 @@ const cache = new WeakMap<WasmMemory, Map<string, { exports: unknown; fma: boole
  * float64 PyTorch (torch float32: 1e-6) to 1-2e-3; batches 12 and 16, and 3d, pass. Not understood yet, so not the
  * default.
  */
-let fmaAllowed = process.env.NNUNET_WASM_FMA === '1';
+let fmaAllowed = envVar('NNUNET_WASM_FMA') === '1';
 
 /** Allow or forbid the FMA build (default: forbidden unless NNUNET_WASM_FMA=1); returns the previous setting. */
 export function setWasmFma(on: boolean): boolean {
@@ -250,7 +251,7 @@ export interface ConvFilterGradAttrs {
   pads: [number, number, number];
 }
 
-let useWasmConv = process.env.NNUNET_WASM_CONV !== '0';
+let useWasmConv = envVar('NNUNET_WASM_CONV') !== '0';
 
 /** Switch our conv kernels off (true: on, the default unless NNUNET_WASM_CONV=0); returns the previous setting. */
 export function setWasmConv(on: boolean): boolean {

@@ -5,9 +5,6 @@
 export * from './plans_types';
 export {
   Plans,
-  savePlans,
-  savePlansSync,
-  loadPlans,
   applyOverrides,
   resolveConfiguration,
   validateConfiguration,
@@ -17,6 +14,7 @@ export {
   type ConfigurationOverrides,
   type NetworkSummary,
 } from './plans';
+export { savePlans, savePlansSync, loadPlans } from './plans_files';
 export { planExperiment, plansV21, configurationFromV1Stage, type PlanOptions, type PlansPreset, type PlanningFingerprint } from './plan_experiment';
 export {
   planExperiment3DV21,

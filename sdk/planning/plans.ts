@@ -4,8 +4,6 @@
  */
 import { describeNetwork, type NetworkSummaryRow } from '../network/architecture';
 import * as aq from 'arquero';
-import * as fs from 'fs';
-import { readJsonSync, writeJsonAtomic, writeJsonAtomicSync } from '../io/atomic';
 import type { IntensityProperties, NormalizationScheme, PlansConfiguration, PlansConfigurationEntry, PlansJSON, ResamplingKwargs } from './plans_types';
 import { prod } from '../util/numpy_compat';
 
@@ -329,7 +327,7 @@ export class Plans {
   }
 }
 
-function checkPlansJSON(j: unknown, file: string): PlansJSON {
+export function checkPlansJSON(j: unknown, file: string): PlansJSON {
   const p = j as PlansJSON;
   if (!p || typeof p !== 'object' || typeof p.configurations !== 'object' || !Array.isArray(p.transpose_forward)) {
     throw new Error(`${file}: not a plans.json document (needs configurations and transpose_forward)`);
@@ -342,17 +340,4 @@ function checkPlansJSON(j: unknown, file: string): PlansJSON {
     }
   }
   return p;
-}
-
-export async function savePlans(plans: Plans | PlansJSON, file: string): Promise<void> {
-  await writeJsonAtomic(file, plans instanceof Plans ? plans.toJSON() : plans);
-}
-
-export function savePlansSync(plans: Plans | PlansJSON, file: string): void {
-  writeJsonAtomicSync(file, plans instanceof Plans ? plans.toJSON() : plans);
-}
-
-export function loadPlans(file: string): Plans {
-  if (!fs.existsSync(file)) throw new Error(`loadPlans: ${file} does not exist`);
-  return new Plans(checkPlansJSON(readJsonSync(file), file));
 }

@@ -7,7 +7,7 @@ import * as path from 'path';
 import { readNifti, writeNifti } from '../io/nifti';
 import { EvaluationResults, makeSummaryJson, readSummaryJson, writeSummaryJson } from '../evaluation/evaluator';
 import { niftiFilesIn, readPair, toUint8Labels } from '../evaluation/folders';
-import { determinePostprocessing, DeterminePostprocessingResult, PostprocessingCase, writePostprocessingJson } from './connected_components';
+import { determinePostprocessing, DeterminePostprocessingResult, PostprocessingCase, writePostprocessingJson } from './determine';
 import { SUMMARY_FILE, VALIDATION_FOLDER } from '../paths';
 
 /**

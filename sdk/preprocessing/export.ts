@@ -11,7 +11,6 @@
  * Labels < 0 (the -1 "outside the nonzero mask" marker of preprocessed segmentations) are written as background 0.
  */
 import type { Shape3, Volume, Spacing3, ItkVec3, ItkDirection } from '../io/volume';
-import { writeNifti } from '../io/nifti';
 import { decideSeparateZ, resampleChannel, resizeSegmentation, NumericArray } from './resampling';
 import { transpose3 } from './preprocessing';
 import type { PreprocessedProperties } from './preprocessing';
@@ -121,19 +120,4 @@ export function labelVolume(data: Uint8Array, p: ExportProperties): Volume<Uint8
     origin: [...p.itk_origin] as ItkVec3,
     direction: [...p.itk_direction] as ItkDirection,
   };
-}
-
-/** revertSegmentation + write a uint8 NIfTI with the raw image's geometry. */
-export async function exportSegmentation(
-  file: string,
-  seg: NumericArray,
-  segShape: readonly number[],
-  p: ExportProperties,
-  transposeBackward: readonly number[],
-  opts: ExportOptions = {},
-): Promise<Volume<Uint8Array>> {
-  const r = revertSegmentation(seg, segShape, p, transposeBackward, opts);
-  const vol = labelVolume(r.data, p);
-  await writeNifti(file, vol, { dtype: 'uint8' });
-  return vol;
 }

@@ -27,12 +27,11 @@ export {
   classLocationsFromLists,
 } from './class_locations';
 export type { ClassLocations } from './class_locations';
-export { preprocessCase, transpose3, targetSpacingFor } from './preprocessing';
+export { preprocessCase, preprocessSettingsFromPlans, transpose3, targetSpacingFor } from './preprocessing';
 export type { CroppedProperties, CroppedCaseInput, PreprocessSettings, PreprocessedProperties, PreprocessedCase } from './preprocessing';
 export {
   PREPROCESSING_VERSION,
   preprocessConfiguration,
-  preprocessSettingsFromPlans,
   preprocessingHash,
   preprocessCaseJob,
   isCaseDone,
@@ -40,5 +39,5 @@ export {
   Preprocessed,
 } from './preprocessed_dataset';
 export type { PreprocessConfigurationOptions, PreprocessJob, PreprocessJobResult, StoredProperties, CaseArrays } from './preprocessed_dataset';
-export { revertSegmentation, revertProbabilities, labelVolume, exportSegmentation } from './export';
+export { revertSegmentation, revertProbabilities, labelVolume } from './export';
 export type { ExportProperties, ExportOptions } from './export';

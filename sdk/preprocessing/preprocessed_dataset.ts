@@ -25,36 +25,12 @@ import { mapInWorkers } from '../util/pool';
 import { filesKey } from '../io/files_key';
 import type { PlotlyFigure } from '../viz/figure';
 import { cropCase } from '../cropping/cropping';
-import { preprocessCase, PreprocessSettings, PreprocessedProperties } from './preprocessing';
-import { toV1Scheme, CTIntensityStats } from './normalization';
+import { preprocessCase, preprocessSettingsFromPlans, PreprocessSettings, PreprocessedProperties } from './preprocessing';
+import { toV1Scheme } from './normalization';
 import { preprocessedFolder, resolveRoots } from '../paths';
 
 /** Bump when the on-disk format or the numerics change: invalidates every cache. */
 export const PREPROCESSING_VERSION = 1;
-
-/** Resolve the preprocessing settings of a configuration from the plans (+ dataset labels). */
-export function preprocessSettingsFromPlans(plans: Plans | PlansJSON, configurationName: string, foregroundClasses: number[]): PreprocessSettings {
-  const json = plans instanceof Plans ? plans.json : plans;
-  const c = resolveConfiguration(json, configurationName);
-  const fip = json.foreground_intensity_properties_per_channel ?? {};
-  const intensityProperties = c.normalization_schemes.map((s, i): CTIntensityStats | null => {
-    const v1 = toV1Scheme(s);
-    if (v1 !== 'CT' && v1 !== 'CT2') return null;
-    const p = fip[String(i)];
-    if (!p) throw new Error(`plans ${json.plans_name}: channel ${i} uses ${s} but foreground_intensity_properties_per_channel has no entry '${i}'`);
-    return { mean: p.mean, sd: p.std, percentile_00_5: p.percentile_00_5, percentile_99_5: p.percentile_99_5 };
-  });
-  return {
-    spacing: [...c.spacing],
-    is2D: c.patch_size.length === 2,
-    transposeForward: [...json.transpose_forward],
-    normalizationSchemes: [...c.normalization_schemes],
-    useMaskForNorm: [...c.use_mask_for_norm],
-    intensityProperties,
-    foregroundClasses: [...foregroundClasses],
-    forceSeparateZ: null,
-  };
-}
 
 /** The cache key: preprocessing version + every setting that changes the arrays. */
 export function preprocessingHash(s: PreprocessSettings): string {

@@ -8,8 +8,9 @@
  */
 import type { Shape3 } from '../io/volume';
 import { resampleChannel, computeNewShape, decideSeparateZ, SeparateZDecision, NumericArray } from './resampling';
-import { normalizeChannel, CTIntensityStats, V1NormalizationScheme } from './normalization';
-import type { NormalizationScheme } from '../planning/plans_types';
+import { normalizeChannel, toV1Scheme, CTIntensityStats, V1NormalizationScheme } from './normalization';
+import type { NormalizationScheme, PlansJSON } from '../planning/plans_types';
+import { Plans, resolveConfiguration } from '../planning/plans';
 import { sampleClassLocations, ClassLocations } from './class_locations';
 
 /** Properties of a cropped case (v1 ImageCropper), all spatial vectors (z, y, x) except itk_*. */
@@ -173,4 +174,28 @@ export function preprocessCase(c: CroppedCaseInput, settings: PreprocessSettings
     class_locations,
   };
   return { data, dataShape: [C, ...newShape] as [number, number, number, number], seg, properties, classLocations };
+}
+
+/** Resolve the preprocessing settings of a configuration from the plans (+ dataset labels). */
+export function preprocessSettingsFromPlans(plans: Plans | PlansJSON, configurationName: string, foregroundClasses: number[]): PreprocessSettings {
+  const json = plans instanceof Plans ? plans.json : plans;
+  const c = resolveConfiguration(json, configurationName);
+  const fip = json.foreground_intensity_properties_per_channel ?? {};
+  const intensityProperties = c.normalization_schemes.map((s, i): CTIntensityStats | null => {
+    const v1 = toV1Scheme(s);
+    if (v1 !== 'CT' && v1 !== 'CT2') return null;
+    const p = fip[String(i)];
+    if (!p) throw new Error(`plans ${json.plans_name}: channel ${i} uses ${s} but foreground_intensity_properties_per_channel has no entry '${i}'`);
+    return { mean: p.mean, sd: p.std, percentile_00_5: p.percentile_00_5, percentile_99_5: p.percentile_99_5 };
+  });
+  return {
+    spacing: [...c.spacing],
+    is2D: c.patch_size.length === 2,
+    transposeForward: [...json.transpose_forward],
+    normalizationSchemes: [...c.normalization_schemes],
+    useMaskForNorm: [...c.use_mask_for_norm],
+    intensityProperties,
+    foregroundClasses: [...foregroundClasses],
+    forceSeparateZ: null,
+  };
 }

@@ -20,7 +20,7 @@
  * One file because every resampling path (images order 3, segmentations, separate-z) shares the padding and grid
  * conventions that parity with scipy depends on.
  */
-import { Shape3 } from '../io/volume';
+import type { Shape3 } from '../io/volume';
 import { roundHalfEven } from '../util/numeric';
 
 /** nnU-Net RESAMPLING_SEPARATE_Z_ANISO_THRESHOLD (S1 nnunet/configuration.py). */

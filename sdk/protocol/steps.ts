@@ -11,7 +11,7 @@ import * as path from 'path';
 import { Task } from '../task';
 import { checkpointFile, readCheckpoint } from '../checkpoint/checkpoint';
 import { ensembleFolders } from '../ensembling/ensemble';
-import { readPostprocessingJson } from '../postprocessing/connected_components';
+import { readPostprocessingJson } from '../postprocessing/determine';
 import type { InferenceInstructions } from '../model_selection/consolidate';
 import { buildProtocolGraph, stepById, type ProtocolStep } from './graph';
 import { specPlansName, type ProtocolSpec } from './spec';

@@ -18,7 +18,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { readSummaryJson } from '../evaluation/evaluator';
-import { readPostprocessingJson } from '../postprocessing/connected_components';
+import { readPostprocessingJson } from '../postprocessing/determine';
 import { GenericUNet, initialValues } from '../network/generic_unet';
 import { backendInfo, initBackend } from '../network/backend';
 import { throwIfGpuFailed } from '../network/webgpu/device_errors';

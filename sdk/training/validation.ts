@@ -15,10 +15,11 @@ import { initBackend } from '../network/backend';
 import { readCaseProperties, type StoredProperties } from '../preprocessing/preprocessed_dataset';
 import { predictSlidingWindow } from '../inference/sliding_window';
 import { tfjsPatchPredictor } from '../inference/tfjs_predictor';
-import { exportPrediction } from '../inference/export';
+import { exportPrediction } from '../inference/export_files';
 import { preprocessedNetworkInput } from '../inference/cascade';
 import { aggregateScoresLazy, makeSummaryJson, writeSummaryJson, SummaryJson } from '../evaluation/evaluator';
-import { determinePostprocessing, PostprocessingCase, PostprocessingJson, writePostprocessingJson } from '../postprocessing/connected_components';
+import { PostprocessingJson } from '../postprocessing/connected_components';
+import { determinePostprocessing, PostprocessingCase, writePostprocessingJson } from '../postprocessing/determine';
 import { progress } from '../util/progress';
 import { SUMMARY_FILE, validationFolder } from '../paths';
 

@@ -1,15 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import {
-  applyPostprocessing,
-  classKey,
-  determinePostprocessing,
-  formatMinValidObjectSizes,
-  inMemoryCase,
-  labelComponents,
-  parseMinValidObjectSizes,
-  removeAllButLargestComponent,
-} from '../../sdk/postprocessing/connected_components';
+import { applyPostprocessing, classKey, formatMinValidObjectSizes, labelComponents, parseMinValidObjectSizes, removeAllButLargestComponent } from '../../sdk/postprocessing/connected_components';
+import { determinePostprocessing, inMemoryCase } from '../../sdk/postprocessing/determine';
 
 const SHAPE = [4, 6, 10];
 const idx = (z: number, y: number, x: number) => (z * SHAPE[1] + y) * SHAPE[2] + x;

@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { writeNifti } from '../../sdk/io/nifti';
 import { makeVolume, Shape3 } from '../../sdk/io/volume';
-import { saveProbabilities } from '../../sdk/inference/export';
+import { saveProbabilities } from '../../sdk/inference/export_files';
 import { evaluateFolder } from '../../sdk/evaluation/folders';
 import { readSummaryJson } from '../../sdk/evaluation/evaluator';
 import { ensembleName } from '../../sdk/model_selection/model_selection';

@@ -7,7 +7,7 @@ import { readNifti, writeNifti } from '../../sdk/io/nifti';
 import { makeVolume } from '../../sdk/io/volume';
 import { evaluateFolder } from '../../sdk/evaluation/folders';
 import { determinePostprocessingFolder } from '../../sdk/postprocessing/folders';
-import { readPostprocessingJson } from '../../sdk/postprocessing/connected_components';
+import { readPostprocessingJson } from '../../sdk/postprocessing/determine';
 import { readSummaryJson } from '../../sdk/evaluation/evaluator';
 
 const SHAPE: [number, number, number] = [4, 6, 10];

@@ -5,14 +5,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { readNifti } from '../../sdk/io/nifti';
 import { readNpy } from '../../sdk/io/npy';
-import {
-  saveProbabilities,
-  exportPrediction,
-  ExportProperties,
-  loadProbabilities,
-  probabilitiesToCroppedGeometry,
-  segmentationFromProbabilities,
-} from '../../sdk/inference/export';
+import { ExportProperties, probabilitiesToCroppedGeometry, segmentationFromProbabilities } from '../../sdk/inference/export';
+import { saveProbabilities, exportPrediction, loadProbabilities } from '../../sdk/inference/export_files';
 import { averageProbabilities, ensembleFolders, ensembleProbabilityFiles } from '../../sdk/ensembling/ensemble';
 import { roundToFloat16 } from '../../sdk/inference/gaussian';
 import { ClassProbabilities } from '../../sdk/inference/sliding_window';

@@ -4,7 +4,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { planExperiment } from '../../sdk/planning/plan_experiment';
-import { loadPlans, Plans, savePlans } from '../../sdk/planning/plans';
+import { Plans } from '../../sdk/planning/plans';
+import { loadPlans, savePlans } from '../../sdk/planning/plans_files';
 import { fromV1DatasetProperties } from './compare';
 
 const FIXTURES = path.resolve(__dirname, '../../../shared/fixtures/official');

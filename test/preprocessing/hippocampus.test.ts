@@ -12,9 +12,10 @@ import { readNpy } from '../../sdk/io/npy';
 import { readNifti } from '../../sdk/io/nifti';
 import { cropCase } from '../../sdk/cropping/cropping';
 import { preprocessCase } from '../../sdk/preprocessing/preprocessing';
-import { preprocessSettingsFromPlans } from '../../sdk/preprocessing/preprocessed_dataset';
+import { preprocessSettingsFromPlans } from '../../sdk/preprocessing/preprocessing';
 import { sampleClassLocations, classLocationsToLists } from '../../sdk/preprocessing/class_locations';
-import { revertSegmentation, exportSegmentation } from '../../sdk/preprocessing/export';
+import { revertSegmentation } from '../../sdk/preprocessing/export';
+import { exportSegmentation } from '../../sdk/inference/export_files';
 import { DATA, HIPPO_CASES, hippocampusPlans, fixtureJson } from './fixtures';
 
 const CASES = ['hippocampus_001', 'hippocampus_003', 'hippocampus_004'];

@@ -12,7 +12,7 @@ import { loadDataset, Dataset } from '../../sdk/io/dataset';
 import { readNpy } from '../../sdk/io/npy';
 import { cropCase } from '../../sdk/cropping/cropping';
 import { preprocessCase, PreprocessedCase } from '../../sdk/preprocessing/preprocessing';
-import { preprocessSettingsFromPlans } from '../../sdk/preprocessing/preprocessed_dataset';
+import { preprocessSettingsFromPlans } from '../../sdk/preprocessing/preprocessing';
 import { EXTRAS, fixtureJson, synthLungPlans } from './fixtures';
 
 interface V1CaseProps {

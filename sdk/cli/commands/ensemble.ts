@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import type { CommandSpec } from '../args';
 import { UsageError } from '../args';
 import { ensembleFolders } from '../../ensembling/ensemble';
-import { readPostprocessingJson } from '../../postprocessing/connected_components';
+import { readPostprocessingJson } from '../../postprocessing/determine';
 
 /** nnUNet_ensemble (v1 inference/ensemble_predictions.py): average the probability files of several prediction folders. */
 export const ensembleCommand: CommandSpec = {

@@ -3,7 +3,7 @@ import * as path from 'path';
 import type { CommandSpec } from '../args';
 import { UsageError } from '../args';
 import { Task } from '../../task';
-import { loadPlans } from '../../planning/plans';
+import { loadPlans } from '../../planning/plans_files';
 import { initBackend } from '../../network/backend';
 import { configurationFolderName } from '../../model_selection/consolidate';
 import { findFoldFolders } from '../../inference/predict';

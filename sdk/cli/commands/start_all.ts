@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { Task } from '../../task';
 import { ensembleFolders } from '../../ensembling/ensemble';
-import { readPostprocessingJson } from '../../postprocessing/connected_components';
+import { readPostprocessingJson } from '../../postprocessing/determine';
 import { generateTask } from '../../../data-scripts/synthetic_lung';
 import { taskOptionsFrom } from './common';
 import { resolveRoots } from '../../paths';
