@@ -46,7 +46,8 @@ export interface TorchResult {
 /** A PyTorch figure, or why there is none. */
 export type TorchOutcome = { ok: true; torch: string; result: TorchResult } | { ok: false; reason: string };
 
-let unavailable: string | null = null;
+/** Why a Python cannot time anything (no such file, no torch), so later calls do not retry it. */
+const unavailable = new Map<string, string>();
 
 /** `--torch off` in the bench's arguments skips PyTorch (the tables then say 'not run (--torch off)'). */
 export function torchDisabled(args: string[]): string | null {
@@ -58,10 +59,15 @@ export function torchDisabled(args: string[]): string | null {
  * Times `runs` in PyTorch (one Python process, in order) and returns one outcome per run. Checks that PyTorch's
  * network is ours: the same parameter count and forward FLOPs (sdk/network/architecture.ts) or the run is refused.
  */
-export function runTorch(runs: TorchRun[], disabled: string | null = null): TorchOutcome[] {
+export function runTorch(runs: TorchRun[], disabled: string | null = null, python = TORCH_PYTHON): TorchOutcome[] {
   const none = (reason: string): TorchOutcome[] => runs.map(() => ({ ok: false, reason }));
   if (disabled) return none(disabled);
-  if (unavailable) return none(unavailable);
+  const known = unavailable.get(python);
+  if (known) return none(known);
+  const refuse = (reason: string): TorchOutcome[] => {
+    unavailable.set(python, reason);
+    return none(reason);
+  };
   const specs = runs.map((r) => {
     const dim = r.cfg.patch_size.length;
     return {
@@ -84,27 +90,18 @@ export function runTorch(runs: TorchRun[], disabled: string | null = null): Torc
       mirror: r.mirror ?? false,
     };
   });
-  console.log(`\nPyTorch (${TORCH_PYTHON} ${path.relative(process.cwd(), SCRIPT)}): ${runs.map((r) => `${r.name} ${r.what}, ${r.threads} thread(s)`).join('; ')}`);
-  const p = spawnSync(TORCH_PYTHON, [SCRIPT, JSON.stringify({ runs: specs })], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
-  if (p.error) {
-    unavailable = `not available (${(p.error as NodeJS.ErrnoException).code === 'ENOENT' ? `no ${TORCH_PYTHON}` : p.error.message})`;
-    return none(unavailable);
-  }
+  console.log(`\nPyTorch (${python} ${path.relative(process.cwd(), SCRIPT)}): ${runs.map((r) => `${r.name} ${r.what}, ${r.threads} thread(s)`).join('; ')}`);
+  const p = spawnSync(python, [SCRIPT, JSON.stringify({ runs: specs })], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
+  if (p.error) return refuse(`not available (${(p.error as NodeJS.ErrnoException).code === 'ENOENT' ? `no ${python}` : p.error.message})`);
   let out: { torch?: string; error?: string; results?: TorchResult[] } = {};
   try {
     out = JSON.parse(p.stdout.trim().split('\n').pop() ?? '');
   } catch {
     // not JSON: a crash, a stub (.ci/without-python exits 127), a kill
   }
-  if (p.status === 3 && out.error) {
-    unavailable = `not available (no torch in ${TORCH_PYTHON})`;
-    return none(unavailable);
-  }
-  if (p.status !== 0 || !out.results) {
-    const why = p.status === 127 ? `${TORCH_PYTHON} does not run (exit 127)` : p.signal ? `killed by ${p.signal}` : `failed, exit ${p.status}; its error is above`;
-    if (p.status === 127) unavailable = `not available (${why})`;
-    return none(p.status === 127 ? `not available (${why})` : `PyTorch ${why}`);
-  }
+  if (p.status === 3 && out.error) return refuse(`not available (no torch in ${python})`);
+  if (p.status === 127) return refuse(`not available (${python} does not run: exit 127)`);
+  if (p.status !== 0 || !out.results) return none(`PyTorch failed (${p.signal ? `killed by ${p.signal}` : `exit ${p.status}`}; its error is above)`);
   return out.results.map((res, i) => {
     const r = runs[i];
     const arch = describeNetwork({ ...r.cfg, patch_size: r.cfg.patch_size }, { numInputChannels: 1, numClasses: r.numClasses }).architecture;
@@ -133,11 +130,11 @@ export function torchGflops(o: TorchOutcome): string {
 }
 
 /** The PyTorch version line under a table: which torch, or why there is no PyTorch column. */
-export function torchNote(outcomes: TorchOutcome[]): string {
+export function torchNote(outcomes: TorchOutcome[], python = TORCH_PYTHON): string {
   const ok = outcomes.find((o) => o.ok) as Extract<TorchOutcome, { ok: true }> | undefined;
   const bad = [...new Set(outcomes.filter((o) => !o.ok).map((o) => (o as { reason: string }).reason))];
   return [
-    ok ? `PyTorch ${ok.torch} on the CPU (${TORCH_PYTHON}), fp32, measured in this run right after ours, same shapes and thread count` : '',
+    ok ? `PyTorch ${ok.torch} on the CPU (${python}), fp32, measured in this run right after ours, same shapes and thread count` : '',
     ...bad.map((b) => `PyTorch: ${b}`),
   ].filter(Boolean).join('\n');
 }
