@@ -21,7 +21,7 @@ Network: the nnU-Net v1 Generic_UNet of torch_step_parity.py through torch_timin
 run builds a fresh network (torch.manual_seed(0)) and a random batch, sets torch.set_num_threads(threads), runs
 `warmup` untimed calls and then `iterations` timed ones. Prints one JSON object on stdout:
   {"torch": version, "python": path, "results": [{name, what, threads, patch_size, batch, median_s, all_s,
-   forward_gflop, gflops}, ...]}
+   forward_gflop, gflops, parameters}, ...]}
 forward_gflop is 2 x the multiply-adds of the convolutions, transposed convolutions and heads of one forward of the
 batch (as sdk/network/architecture.ts forwardFlops); gflops divides 3 x that (train_step, gradients; 1 x for forward,
 x the number of mirrorings for tile) by median_s. Progress goes to stderr. Exit 3 when torch cannot be imported (the
@@ -89,7 +89,7 @@ def time_run(r):
     med = s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
     return {"name": r.get("name", what), "what": what, "threads": torch.get_num_threads(), "patch_size": patch, "batch": b,
             "mirror": bool(r.get("mirror", False)) if what == "tile" else None, "median_s": med, "all_s": ts,
-            "forward_gflop": F / 1e9, "gflops": work / med / 1e9}
+            "forward_gflop": F / 1e9, "gflops": work / med / 1e9, "parameters": sum(t.numel() for t in net.parameters())}
 
 
 def main(argv):
