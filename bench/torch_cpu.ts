@@ -7,6 +7,7 @@
  * so ("not available (...)"): no stored figure stands in for a measurement.
  */
 import { spawnSync } from 'child_process';
+import * as os from 'os';
 import * as path from 'path';
 import { describeNetwork, forwardFlops, MAX_FILTERS_2D, MAX_NUM_FILTERS_3D, UNetPlansConfiguration } from '../sdk/network/architecture';
 
@@ -44,7 +45,7 @@ export interface TorchResult {
 }
 
 /** A PyTorch figure, or why there is none. */
-export type TorchOutcome = { ok: true; torch: string; result: TorchResult } | { ok: false; reason: string };
+export type TorchOutcome = { ok: true; torch: string; result: TorchResult; load: [number, number] } | { ok: false; reason: string };
 
 /** Why a Python cannot time anything (no such file, no torch), so later calls do not retry it. */
 const unavailable = new Map<string, string>();
@@ -91,6 +92,7 @@ export function runTorch(runs: TorchRun[], disabled: string | null = null, pytho
     };
   });
   console.log(`\nPyTorch (${python} ${path.relative(process.cwd(), SCRIPT)}): ${runs.map((r) => `${r.name} ${r.what}, ${r.threads} thread(s)`).join('; ')}`);
+  const load0 = os.loadavg()[0];
   const p = spawnSync(python, [SCRIPT, JSON.stringify({ runs: specs })], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
   if (p.error) return refuse(`not available (${(p.error as NodeJS.ErrnoException).code === 'ENOENT' ? `no ${python}` : p.error.message})`);
   let out: { torch?: string; error?: string; results?: TorchResult[] } = {};
@@ -110,7 +112,7 @@ export function runTorch(runs: TorchRun[], disabled: string | null = null, pytho
     if (params !== res.parameters || Math.abs(F - res.forward_gflop) > 1e-6 * F) {
       return { ok: false, reason: `PyTorch's network differs from ours (${res.parameters} vs ${params} parameters, ${res.forward_gflop} vs ${F} forward GFLOP)` };
     }
-    return { ok: true, torch: out.torch ?? '?', result: res };
+    return { ok: true, torch: out.torch ?? '?', result: res, load: [load0, os.loadavg()[0]] as [number, number] };
   });
 }
 
@@ -129,12 +131,20 @@ export function torchGflops(o: TorchOutcome): string {
   return o.ok ? o.result.gflops.toFixed(1) : '-';
 }
 
-/** The PyTorch version line under a table: which torch, or why there is no PyTorch column. */
+/**
+ * The PyTorch line under a table: which torch, the 1-minute load average around its runs (the machine may be shared:
+ * a load above the core count slows both sides, a multi-threaded PyTorch most), or why there is no PyTorch column.
+ */
 export function torchNote(outcomes: TorchOutcome[], python = TORCH_PYTHON): string {
-  const ok = outcomes.find((o) => o.ok) as Extract<TorchOutcome, { ok: true }> | undefined;
+  const oks = outcomes.filter((o) => o.ok) as Extract<TorchOutcome, { ok: true }>[];
+  const ok = oks[0];
+  const loads = oks.flatMap((o) => o.load);
   const bad = [...new Set(outcomes.filter((o) => !o.ok).map((o) => (o as { reason: string }).reason))];
   return [
-    ok ? `PyTorch ${ok.torch} on the CPU (${python}), fp32, measured in this run right after ours, same shapes and thread count` : '',
+    ok
+      ? `PyTorch ${ok.torch} on the CPU (${python}), fp32, measured in this run right after ours, same shapes and thread count; ` +
+        `1-min load average ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} during PyTorch's runs on ${os.cpus().length} cores`
+      : '',
     ...bad.map((b) => `PyTorch: ${b}`),
   ].filter(Boolean).join('\n');
 }
