@@ -87,7 +87,8 @@ export async function main(args: string[]): Promise<void> {
   const info = await initBackend({ backend: backendReq, log: false });
   const rows: Row[] = [];
   const vs: VsTorch[] = [];
-  const torchOff = torchDisabled(args);
+  // PyTorch here runs on the CPU: next to a GPU backend its figure would compare different devices (bench/gpu does that)
+  const torchOff = torchDisabled(args) ?? (info.backend === 'webgpu' ? 'not run (ours on webgpu; PyTorch here is CPU-only, bench/gpu compares on a GPU)' : null);
   const torchIters = Number(arg(args, '--torch-iters') ?? '3');
 
   const img = readNpy(path.join(FIX, 'hippocampus_cases/hippocampus_001_data.npy'));

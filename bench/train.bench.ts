@@ -52,7 +52,8 @@ export async function main(args: string[]): Promise<void> {
   // gradient workers are extra wasm instances (CPU data parallelism); on a GPU backend there is one device
   const workerCounts = (arg(args, '--gradient-workers') ?? (backend.nativeConv3d ? '0' : '0,1')).split(',').map(Number);
   const torchThreads = arg(args, '--torch-threads');
-  const torchOff = torchDisabled(args);
+  // PyTorch here runs on the CPU: next to a GPU backend its figure would compare different devices (bench/gpu does that)
+  const torchOff = torchDisabled(args) ?? (backend.backend === 'webgpu' ? 'not run (ours on webgpu; PyTorch here is CPU-only, bench/gpu compares on a GPU)' : null);
   const rows: string[][] = [];
   const outcomes: TorchOutcome[] = [];
   for (const configuration of configs) for (const gradientWorkers of workerCounts) {
