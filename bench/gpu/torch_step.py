@@ -80,13 +80,12 @@ def main():
         if left() < infer_budget * 0.5:
             print(f"TORCH TRAIN {label}: SKIPPED (budget spent)", flush=True)
             continue
-        net = opt = x = targets = None
+        net = x = targets = run_iteration = step = None
         try:
             net = build(p)
             x, targets = batch_for(p, p["patch_size"], b, dev)
             if (name, b) not in flops:
                 flops[(name, b)] = forward_flops(net, x)
-            opt = None
             run_iteration = training_step(net, x, targets, p["batch_dice"], dev, amp, amp_dtype, make_scaler(amp and cuda))
             losses = []
 
@@ -123,7 +122,7 @@ def main():
             print(f"ERROR torch training {label}: {msg}", flush=True)
             res["errors"].append({"part": f"training {label}", "message": msg})
         finally:
-            del net, opt, x, targets
+            del net, x, targets, run_iteration, step  # the closures hold the optimizer state: free it before the next row
             if cuda:
                 torch.cuda.empty_cache()
         save()
