@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- network [--backend wasm|cpu|webgpu] [--iters N] [--stock-depth D] [--only 3d|2d] [--gradient-workers N|auto]
- *   [--profile]`
+ * `npm run bench -- network [--backend wasm|cpu|webgpu] [--iters N] [--stock-depth D] [--stock off] [--only 3d|2d]
+ *   [--gradient-workers N|auto] [--profile] [--torch off]`
  *
  * On webgpu: bench/network_webgpu.ts (both convolution formulations, the Lung network with --only lung).
  *
@@ -19,6 +19,12 @@
  * the op speedup (the issue's per-core comparison) is the single-thread row. --profile runs one more single-thread
  * training step under tf.profile and prints its kernel time per tfjs kernel. Stock tfjs-wasm Conv3D cannot use a
  * second core itself: its kernel (NDHWCConv3DImpl) is a plain loop without the backend's thread pool.
+ *
+ * PyTorch in the same run (bench/torch_cpu.ts; --torch off skips it): right after ours, each network's forward (no_grad)
+ * and forward+backward (the same DC+CE deep-supervision loss and batch Dice, up to backward; no clip/SGD, as ours)
+ * in PyTorch 1.13 on the CPU, fp32, same batch and patch, with ours' thread count (1 for the single-thread rows,
+ * 1 + workers for the gradient-worker row); median of N after one warm-up. The last table prints ours, PyTorch's and
+ * ours / PyTorch. --stock off skips the stock-tfjs layer rows.
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, BackendName } from '../sdk/network/backend';
@@ -28,7 +34,8 @@ import { conv2d, conv3d } from '../sdk/network/ops';
 import { deepSupervisionWeights } from '../sdk/training/dice_ce_loss';
 import { gradientWorkerCount, microBatchSize, stepGradients } from '../sdk/training/trainer';
 import { GradientWorkers } from '../sdk/training/data_parallel';
-import { arg } from './script';
+import { arg, printTable } from './script';
+import { ratio, runTorch, torchDisabled, torchGflops, torchNote, TorchOutcome, torchSeconds } from './torch_cpu';
 import { hippocampus, webgpuNetworkBench } from './network_webgpu';
 
 
@@ -96,6 +103,10 @@ export async function main(args: string[]): Promise<void> {
   const only = arg(args, '--only');
   const gw = arg(args, '--gradient-workers') ?? 'auto';
   const profile = args.includes('--profile');
+  const stock = arg(args, '--stock') !== 'off';
+  const torchOff = torchDisabled(args);
+  /** ours next to PyTorch, same run: [network, pass, threads, ours s, ours GFLOP/s, PyTorch] */
+  const vsTorch: { network: string; pass: string; threads: number; ours: number; oursGflops: number; torch: TorchOutcome }[] = [];
   const profiles: { label: string; table: string }[] = [];
   if (backend === 'webgpu') return webgpuNetworkBench(args); // both conv formulations, no stock/worker rows
   const info = await initBackend({ backend });
@@ -186,6 +197,26 @@ export async function main(args: string[]): Promise<void> {
     tf.dispose([labels, ...targets]);
     tf.dispose([x]);
     net.dispose();
+
+    // PyTorch right after ours: the same network, batch and patch; forward and gradients, with ours' thread counts
+    const common = { cfg, numClasses: 3, batchDice, batch: bs, iterations: iters };
+    const tr = runTorch(
+      [
+        { ...common, name: `${label} forward`, what: 'forward', threads: info.threads },
+        { ...common, name: `${label} forward+backward`, what: 'gradients', threads: info.threads },
+        ...(net3[`${kind} ours fwd+bwd workers`] !== undefined
+          ? [{ ...common, name: `${label} forward+backward`, what: 'gradients' as const, threads: info.threads * (1 + nWorkers) }]
+          : []),
+      ],
+      torchOff,
+    );
+    vsTorch.push({ network: label, pass: 'forward', threads: info.threads, ours: tF, oursGflops: F / tF / 1e9, torch: tr[0] });
+    vsTorch.push({ network: label, pass: 'forward+backward', threads: info.threads, ours: tFB, oursGflops: (3 * F) / tFB / 1e9, torch: tr[1] });
+    const tW = net3[`${kind} ours fwd+bwd workers`];
+    if (tW !== undefined) {
+      vsTorch.push({ network: label, pass: 'forward+backward', threads: info.threads * (1 + nWorkers), ours: tW, oursGflops: (3 * F) / tW / 1e9, torch: tr[2] });
+    }
+    if (!stock) continue;
 
     // stock tfjs on one full-resolution 32->32 3x3(x3) layer, ours on the same layer, then extrapolate
     const sp = kind === '3d' ? [stockDepth, ...cfg.patch_size.slice(1)] : cfg.patch_size;
@@ -280,6 +311,12 @@ export async function main(args: string[]): Promise<void> {
   const w = head.map((_, i) => Math.max(...cells.map((c) => c[i].length)));
   console.log(`\nbackend ${info.backend}${info.simd ? ' (simd, 1 thread)' : ''}, iters ${iters} (median)`);
   for (const c of cells) console.log(c.map((v, i) => (i >= 3 && i <= 5 ? v.padStart(w[i]) : v.padEnd(w[i]))).join('  '));
+  console.log(`\nours against PyTorch, same run (median of ${iters}):`);
+  printTable(
+    ['network', 'pass', 'threads (both)', 'ours s/iter', 'PyTorch s/iter', 'ratio ours/PyTorch', 'ours GFLOP/s', 'PyTorch GFLOP/s'],
+    vsTorch.map((v) => [v.network, v.pass, String(v.threads), fmt(v.ours), torchSeconds(v.torch), ratio(v.ours, v.torch), v.oursGflops.toFixed(1), torchGflops(v.torch)]),
+  );
+  console.log(`forward: all deep-supervision outputs, no gradient; forward+backward: DC+CE loss and its gradients, no clip/SGD update\n${torchNote(vsTorch.map((v) => v.torch))}`);
   for (const p of profiles) console.log(`\nkernel time of one training step (tf.profile), ${p.label}:\n${p.table}`);
   const ours = net3['3d ours fwd+bwd'];
   if (ours !== undefined) {

@@ -18,8 +18,16 @@
  *    with a zero-cost stand-in network; the table says 'extrapolated'. --ct-tiles all measures the whole case
  *    (hours on a CPU: 180 tiles, x8 with TTA).
  *
- * Reference point (fixtures README, official v1 on a 2-core CPU): validation of 40 hippocampus cases took 204-216 s
- * for the 2d configuration (prediction with mirroring + export + evaluation), i.e. about 5 s per case.
+ * PyTorch in the same run (bench/torch_cpu.ts; --torch off skips it): right after each network timing of ours, the same
+ * tile in PyTorch 1.13 on the CPU (nnU-Net v1's Generic_UNet, same plans and patch, fp32, no_grad, with our thread
+ * count, median of --torch-iters, default 3, after one warm-up; ours also runs one untimed tile first): the hippocampus tiles with and without v1's
+ * mirrorings (8 in 3d, 4 in 2d), and the Lung tile (one pass, the patch our side timed). The last table compares
+ * network seconds per tile: ours is the sliding window's network time divided by its tiles (tfjs calls, reading the
+ * logits back included), PyTorch's is the tile alone. The full predict path (reading, preprocessing, export) has no
+ * PyTorch counterpart here.
+ *
+ * Historical footnote, not compared: the fixtures README recorded official v1's validation of 40 hippocampus cases
+ * (2d, mirroring, export, evaluation) at 204-216 s on a 2-core CPU, in another run on another day.
  */
 import * as path from 'path';
 import * as fs from 'fs';
@@ -35,9 +43,18 @@ import { planExperiment } from '../sdk/planning/plan_experiment';
 import { Plans, PlansJSON } from '../sdk/planning/plans';
 import { writeNifti } from '../sdk/io/nifti';
 import { generateCase } from '../data-scripts/synthetic_lung';
-import { arg } from './script';
+import { arg, printTable } from './script';
+import { ratio, runTorch, torchDisabled, torchNote, TorchOutcome, torchSeconds } from './torch_cpu';
 
 const FIX = path.resolve(__dirname, '../../shared/fixtures/official');
+
+/** A network timing of ours next to PyTorch's, same run: seconds per tile. */
+interface VsTorch {
+  what: string;
+  threads: number;
+  ours: number;
+  torch: TorchOutcome;
+}
 
 interface Row {
   what: string;
@@ -69,6 +86,10 @@ export async function main(args: string[]): Promise<void> {
   const tilesPerBatch = Number(arg(args, '--tiles-per-batch') ?? '1');
   const info = await initBackend({ backend: backendReq, log: false });
   const rows: Row[] = [];
+  const vs: VsTorch[] = [];
+  // PyTorch here runs on the CPU: next to a GPU backend its figure would compare different devices (bench/gpu does that)
+  const torchOff = torchDisabled(args) ?? (info.backend === 'webgpu' ? 'not run (ours on webgpu; PyTorch here is CPU-only, bench/gpu compares on a GPU)' : null);
+  const torchIters = Number(arg(args, '--torch-iters') ?? '3');
 
   const img = readNpy(path.join(FIX, 'hippocampus_cases/hippocampus_001_data.npy'));
   const shape = img.shape; // (1, 35, 51, 35)
@@ -76,17 +97,17 @@ export async function main(args: string[]): Promise<void> {
   for (const cfg of configs === 'both' ? ['3d', '2d'] : [configs]) {
     const plans = JSON.parse(fs.readFileSync(path.join(FIX, `hippocampus_v1_plans_${cfg}.json`), 'utf8'));
     const st = plans.plans_per_stage['0'];
-    const net = GenericUNet.fromPlans(
-      {
-        pool_op_kernel_sizes: st.pool_op_kernel_sizes,
-        conv_kernel_sizes: st.conv_kernel_sizes,
-        UNet_base_num_features: plans.base_num_features,
-        patch_size: st.patch_size,
-        batch_size: st.batch_size,
-      },
-      { numInputChannels: 1, numClasses: 3, seed: 12345 },
-    );
+    const netCfg = {
+      pool_op_kernel_sizes: st.pool_op_kernel_sizes,
+      conv_kernel_sizes: st.conv_kernel_sizes,
+      UNet_base_num_features: plans.base_num_features,
+      patch_size: st.patch_size,
+      batch_size: st.batch_size,
+    };
+    const net = GenericUNet.fromPlans(netCfg, { numInputChannels: 1, numClasses: 3, seed: 12345 });
     try {
+      // one untimed tile first (XNNPACK operator creation, wasm heap growth), as the PyTorch side's warm-up call
+      tf.tidy(() => net.predict(tf.zeros([1, ...st.patch_size, 1]))).dataSync();
       const netFn = (x: tf.Tensor) => net.predict(x);
       for (const tta of ttas === 'both' ? ['off', 'on'] : [ttas]) {
         const acc = { s: 0, calls: 0, n: 0 };
@@ -117,6 +138,12 @@ export async function main(args: string[]): Promise<void> {
           overhead_s: (total - acc.s).toFixed(2),
         });
         console.log(JSON.stringify(rows[rows.length - 1]));
+        // PyTorch right after ours: one tile of the same network and patch, with the same mirrorings
+        const [t] = runTorch(
+          [{ name: `hippocampus ${cfg} tile, TTA ${tta}`, what: 'tile', cfg: netCfg, numClasses: 3, batchDice: false, batch: 1, threads: info.threads, iterations: torchIters, mirror: tta === 'on' }],
+          torchOff,
+        );
+        vs.push({ what: `hippocampus ${cfg} tile 1x${st.patch_size.join('x')}, TTA ${tta}${tta === 'on' ? ` (${mirrorAxes.length === 3 ? 8 : 4} mirrorings)` : ''}`, threads: info.threads, ours: acc.s / tiles, torch: t });
       }
     } finally {
       net.dispose();
@@ -146,7 +173,13 @@ export async function main(args: string[]): Promise<void> {
     });
   }
   console.table(rows);
-  if ((arg(args, '--full-path') ?? 'on') === 'on') await fullPath(args);
+  if ((arg(args, '--full-path') ?? 'on') === 'on') await fullPath(args, vs, torchOff, torchIters);
+  console.log('\nnetwork seconds per tile, ours against PyTorch in this run:');
+  printTable(
+    ['tile', 'threads (both)', 'ours network s/tile', 'PyTorch s/tile', 'ratio ours/PyTorch'],
+    vs.map((v) => [v.what, String(v.threads), v.ours.toFixed(3), torchSeconds(v.torch, 3), ratio(v.ours, v.torch)]),
+  );
+  console.log(torchNote(vs.map((v) => v.torch)));
 }
 
 /** Peak RSS (GB), sampled every 50 ms while `fn` runs. */
@@ -202,7 +235,7 @@ function lungPlans(base: PlansJSON): Plans {
   return new Plans(j);
 }
 
-async function fullPath(args: string[]): Promise<void> {
+async function fullPath(args: string[], vs: VsTorch[], torchOff: string | null, torchIters: number): Promise<void> {
   const info = await initBackend({ log: false });
   const rows: FullRow[] = [];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-ts-bench-predict-'));
@@ -276,21 +309,35 @@ async function fullPath(args: string[]): Promise<void> {
         };
         let perCall = NaN;
         let perCallNote = '';
+        let timedPatch: number[] = [];
+        let timedPerCall = NaN;
         if (nTiles) {
           if ((arg(args, '--ct-full-patch') ?? 'on') === 'on') {
             // the full 80x192x160 tile fits the wasm heap since GenericUNet.predict frees activations as it goes and
             // conv3d stacks large inputs in depth chunks; the wasm heap never shrinks, so RSS after the calls is
             // the high-water mark of one tile's forward pass
             perCall = timeCalls(lcfg.patch_size);
+            timedPatch = lcfg.patch_size;
+            timedPerCall = perCall;
             perCallNote = `full patch measured on ${nTiles} call(s), RSS after them ${(process.memoryUsage().rss / 1e9).toFixed(2)} GB`;
           } else {
             // --ct-full-patch off (low-memory machines): time a 32x96x96 patch (divisible by the pooling, same
             // network) and scale by the voxel count (convolution cost is linear in voxels)
             const small = [32, 96, 96];
-            const ratio = lcfg.patch_size.reduce((a, b) => a * b, 1) / small.reduce((a, b) => a * b, 1);
-            perCall = timeCalls(small) * ratio;
-            perCallNote = `${small.join('x')} patch timed on ${nTiles} call(s) x ${ratio.toFixed(2)} (voxel ratio)`;
+            const voxelRatio = lcfg.patch_size.reduce((a, b) => a * b, 1) / small.reduce((a, b) => a * b, 1);
+            timedPatch = small;
+            timedPerCall = timeCalls(small);
+            perCall = timedPerCall * voxelRatio;
+            perCallNote = `${small.join('x')} patch timed on ${nTiles} call(s) x ${voxelRatio.toFixed(2)} (voxel ratio)`;
           }
+        }
+        if (nTiles) {
+          // PyTorch right after ours: one pass of the same network on the patch our side timed
+          const [t] = runTorch(
+            [{ name: `Lung 3d_fullres tile 1x${timedPatch.join('x')}`, what: 'tile', cfg: lcfg, patch: timedPatch, numClasses: 2, batchDice: true, batch: 1, threads: info.threads, iterations: Math.min(nTiles, torchIters) }],
+            torchOff,
+          );
+          vs.push({ what: `Lung 3d_fullres tile 1x${timedPatch.join('x')}, one pass`, threads: info.threads, ours: timedPerCall, torch: t });
         }
         for (const tta of modes) {
           const acc = { calls: 0, passes: 0 };

@@ -30,3 +30,12 @@ export function runScript(main: (args: string[]) => Promise<number | void>): voi
     },
   );
 }
+
+/** Prints a table: a header row, a rule, the rows; every column right-aligned to its widest cell. */
+export function printTable(head: string[], rows: string[][]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i])).join(' | ');
+  console.log(line(head));
+  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
+  for (const r of rows) console.log(line(r));
+}

@@ -1,6 +1,7 @@
 """PyTorch side of the GPU check (bench/gpu/run.sh): the steps bench/gpu/check.ts times, in PyTorch on CUDA.
 
-Network: the nnU-Net v1 Generic_UNet of bench/python/torch_step_parity.py (imported, not copied), with its v1 loss
+Network: the nnU-Net v1 Generic_UNet of bench/python/torch_step_parity.py (through bench/python/torch_timing.py, shared
+with the CPU timing script torch_cpu_bench.py), with its v1 loss
 (DC + CE with deep-supervision weights, MultipleOutputLoss2). One training iteration as nnUNetTrainerV2.run_iteration:
 zero_grad, forward and loss (under torch.autocast with AMP, as the official trainer's fp16 default), backward
 (GradScaler with AMP), clip_grad_norm_(12), SGD(lr 0.01, momentum 0.99, nesterov, weight_decay 3e-5) step. AMP on and
@@ -16,48 +17,13 @@ import json
 import os
 import sys
 import time
-import types
 
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
-try:
-    import skimage.transform  # noqa: F401  (torch_step_parity imports it for its target downsampling, unused here)
-except ImportError:  # the GPU machine may lack scikit-image: the network and the loss do not need it
-    sk = types.ModuleType("skimage")
-    sk.transform = types.ModuleType("skimage.transform")
-    sk.transform.resize = None
-    sys.modules["skimage"] = sk
-    sys.modules["skimage.transform"] = sk.transform
-import torch_step_parity as v1  # noqa: E402  Generic_UNet, DC+CE, MultipleOutputLoss2
-
-V2_GRAD_CLIP = 12
-
-
-def deep_supervision_weights(n):
-    """nnUNetTrainerV2.initialize: 1/2^i, the lowest resolution masked to 0, normalised to sum 1."""
-    w = [1 / 2 ** i if i < n - 1 else 0 for i in range(n)]
-    s = sum(w)
-    return [v / s for v in w] if s else [1.0]
-
-
-def forward_flops(net, x):
-    """Multiply-adds x2 of every convolution, transposed convolution and head (as architecture.ts forwardFlops)."""
-    total = [0]
-
-    def hook(m, inp, out):
-        if isinstance(m, torch.nn.Conv3d):
-            k = m.kernel_size[0] * m.kernel_size[1] * m.kernel_size[2]
-            total[0] += 2 * out.numel() * m.in_channels * k
-        elif isinstance(m, torch.nn.ConvTranspose3d):
-            total[0] += 2 * out.numel() * m.in_channels  # stride == kernel: one tap per output voxel
-    hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.ConvTranspose3d))]
-    with torch.no_grad():
-        net(x)
-    for h in hs:
-        h.remove()
-    return total[0]
+# the network, batch, training iteration, tile and FLOP count shared with bench/python/torch_cpu_bench.py
+from torch_timing import batch_for, build_net, forward_flops, inference_tile, training_step  # noqa: E402
 
 
 def main():
@@ -102,21 +68,8 @@ def main():
             torch.cuda.synchronize()
 
     def build(p):
-        net = v1.GenericUNet(p["num_input_channels"], p["base_num_features"], p["num_classes"], p["pool_op_kernel_sizes"],
-                             p["conv_kernel_sizes"], 2, p["max_num_features"]).to(dev)
-        return net
+        return build_net(p, dev)
 
-    def batch_for(p, b):
-        g = torch.Generator().manual_seed(7)
-        x = torch.rand((b, p["num_input_channels"], *p["patch_size"]), generator=g) * 2 - 1
-        lab = torch.where(x[:, 0] > 0.3, 1, torch.where((x[:, 0] < -0.6) & (p["num_classes"] > 2), 2, 0))
-        targets, scale = [], [1, 1, 1]
-        for k in range(len(p["pool_op_kernel_sizes"])):
-            targets.append(lab[:, ::scale[0], ::scale[1], ::scale[2]].contiguous().to(dev))
-            scale = [s * f for s, f in zip(scale, p["pool_op_kernel_sizes"][k])]
-        return x.to(dev), targets
-
-    factory_device = (lambda: torch.device(dev)) if hasattr(torch.device, "__enter__") else _null
     rows = [(name, p, b, amp) for name, p in plans.items() for b in p["batch_sizes"] for amp in (True, False)]
     infer_budget = 20 if quick else 30
     print(f"\n== PyTorch training iteration (v1 Generic_UNet, DC+CE deep supervision, clip 12, SGD nesterov), median of up to {iters}", flush=True)
@@ -127,29 +80,17 @@ def main():
         if left() < infer_budget * 0.5:
             print(f"TORCH TRAIN {label}: SKIPPED (budget spent)", flush=True)
             continue
-        net = opt = x = targets = None
+        net = x = targets = run_iteration = step = None
         try:
             net = build(p)
-            x, targets = batch_for(p, b)
+            x, targets = batch_for(p, p["patch_size"], b, dev)
             if (name, b) not in flops:
                 flops[(name, b)] = forward_flops(net, x)
-            w = deep_supervision_weights(len(targets))
-            opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.99, nesterov=True, weight_decay=3e-5)
-            scaler = make_scaler(amp and cuda)
+            run_iteration = training_step(net, x, targets, p["batch_dice"], dev, amp, amp_dtype, make_scaler(amp and cuda))
             losses = []
 
             def step():
-                opt.zero_grad(set_to_none=True)
-                # torch.device as a context (torch >= 2.0): v1's soft Dice makes its one-hot with torch.zeros(shape)
-                with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp), factory_device():
-                    out = net(x)
-                    loss = v1.multiple_output_loss(out, targets, w, p["batch_dice"])
-                scaler.scale(loss).backward()
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(net.parameters(), V2_GRAD_CLIP)
-                scaler.step(opt)
-                scaler.update()
-                losses.append(loss.detach())
+                losses.append(run_iteration())
 
             if cuda:
                 torch.cuda.reset_peak_memory_stats()
@@ -181,14 +122,13 @@ def main():
             print(f"ERROR torch training {label}: {msg}", flush=True)
             res["errors"].append({"part": f"training {label}", "message": msg})
         finally:
-            del net, opt, x, targets
+            del net, x, targets, run_iteration, step  # the closures hold the optimizer state: free it before the next row
             if cuda:
                 torch.cuda.empty_cache()
         save()
 
     print("\n== PyTorch inference tile (Lung 3d_fullres, forward only, full-resolution logits)", flush=True)
     p = plans["lung_3d_fullres"]
-    combos = [[], [4], [3], [4, 3], [2], [4, 2], [3, 2], [3, 2, 4]]  # v1's mirror order over (z, y, x) = dims 2, 3, 4
     for amp in (True, False):
         label = f"lung_3d_fullres tile 1x{'x'.join(map(str, p['patch_size']))} {'AMP' if amp else 'fp32'}"
         if left() < 2:
@@ -201,13 +141,7 @@ def main():
                 torch.cuda.reset_peak_memory_stats()
 
             def tile(mirror):
-                with torch.no_grad(), torch.autocast(dev.type, dtype=amp_dtype, enabled=amp):
-                    acc = None
-                    for c in (combos if mirror else [[]]):
-                        y = net(torch.flip(x, c) if c else x)[0]
-                        y = torch.flip(y, c) if c else y
-                        acc = y.float() if acc is None else acc + y.float()
-                    return acc
+                return inference_tile(net, x, mirror, dev, amp, amp_dtype)
 
             tile(False)
             sync()
@@ -241,14 +175,6 @@ def main():
         res["max_memory_allocated_overall"] = torch.cuda.max_memory_allocated()
     print(f"\nPyTorch side done in {time.perf_counter() - t_start:.1f} s ({len(res['errors'])} error(s))", flush=True)
     save()
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 if __name__ == "__main__":
