@@ -108,3 +108,43 @@ test('every section the code cites exists in docs/ (reference §N, A.N, toolchai
   assert.deepEqual(missing, []);
   assert.match(fs.readFileSync(path.join(docs, 'nnunet-reference.md'), 'utf8'), /\*\*S1\*\* \| `MIC-DKFZ\/nnUNet`/, 'the source legend');
 });
+
+test('the browser entry (sdk/browser.ts) reaches no Node-only module by a static import', async () => {
+  // the web app's own bundle options (web/build.ts): what the page gets is what is checked
+  const { browserBuildOptions, NODE_BUILTINS } = await import('../web/build');
+  const esbuild = await import('esbuild');
+  const out = fs.mkdtempSync(path.join(require('os').tmpdir(), 'nnunet-browser-'));
+  try {
+    const r = await esbuild.build({ ...browserBuildOptions(path.join(SDK, 'browser.ts'), path.join(out, 'b.js')), sourcemap: false, minify: false });
+    const inputs = r.metafile!.inputs;
+    // follow import statements only: a require() is lazy, and the SDK's are all behind isNode() (checked below)
+    const reached = new Set<string>();
+    const stack = ['sdk/browser.ts'];
+    const bad: string[] = [];
+    while (stack.length) {
+      const f = stack.pop()!;
+      if (reached.has(f)) continue;
+      reached.add(f);
+      for (const i of inputs[f]?.imports ?? []) {
+        if (i.kind !== 'import-statement' && i.kind !== 'dynamic-import') continue;
+        if (NODE_BUILTINS.includes(i.path)) bad.push(`${f} imports '${i.path}'`);
+        else if (!i.external && inputs[i.path]) stack.push(i.path);
+      }
+    }
+    assert.deepEqual(bad, []);
+    const sdkFiles = [...reached].filter((f) => f.startsWith('sdk/'));
+    for (const f of ['sdk/io/nifti_codec.ts', 'sdk/inference/predict_volume.ts', 'sdk/model/web_model.ts', 'sdk/network/generic_unet.ts', 'sdk/preprocessing/preprocessing.ts']) {
+      assert.ok(sdkFiles.includes(f), `${f} is part of the browser build`);
+    }
+    // the lazy require()s of Node modules in sdk/ sit in Node-only branches; this list is reviewed
+    const lazy = Object.entries(inputs)
+      .filter(([f]) => f.startsWith('sdk/'))
+      .flatMap(([f, v]) => v.imports.filter((i) => i.kind === 'require-call' && NODE_BUILTINS.includes(i.path)).map((i) => `${f}: ${i.path}`))
+      .sort();
+    assert.deepEqual(lazy, ['sdk/network/backend.ts: fs', 'sdk/network/backend.ts: os', 'sdk/network/wasm_conv.ts: v8']);
+    // one tfjs-core in the bundle (a second copy would have its own kernel registry)
+    assert.equal(Object.keys(inputs).filter((f) => /tfjs-core\/dist\/(index|tf-core[^/]*)\.js$/.test(f)).length, 1);
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});

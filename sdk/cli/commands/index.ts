@@ -11,6 +11,7 @@ import { postprocessCommand } from './postprocess';
 import { importModelCommand } from './import_model';
 import { exportModelCommand } from './export_model';
 import { protocolCommand } from './protocol';
+import { serveCommand } from './serve';
 
 /** Every CLI subcommand, in help order. */
 export const COMMANDS: CommandSpec[] = [
@@ -20,6 +21,7 @@ export const COMMANDS: CommandSpec[] = [
   predictCommand,
   importModelCommand,
   exportModelCommand,
+  serveCommand,
   ensembleCommand,
   evaluateCommand,
   findBestConfigurationCommand,

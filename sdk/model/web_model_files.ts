@@ -1,0 +1,162 @@
+/**
+ * Web models (web_model.ts) from what is on disk: a configuration trained here (its fold checkpoints' weights files
+ * are served as they are) or an official v1 model loaded with `Model.load` (its networks encoded in our weights
+ * layout). `nnunet-ts serve` serves them; `serve --export DIR` writes them as static files.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic';
+import type { Dataset } from '../io/dataset';
+import { Plans, type PlansJSON } from '../planning/plans';
+import { checkpointFile, readCheckpoint, type CheckpointName } from '../checkpoint/checkpoint';
+import { findFoldFolders } from '../inference/predict';
+import { readPostprocessingJson } from '../postprocessing/determine';
+import type { PostprocessingJson } from '../postprocessing/connected_components';
+import { checkWeightsManifest, encodeWeights, type WeightsManifest } from '../network/weights_codec';
+import { paletteColors, WEB_MODEL_FORMAT, WEB_MODEL_VERSION, type WebModelManifest } from './web_model';
+import type { Model } from './model';
+import type { GenericUNet } from '../network/generic_unet';
+
+/** A web model ready to serve: its manifest and the fold blobs by file name. */
+export interface ServedModel {
+  id: string;
+  manifest: WebModelManifest;
+  blobs: Map<string, Uint8Array>;
+}
+
+/** Label names, channel names and colours from a dataset (v1 or v2 dataset.json; optional `colors` {"1": [r,g,b]}). */
+function datasetLabels(dataset: Dataset | null, numClasses: number): Pick<WebModelManifest, 'labels' | 'colors' | 'channels'> {
+  const labels: Record<string, string> = {};
+  const channels: Record<string, string> = {};
+  let given: Record<string, unknown> = {};
+  if (dataset) {
+    for (const [name, id] of Object.entries(dataset.labels)) labels[String(id)] = name;
+    dataset.channelNames.forEach((n, i) => (channels[String(i)] = n));
+    const f = path.join(dataset.dir, 'dataset.json');
+    try {
+      const raw = JSON.parse(fs.readFileSync(f, 'utf8')) as { colors?: Record<string, unknown> };
+      if (raw.colors && typeof raw.colors === 'object') given = raw.colors;
+    } catch {
+      // loadDataset read it already; a colour table is optional
+    }
+  }
+  for (let k = 0; k < numClasses; k++) labels[String(k)] ??= k === 0 ? 'background' : `label ${k}`;
+  return { labels, channels, colors: paletteColors(labels, given) };
+}
+
+function modelId(name: string): string {
+  return name.replace(/[^\w.-]+/g, '_');
+}
+
+/** A configuration trained here: `modelFolder` holds fold_k/checkpoint_final.json (+ its weights files). */
+export async function webModelFromTrained(o: {
+  name: string;
+  plans: Plans | PlansJSON;
+  configuration: string;
+  modelFolder: string;
+  folds?: (number | 'all')[];
+  checkpoint?: CheckpointName;
+  dataset?: Dataset | null;
+  postprocessing?: boolean;
+}): Promise<ServedModel> {
+  const json = o.plans instanceof Plans ? o.plans.json : o.plans;
+  const checkpoint = o.checkpoint ?? 'checkpoint_final';
+  const foldDirs = findFoldFolders(o.modelFolder, o.folds, checkpoint);
+  const blobs = new Map<string, Uint8Array>();
+  const folds: WebModelManifest['folds'] = [];
+  for (const d of foldDirs) {
+    const ck = readCheckpoint(checkpointFile(d, checkpoint));
+    const wjson = path.join(d, `${ck.manifest.weights}.json`);
+    const weights = JSON.parse(fs.readFileSync(wjson, 'utf8')) as WeightsManifest;
+    checkWeightsManifest(weights, wjson);
+    const blobName = `${path.basename(d)}.bin`;
+    const blob = fs.readFileSync(path.join(d, weights.blob));
+    const need = weights.tensors.reduce((s, t) => Math.max(s, t.offset + 4 * t.length), 0);
+    if (blob.byteLength < need) throw new Error(`${path.join(d, weights.blob)}: truncated (${blob.byteLength} bytes, the tensors need ${need})`);
+    blobs.set(blobName, new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength));
+    folds.push({ name: path.basename(d), weights: { ...weights, blob: blobName } });
+  }
+  const ppFile = path.join(o.modelFolder, 'postprocessing.json');
+  const postprocessing: PostprocessingJson | null = o.postprocessing !== false && fs.existsSync(ppFile) ? readPostprocessingJson(ppFile) : null;
+  const numClasses = folds[0].weights.architecture.numClasses;
+  const manifest: WebModelManifest = {
+    format: WEB_MODEL_FORMAT,
+    version: WEB_MODEL_VERSION,
+    name: o.name,
+    description: `${json.dataset_name ?? 'model'} ${o.configuration}, ${folds.map((f) => f.name).join(' ')} (trained with nnunet-ts)`,
+    source: 'nnunet-ts',
+    plans: json,
+    configuration: o.configuration,
+    postprocessing,
+    ...datasetLabels(o.dataset ?? null, numClasses),
+    folds,
+  };
+  return { id: modelId(o.name), manifest, blobs };
+}
+
+/** Networks in memory (one per fold) as a web model: encoded in our weights layout. */
+export async function webModelFromNetworks(o: {
+  name: string;
+  description: string;
+  source: WebModelManifest['source'];
+  plans: PlansJSON;
+  configuration: string;
+  networks: readonly GenericUNet[];
+  foldNames: readonly string[];
+  postprocessing: PostprocessingJson | null;
+  dataset?: Dataset | null;
+}): Promise<ServedModel> {
+  const blobs = new Map<string, Uint8Array>();
+  const folds: WebModelManifest['folds'] = [];
+  for (const [i, net] of o.networks.entries()) {
+    const name = o.foldNames[i];
+    const { manifest, blob } = await encodeWeights(net, `${name}.bin`);
+    blobs.set(`${name}.bin`, blob);
+    folds.push({ name, weights: manifest });
+  }
+  const manifest: WebModelManifest = {
+    format: WEB_MODEL_FORMAT,
+    version: WEB_MODEL_VERSION,
+    name: o.name,
+    description: o.description,
+    source: o.source,
+    plans: o.plans,
+    configuration: o.configuration,
+    postprocessing: o.postprocessing,
+    ...datasetLabels(o.dataset ?? null, o.networks[0].architecture.numClasses),
+    folds,
+  };
+  return { id: modelId(o.name), manifest, blobs };
+}
+
+/** An official model loaded with Model.load (nnU-Net v1): its networks in our weights layout. */
+export async function webModelFromOfficial(model: Model, o: { name: string; dataset?: Dataset | null }): Promise<ServedModel> {
+  const foldNames = model.folds.map((f) => `fold_${f}`.replace(/^fold_fold_/, 'fold_'));
+  return webModelFromNetworks({
+    name: o.name,
+    description: `${model.plans.json.dataset_name ?? 'model'} ${model.configuration}, ${foldNames.join(' ')} (official nnU-Net v1, ${model.trainer})`,
+    source: 'nnunet-v1',
+    plans: model.plans.json,
+    configuration: model.configuration,
+    networks: model.networks,
+    foldNames,
+    postprocessing: model.postprocessing,
+    dataset: o.dataset,
+  });
+}
+
+/** The models index the page reads (`models/index.json`). */
+export function modelsIndex(models: readonly ServedModel[]): { models: { id: string; name: string; description: string }[] } {
+  return { models: models.map((m) => ({ id: m.id, name: m.manifest.name, description: m.manifest.description })) };
+}
+
+/** Write served models as static files: `<dir>/models/index.json`, `<dir>/models/<id>/model.json` + blobs. */
+export async function writeWebModels(dir: string, models: readonly ServedModel[]): Promise<void> {
+  for (const m of models) {
+    const d = path.join(dir, 'models', m.id);
+    fs.mkdirSync(d, { recursive: true });
+    for (const [f, b] of m.blobs) await writeFileAtomic(path.join(d, f), b);
+    await writeJsonAtomic(path.join(d, 'model.json'), m.manifest);
+  }
+  await writeJsonAtomic(path.join(dir, 'models', 'index.json'), modelsIndex(models));
+}
