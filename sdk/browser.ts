@@ -15,8 +15,12 @@ export { inferenceModel, predictVolume, preprocessForModel, type InferenceModel,
 export { PredictionCancelled } from './inference/sliding_window';
 export {
   checkWebModel,
+  disposeWebModel,
   labelVolumesMl,
+  loadAnyWebModel,
   loadWebModel,
+  predictWebModel,
+  type LoadedWebModel,
   paletteColors,
   WEB_MODEL_FORMAT,
   type Rgb,

@@ -17,12 +17,12 @@
  *  - padding (pad_nd_image, constant 0, below = diff // 2) and the step positions are v1's.
  */
 import { getGaussianV2, roundToFloat16 } from './gaussian';
-import { computeSlidingWindowSteps, type SlidingWindowOptions } from './sliding_window';
+import { computeSlidingWindowSteps, PredictionCancelled, type SlidingWindowOptions } from './sliding_window';
 
 /** v1's options that v2 shares (mirrorAxes: the checkpoint's inference_allowed_mirroring_axes; [] = no mirroring). */
 export type SlidingWindowV2Options = Pick<
   SlidingWindowOptions,
-  'patchSize' | 'numClasses' | 'predictPatch' | 'stepSize' | 'useGaussian' | 'mirrorAxes' | 'onProgress'
+  'patchSize' | 'numClasses' | 'predictPatch' | 'stepSize' | 'useGaussian' | 'mirrorAxes' | 'onProgress' | 'signal'
 >;
 
 /** itertools.combinations of the axes, sizes 1..n, in Python's order. */
@@ -89,6 +89,7 @@ export async function predictLogitsSlidingWindowV2(image: Float32Array, shape: r
   let done = 0;
   for (const [z0, y0, x0] of tiles) {
     for (let m = 0; m < nv; m++) extract(data, cin, padded, [z0, y0, x0], patch3, variants[m], tile, m * cin * tvox);
+    if (opts.signal?.aborted) throw new PredictionCancelled();
     const out = await opts.predictPatch(tile, [nv, cin, ...opts.patchSize]);
     if (!(out instanceof Float32Array) || out.length !== nv * C * tvox) {
       throw new Error(`predictLogitsSlidingWindowV2: network returned ${out?.length} values, expected ${nv * C * tvox}`);

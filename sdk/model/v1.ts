@@ -32,7 +32,8 @@ import { configurationFromV1Stage } from '../planning/plan_experiment';
 import type { V1Plans, V1StagePlan } from '../planning/planner_v21';
 import { defaultResampling, IntensityProperties, PlansConfiguration, PlansJSON, V1_TO_V2_NORMALIZATION } from '../planning/plans';
 
-export class ModelImportError extends Error {}
+export { ModelImportError } from './errors';
+import { ModelImportError } from './errors';
 
 /** Trainers whose prediction is nnUNetTrainerV2's (network, mirroring, preprocessing). */
 export const SUPPORTED_V1_TRAINERS = ['nnUNetTrainerV2'] as const;

@@ -29,7 +29,7 @@ import { transpose3 } from '../preprocessing/preprocessing';
 import { roundToFloat16 } from '../inference/gaussian';
 import { argmaxChannelsFirst, predictLogitsSlidingWindowV2, softmaxChannelsFirst } from '../inference/sliding_window_v2';
 import { tfjsPatchPredictor } from '../inference/tfjs_predictor';
-import { ModelImportError } from './v1';
+import { ModelImportError } from './errors';
 import type { V2Configuration, V2Model, V2PlansJSON } from './v2';
 
 const f32 = Math.fround;
@@ -198,19 +198,22 @@ export async function predictLogitsV2(
   model: V2Model,
   image: Float32Array,
   shape: readonly number[],
-  opts: { mirroring?: boolean; stepSize?: number; onProgress?: (done: number, total: number) => void } = {},
+  opts: { mirroring?: boolean; stepSize?: number; onProgress?: (done: number, total: number) => void | Promise<void>; signal?: AbortSignal } = {},
 ): Promise<{ logits: Float32Array; shape: [number, number, number, number] }> {
   const C = model.architecture.numClasses;
   let sum: Float32Array | null = null;
   let outShape: [number, number, number, number] = [C, 0, 0, 0];
-  for (const net of model.networks) {
+  for (const [k, net] of model.networks.entries()) {
+    // progress over all folds: fold k's tiles come after the k folds before it
+    const onProgress = opts.onProgress && ((d: number, t: number) => opts.onProgress!(k * t + d, model.networks.length * t));
     const r = await predictLogitsSlidingWindowV2(image, shape, {
       patchSize: model.configuration.patch_size,
       numClasses: C,
       predictPatch: tfjsPatchPredictor((x) => net.predict(x)),
       stepSize: opts.stepSize ?? 0.5,
       mirrorAxes: opts.mirroring === false ? [] : model.mirrorAxes,
-      onProgress: opts.onProgress,
+      onProgress,
+      signal: opts.signal,
     });
     outShape = r.shape;
     if (!sum) sum = r.data;
@@ -307,7 +310,7 @@ export function exportLogitsV2(
 export async function predictCaseV2(
   model: V2Model,
   images: readonly Volume[],
-  opts: { id?: string; mirroring?: boolean; stepSize?: number; probabilities?: boolean; onProgress?: (done: number, total: number) => void } = {},
+  opts: { id?: string; mirroring?: boolean; stepSize?: number; probabilities?: boolean; onProgress?: (done: number, total: number) => void | Promise<void>; signal?: AbortSignal } = {},
 ): Promise<V2CasePrediction> {
   const t0 = performance.now();
   const pre = preprocessV2(images, model, opts.id);

@@ -13,8 +13,9 @@ import { findFoldFolders } from '../inference/predict';
 import { readPostprocessingJson } from '../postprocessing/determine';
 import type { PostprocessingJson } from '../postprocessing/connected_components';
 import { checkWeightsManifest, encodeWeights, type WeightsManifest } from '../network/weights_codec';
-import { paletteColors, WEB_MODEL_FORMAT, WEB_MODEL_VERSION, type WebModelManifest } from './web_model';
+import { paletteColors, WEB_MODEL_FORMAT, WEB_MODEL_VERSION, type WebModelManifest, type WebWeightsV2 } from './web_model';
 import type { Model } from './model';
+import type { ModelV2 } from './model_v2';
 import type { GenericUNet } from '../network/generic_unet';
 
 /** A web model ready to serve: its manifest and the fold blobs by file name. */
@@ -78,13 +79,14 @@ export async function webModelFromTrained(o: {
   }
   const ppFile = path.join(o.modelFolder, 'postprocessing.json');
   const postprocessing: PostprocessingJson | null = o.postprocessing !== false && fs.existsSync(ppFile) ? readPostprocessingJson(ppFile) : null;
-  const numClasses = folds[0].weights.architecture.numClasses;
+  const numClasses = (folds[0].weights as WeightsManifest).architecture.numClasses;
   const manifest: WebModelManifest = {
     format: WEB_MODEL_FORMAT,
     version: WEB_MODEL_VERSION,
     name: o.name,
     description: `${json.dataset_name ?? 'model'} ${o.configuration}, ${folds.map((f) => f.name).join(' ')} (trained with nnunet-ts)`,
     source: 'nnunet-ts',
+    pipeline: 'v1',
     plans: json,
     configuration: o.configuration,
     postprocessing,
@@ -98,7 +100,7 @@ export async function webModelFromTrained(o: {
 export async function webModelFromNetworks(o: {
   name: string;
   description: string;
-  source: WebModelManifest['source'];
+  source: 'nnunet-ts' | 'nnunet-v1';
   plans: PlansJSON;
   configuration: string;
   networks: readonly GenericUNet[];
@@ -120,6 +122,7 @@ export async function webModelFromNetworks(o: {
     name: o.name,
     description: o.description,
     source: o.source,
+    pipeline: 'v1',
     plans: o.plans,
     configuration: o.configuration,
     postprocessing: o.postprocessing,
@@ -143,6 +146,58 @@ export async function webModelFromOfficial(model: Model, o: { name: string; data
     postprocessing: model.postprocessing,
     dataset: o.dataset,
   });
+}
+
+/**
+ * An official nnU-Net v2 model loaded with Model.load (ModelV2): its networks in our channels-last layout, the
+ * v2 plans, configuration and mirroring axes; the page predicts with v2_predict.ts, as ModelV2.predict does.
+ */
+export async function webModelFromV2(model: ModelV2, o: { name: string }): Promise<ServedModel> {
+  const v2 = model.v2;
+  const blobs = new Map<string, Uint8Array>();
+  const folds: WebModelManifest['folds'] = [];
+  for (const [i, net] of v2.networks.entries()) {
+    const name = `fold_${v2.folder.folds[i].fold}`.replace(/^fold_fold_/, 'fold_');
+    const values = await net.getValues();
+    const tensors: WebWeightsV2['tensors'] = [];
+    let offset = 0;
+    for (const p of v2.architecture.params) {
+      const length = values.get(p.name)!.length;
+      tensors.push({ name: p.name, shape: p.shape, offset, length });
+      offset += 4 * length;
+    }
+    const blob = new Uint8Array(offset);
+    const dv = new DataView(blob.buffer);
+    for (const t of tensors) {
+      const v = values.get(t.name)!;
+      for (let k = 0; k < v.length; k++) dv.setFloat32(t.offset + 4 * k, v[k], true);
+    }
+    blobs.set(`${name}.bin`, blob);
+    folds.push({ name, weights: { blob: `${name}.bin`, tensors } });
+  }
+  const labels: Record<string, string> = {};
+  for (const [n, id] of Object.entries(v2.dataset.labels ?? {})) if (typeof id === 'number') labels[String(id)] = n;
+  for (let k = 0; k < v2.architecture.numClasses; k++) labels[String(k)] ??= k === 0 ? 'background' : `label ${k}`;
+  const channels: Record<string, string> = { ...((v2.dataset.channel_names ?? {}) as Record<string, string>) };
+  const given = (v2.dataset as { colors?: Record<string, unknown> }).colors ?? {};
+  const manifest: WebModelManifest = {
+    format: WEB_MODEL_FORMAT,
+    version: WEB_MODEL_VERSION,
+    name: o.name,
+    description: `${v2.plans.dataset_name ?? 'model'} ${v2.folder.configuration}, ${folds.map((f) => f.name).join(' ')} (official nnU-Net v2, ${v2.trainer}, ${v2.architecture.kind})`,
+    source: 'nnunet-v2',
+    pipeline: 'v2',
+    // the v1-schema fields stay empty for v2: the page reads `v2`
+    plans: { dataset_name: v2.plans.dataset_name, plans_name: v2.folder.plansName, configurations: {} } as unknown as PlansJSON,
+    configuration: v2.folder.configuration,
+    postprocessing: null,
+    v2: { plans: v2.plans, configuration: v2.configuration, architecture: v2.architecture, mirrorAxes: [...v2.mirrorAxes], trainer: v2.trainer },
+    labels,
+    colors: paletteColors(labels, given),
+    channels,
+    folds,
+  };
+  return { id: modelId(o.name), manifest, blobs };
 }
 
 /** The models index the page reads (`models/index.json`). */

@@ -22,10 +22,13 @@ import type { Volume } from '../../sdk/io/volume';
 import { initBackend } from '../../sdk/network/backend';
 import { CHROMIUM_ARGS, chromiumPath } from '../../sdk/viz/render';
 import { hippocampusSubset } from '../helpers/hippocampus_subset';
+import { Model } from '../../sdk/model/model';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const OUT = path.join(ROOT, '.cache', 'web-app-test');
 const PLANS = 'nnUNetPlansv2.1_web';
+// an nnU-Net v2 model folder (ResidualEncoderUNet, made with PyTorch: test/fixtures/v2_models/README.md)
+const V2_DIR = path.join(ROOT, 'test/fixtures/v2_models/Dataset004_Hippocampus/nnUNetTrainer__nnUNetResEncUNetMPlans__2d');
 
 test('setup: Chromium is installed', () => {
   assert.ok(fs.existsSync(chromiumPath()), `no Chromium at ${chromiumPath()} (kernel-setup/install.sh)`);
@@ -71,7 +74,7 @@ describe('web app in Chromium', () => {
     await writeNifti(path.join(work, 'two_channels.nii.gz'), [image, image]);
     assert.equal((await readNiftiChannels(path.join(work, 'two_channels.nii.gz'))).length, 2);
 
-    server = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'sdk/cli/main.ts'), 'serve', '-t', dir, '-c', '2d', '-p', PLANS, '--port', '0', '--work', workDir], {
+    server = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'sdk/cli/main.ts'), 'serve', '-t', dir, '-c', '2d', '-p', PLANS, '--model', V2_DIR, '--port', '0', '--work', workDir], {
       cwd: ROOT,
       env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -105,14 +108,13 @@ describe('web app in Chromium', () => {
     server?.kill('SIGTERM');
   });
 
-  async function open(backend: string): Promise<Page> {
+  async function open(backend: string, model = 'Hippocampus_2d'): Promise<Page> {
     const p = await browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
     p.on('pageerror', (e) => console.log(`# page error: ${e.message}`));
-    await p.goto(`${url}?backend=${backend}`);
+    await p.goto(`${url}?backend=${backend}&model=${model}`);
     await p.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state ?? ''), null, { timeout: 120_000 });
     const info = await p.textContent('#backend-info');
     assert.match(info ?? '', new RegExp(`^backend: ${backend}`), `the page runs on ${backend}: ${info}; error: ${await p.textContent('#error')}`);
-    assert.match((await p.textContent("#model-info")) ?? "", /Hippocampus.*2d.*labels: Anterior, Posterior/);
     return p;
   }
 
@@ -144,6 +146,7 @@ describe('web app in Chromium', () => {
 
   test('bad input: not NIfTI, truncated gzip, two channels for a one-channel model; the page says so and stays usable', async () => {
     page = await open('wasm');
+    assert.match((await page.textContent('#model-info')) ?? '', /Hippocampus.*2d \(nnU-Net v1 pipeline\).*labels: Anterior, Posterior/);
     await load(page, path.join(work, 'notes.nii.gz'));
     assert.match((await page.textContent('#error')) ?? '', /notes\.nii\.gz: not a NIfTI file/);
     assert.equal(await page.isDisabled('#run'), true);
@@ -184,6 +187,22 @@ describe('web app in Chromium', () => {
     await page.waitForTimeout(500); // the viewer draws the overlay
     await page.screenshot({ path: path.join(OUT, 'web_app_wasm.png') });
     await page.close();
+  });
+
+  test('an official nnU-Net v2 model (ResidualEncoderUNet, v2 pipeline) on WASM: voxel for voxel what Model.load(dir).predict gives', async () => {
+    const p = await open('wasm', path.basename(V2_DIR));
+    assert.match((await p.textContent('#model-info')) ?? '', /official nnU-Net v2.*ResidualEncoderUNet.*v2 pipeline/);
+    await load(p, caseFile);
+    const { seg } = await segment(p, true, 300_000);
+    const model = await Model.load(V2_DIR);
+    try {
+      const ref = (await model.predict(caseFile)).segmentation;
+      assert.deepEqual(Array.from(seg.data), Array.from(ref.data));
+      assert.ok(ref.data.some((v) => v > 0));
+    } finally {
+      model.dispose();
+    }
+    await p.close();
   });
 
   test('WebGPU (SwiftShader adapter): >= 99.9 % of voxels equal the Node prediction', async () => {

@@ -16,8 +16,12 @@ import { gzipCodecName, setGzipCodec } from '../../sdk/io/gzip';
 import { predictCases } from '../../sdk/inference/predict';
 import { predictVolume } from '../../sdk/inference/predict_volume';
 import { PredictionCancelled } from '../../sdk/inference/sliding_window';
-import { webModelFromTrained, writeWebModels, type ServedModel } from '../../sdk/model/web_model_files';
-import { labelVolumesMl, loadWebModel } from '../../sdk/model/web_model';
+import { webModelFromTrained, webModelFromV2, writeWebModels, type ServedModel } from '../../sdk/model/web_model_files';
+import { disposeWebModel, labelVolumesMl, loadAnyWebModel, loadWebModel, predictWebModel } from '../../sdk/model/web_model';
+import { Model } from '../../sdk/model/model';
+import type { ModelV2 } from '../../sdk/model/model_v2';
+import { HIPPOCAMPUS_DIR } from '../helpers/synthlung';
+import type { WeightsManifest } from '../../sdk/network/weights_codec';
 import { serveWebApp, type WebServer } from '../../web/server';
 import { tinyTask, tinyTrainOptions, type TinyTask } from '../training/trainer_fixture';
 
@@ -45,7 +49,7 @@ describe('web model and server', () => {
     assert.deepEqual(Object.keys(m.colors), ['0', '1', '2']);
     assert.deepEqual(m.folds.map((f) => f.name), ['fold_0']);
     assert.equal(m.folds[0].weights.blob, 'fold_0.bin');
-    assert.equal(served.blobs.get('fold_0.bin')!.byteLength, m.folds[0].weights.parameterCount * 4);
+    assert.equal(served.blobs.get('fold_0.bin')!.byteLength, (m.folds[0].weights as WeightsManifest).parameterCount * 4);
   });
 
   test('the page pipeline (loadWebModel + predictVolume) equals predictCases voxel for voxel, with the geometry', async () => {
@@ -139,6 +143,29 @@ describe('web model and server', () => {
       }
       assert.equal((await fetch(`${server.url}models/index.json`, { method: 'POST', body: 'x' })).status, 405);
     });
+  });
+
+  test('an official v2 model (ResidualEncoderUNet) as a web model predicts what ModelV2.predict does, voxel for voxel', async () => {
+    const dir = path.resolve(__dirname, '../fixtures/v2_models/Dataset004_Hippocampus/nnUNetTrainer__nnUNetResEncUNetMPlans__2d');
+    const model = (await Model.load(dir)) as ModelV2;
+    const v2served = await webModelFromV2(model, { name: 'resenc' });
+    const file = path.join(HIPPOCAMPUS_DIR, 'imagesTr', 'hippocampus_001.nii.gz');
+    try {
+      const ref = (await model.predict(file)).segmentation;
+      assert.equal(v2served.manifest.pipeline, 'v2');
+      assert.equal(v2served.manifest.source, 'nnunet-v2');
+      // through JSON, as the page receives it
+      const m = await loadAnyWebModel(JSON.parse(JSON.stringify(v2served.manifest)), async (f) => v2served.blobs.get(f)!, 'models/resenc');
+      const img = await readNifti(file);
+      const r = await predictWebModel([img], m, {});
+      disposeWebModel(m);
+      assert.deepEqual(Array.from(r.segmentation.data), Array.from(ref.data));
+      assert.ok(ref.data.some((v) => v > 0));
+      assert.deepEqual(r.segmentation.spacing, ref.spacing);
+      await assert.rejects(loadAnyWebModel(v2served.manifest, async (f) => v2served.blobs.get(f)!.subarray(0, 64), 'models/resenc'), /models\/resenc\/fold_0\.bin: truncated/);
+    } finally {
+      model.dispose();
+    }
   });
 
   test('the static export writes the same tree (models/index.json, model.json, blobs)', async () => {

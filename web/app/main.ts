@@ -9,17 +9,18 @@
  */
 import {
   decodeNifti,
+  disposeWebModel,
   encodeNifti,
   GpuExecutionError,
   initBackend,
   labelVolumesMl,
-  loadWebModel,
+  loadAnyWebModel,
   niftiBaseName,
   PredictionCancelled,
-  predictVolume,
+  predictWebModel,
   setNiftiReaderLoader,
   type BackendInfo,
-  type InferenceModel,
+  type LoadedWebModel,
   type NiftiFile,
   type WebModelManifest,
 } from '../../sdk/browser';
@@ -66,7 +67,7 @@ const params = new URLSearchParams(location.search);
 const app = {
   models: [] as ModelEntry[],
   manifest: null as WebModelManifest | null,
-  model: null as InferenceModel | null,
+  model: null as LoadedWebModel | null,
   modelId: '',
   backend: null as BackendInfo | null,
   image: null as { file: NiftiFile; bytes: Uint8Array; name: string } | null,
@@ -113,7 +114,7 @@ async function startBackend(): Promise<void> {
   const wanted = ui.backend.value as 'auto' | 'webgpu' | 'webgl' | 'wasm';
   ui.backendInfo.textContent = 'backend: starting…';
   // networks live on a backend: drop the loaded model and load it again on the new one
-  app.model?.nets.forEach((n) => n.dispose());
+  disposeWebModel(app.model);
   app.model = null;
   app.backend = null;
   try {
@@ -148,7 +149,7 @@ async function loadModels(): Promise<void> {
 
 async function selectModel(id: string): Promise<void> {
   clearError();
-  app.model?.nets.forEach((n) => n.dispose());
+  disposeWebModel(app.model);
   app.model = null;
   app.modelId = id;
   refreshButtons();
@@ -157,13 +158,13 @@ async function selectModel(id: string): Promise<void> {
   try {
     const base = `models/${encodeURIComponent(id)}/`;
     const manifest = JSON.parse(new TextDecoder().decode(await fetchBytes(`${base}model.json`))) as WebModelManifest;
-    app.model = await loadWebModel(manifest, (f) => fetchBytes(base + encodeURIComponent(f)), `models/${id}`);
+    app.model = await loadAnyWebModel(manifest, (f) => fetchBytes(base + encodeURIComponent(f)), `models/${id}`);
     app.manifest = manifest;
-    const cfg = manifest.plans.configurations?.[manifest.configuration];
+    const cfg = manifest.pipeline === 'v2' ? manifest.v2!.configuration : manifest.plans.configurations?.[manifest.configuration];
     const labels = Object.entries(manifest.labels).filter(([k]) => k !== '0').map(([, v]) => v);
     ui.modelInfo.textContent =
-      `${manifest.description}. Configuration ${manifest.configuration}, patch ${app.model.patch.join('x')}, ` +
-      `${app.model.nets.length} fold(s), input ${Object.values(manifest.channels).join(' + ') || `${app.model.numImageChannels} channel(s)`}, labels: ${labels.join(', ')}` +
+      `${manifest.description}. Configuration ${manifest.configuration} (nnU-Net ${manifest.pipeline} pipeline), patch ${cfg?.patch_size?.join('x')}, ` +
+      `${manifest.folds.length} fold(s), input ${Object.values(manifest.channels).join(' + ') || `${app.model.numImageChannels} channel(s)`}, labels: ${labels.join(', ')}` +
       (cfg?.spacing ? `, spacing ${cfg.spacing.map((s: number) => s.toFixed(2)).join(' x ')} mm` : '');
   } catch (e) {
     ui.modelInfo.textContent = 'model not loaded';
@@ -219,20 +220,21 @@ async function openFile(file: File): Promise<void> {
 }
 
 /** Refuse cases whose whole-volume buffers would not fit a page (Chrome's ArrayBuffer limit is 2-4 GiB). */
-function checkFitsPage(model: InferenceModel, f: NiftiFile): void {
+function checkFitsPage(m: LoadedWebModel, f: NiftiFile): void {
   const v = f.volumes[0];
-  const cfg = model.json.configurations?.[model.configuration];
+  const cfg = m.pipeline === 'v2' ? m.model.configuration : m.model.json.configurations?.[m.model.configuration];
+  const numClasses = m.pipeline === 'v2' ? m.model.architecture.numClasses : m.model.numClasses;
   const spacing = v.spacing;
-  const target = cfg?.spacing ?? spacing;
+  const target = cfg?.spacing && cfg.spacing.length === 3 ? cfg.spacing : spacing;
   // the plans' spacing is in transposed order; the product is what matters here
   const scale = spacing.reduce((a, s) => a * s, 1) / target.reduce((a: number, s: number) => a * s, 1);
   const vox = v.data.length * Math.max(1, scale);
-  const bytes = vox * 4 * (model.numClasses * 2 + model.numImageChannels + 2);
+  const bytes = vox * 4 * (numClasses * 2 + m.numImageChannels + 2);
   const limit = 2 ** 31;
   if (bytes > limit) {
     throw new Error(
       `${app.image?.name}: too large for this page: predicting it needs about ${(bytes / 2 ** 30).toFixed(1)} GiB of arrays ` +
-        `(${v.shape.join('x')} voxels resampled to the model's spacing, ${model.numClasses} classes), more than a page may hold (2 GiB). ` +
+        `(${v.shape.join('x')} voxels resampled to the model's spacing, ${numClasses} classes), more than a page may hold (2 GiB). ` +
         'Use the command line (npx nnunet-ts predict), which has no such limit.',
     );
   }
@@ -254,7 +256,7 @@ async function run(): Promise<void> {
   const t0 = performance.now();
   try {
     checkFitsPage(app.model, app.image.file);
-    const r = await predictVolume(app.image.file.volumes, app.model, {
+    const r = await predictWebModel(app.image.file.volumes, app.model, {
       id: app.image.name,
       mirroring: ui.tta.checked,
       signal: abort.signal,

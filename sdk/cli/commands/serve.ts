@@ -8,7 +8,7 @@ import { initBackend } from '../../network/backend';
 import { Model } from '../../model/model';
 import { ModelV2 } from '../../model/model_v2';
 import { modelStore, resolveModelDir } from '../../model/import';
-import { webModelFromOfficial, webModelFromTrained, writeWebModels, type ServedModel } from '../../model/web_model_files';
+import { webModelFromOfficial, webModelFromTrained, webModelFromV2, writeWebModels, type ServedModel } from '../../model/web_model_files';
 import { FOLDER_FLAGS, taskOptionsFrom } from './common';
 import { parseFold } from './predict';
 
@@ -34,7 +34,7 @@ export const serveCommand: CommandSpec = {
     'serve [--model NAME|DIR ...] [-t TASK_DIR -c CONFIG ...] [-f 0 1 ...] [--port 8080] [--host 127.0.0.1]\n' +
     '       serve ... --export DIR     (write the app and the models as static files instead)',
   flags: [
-    { name: 'model', alias: 'm', type: 'list', help: 'imported models (import-model) or official nnU-Net v1 model folders' },
+    { name: 'model', alias: 'm', type: 'list', help: 'imported models (import-model) or official nnU-Net v1 / v2 model folders' },
     { name: 'models', type: 'string', help: 'model store for --model NAME (default <nnUNet_results>/imported_models)' },
     { name: 'task', alias: 't', type: 'string', help: 'raw task folder of a model trained here' },
     { name: 'configuration', alias: 'c', type: 'list', help: 'configurations of -t to serve (2d, 3d_fullres, 3d_lowres)' },
@@ -74,10 +74,7 @@ export const serveCommand: CommandSpec = {
         const dir = resolveModelDir(n, store);
         const model = await Model.load(dir, { folds });
         try {
-          if (model instanceof ModelV2) {
-            throw new UsageError(`${dir}: an nnU-Net v2 model; the web app runs v1-pipeline models (trained here or official v1) so far`);
-          }
-          models.push(await webModelFromOfficial(model, { name: path.basename(dir) }));
+          models.push(model instanceof ModelV2 ? await webModelFromV2(model, { name: path.basename(dir) }) : await webModelFromOfficial(model, { name: path.basename(dir) }));
         } finally {
           model.dispose();
         }
