@@ -49,7 +49,10 @@ describe('backend selection', () => {
       process.env.NNUNET_BACKEND = 'cpu';
       assert.equal((await initBackend({ log: false })).backend, 'cpu');
       process.env.NNUNET_BACKEND = 'cuda';
-      await assert.rejects(initBackend({ log: false }), /NNUNET_BACKEND: unknown backend 'cuda' \(expected tensorflow, webgpu, wasm, cpu or auto\)/);
+      await assert.rejects(initBackend({ log: false }), /NNUNET_BACKEND: unknown backend 'cuda' \(expected tensorflow, webgpu, webgl, wasm, cpu or auto\)/);
+      // webgl is the web app's (browsers only): asked for under Node it is an error that says so
+      delete process.env.NNUNET_BACKEND;
+      await assert.rejects(initBackend({ backend: 'webgl', log: false }), /requested tfjs backend 'webgl': webgl: webgl exists in browsers only/);
       // automatic mode keeps an existing selection (idempotent)
       delete process.env.NNUNET_BACKEND;
       assert.equal((await initBackend({ backend: 'auto', log: false })).backend, 'cpu');

@@ -11,6 +11,7 @@ import {
   decodeNifti,
   disposeWebModel,
   encodeNifti,
+  checkTensorFits,
   GpuExecutionError,
   initBackend,
   labelVolumesMl,
@@ -230,6 +231,13 @@ function checkFitsPage(m: LoadedWebModel, f: NiftiFile): void {
   const scale = spacing.reduce((a, s) => a * s, 1) / target.reduce((a: number, s: number) => a * s, 1);
   const vox = v.data.length * Math.max(1, scale);
   const bytes = vox * 4 * (numClasses * 2 + m.numImageChannels + 2);
+  if (app.backend?.backend === 'webgpu') {
+    // the largest tensor of one network call: the mirrored tile batch at the top stage's concatenation (2 x base features)
+    const patch = m.pipeline === 'v2' ? m.model.configuration.patch_size : m.model.patch;
+    const base = m.pipeline === 'v2' ? m.model.architecture.featuresPerStage[0] : m.model.nets[0].architecture.baseNumFeatures;
+    const mirrors = ui.tta.checked ? 2 ** patch.length : 1;
+    checkTensorFits(mirrors * 2 * base * patch.reduce((a: number, b: number) => a * b, 1) * 4, `${app.manifest?.name ?? 'model'} (patch ${patch.join('x')}, ${mirrors} mirrored tile(s) per call)`);
+  }
   const limit = 2 ** 31;
   if (bytes > limit) {
     throw new Error(
