@@ -24,6 +24,7 @@ import { HIPPOCAMPUS_DIR } from '../helpers/synthlung';
 import type { WeightsManifest } from '../../sdk/network/weights_codec';
 import { serveWebApp, type WebServer } from '../../web/server';
 import { tinyTask, tinyTrainOptions, type TinyTask } from '../training/trainer_fixture';
+import { runCli } from '../helpers/cli';
 
 describe('web model and server', () => {
   let task: TinyTask;
@@ -166,6 +167,22 @@ describe('web model and server', () => {
     } finally {
       model.dispose();
     }
+  });
+
+  test('serve --export writes the built app and the models as static files; bad flag combinations are usage errors', async () => {
+    const site = path.join(out, 'site');
+    const v2dir = path.resolve(__dirname, '../fixtures/v2_models/Dataset004_Hippocampus/nnUNetTrainer__nnUNetPlans__2d');
+    const r = await runCli(['serve', '--model', v2dir, '--export', site, '--work', path.join(out, 'work')]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /wrote the web app and 1 model\(s\)/);
+    for (const f of ['index.html', 'style.css', 'app.js', 'wasm/tfjs-backend-wasm-simd.wasm', 'models/index.json', 'models/nnUNetTrainer__nnUNetPlans__2d/model.json', 'models/nnUNetTrainer__nnUNetPlans__2d/fold_0.bin']) {
+      assert.ok(fs.existsSync(path.join(site, f)), f);
+    }
+    // no CDN: the page loads only its own files
+    const html = fs.readFileSync(path.join(site, 'index.html'), 'utf8');
+    assert.doesNotMatch(html, /https?:\/\//);
+    assert.equal((await runCli(['serve', '-c', '2d'])).code, 2);
+    assert.equal((await runCli(['serve', '-t', task.dataset.dir])).code, 2);
   });
 
   test('the static export writes the same tree (models/index.json, model.json, blobs)', async () => {
