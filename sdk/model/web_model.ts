@@ -10,7 +10,7 @@ import { resolveConfiguration } from '../planning/plans';
 import type { PostprocessingJson } from '../postprocessing/connected_components';
 import { inferenceModel, type InferenceModel } from '../inference/predict_volume';
 import type { GenericUNet } from '../network/generic_unet';
-import { decodeWeights, networkFromWeights, type WeightsManifest } from '../network/weights_codec';
+import { decodeWeights, networkFromWeights, unpackTensors, type TensorEntry, type WeightsManifest } from '../network/weights_codec';
 import { buildDynamicArchitecture, DynamicUNet, type DynamicUNetArchitecture } from '../network/dynamic_unet';
 import type { Volume } from '../io/volume';
 import { predictVolume, type PredictVolumeOptions, type VolumePrediction } from '../inference/predict_volume';
@@ -37,7 +37,7 @@ export interface WebModelV2 {
 /** A fold's weights of a v2 network: our layout (channels-last float32), tensors in the architecture's order. */
 export interface WebWeightsV2 {
   blob: string;
-  tensors: { name: string; shape: number[]; offset: number; length: number }[];
+  tensors: TensorEntry[];
 }
 
 export interface WebModelManifest {
@@ -99,15 +99,7 @@ function decodeV2Weights(w: WebWeightsV2, arch: DynamicUNetArchitecture, bytes: 
   if (w.tensors.length !== arch.params.length || arch.params.some((p, i) => p.name !== w.tensors[i].name || p.shape.join() !== w.tensors[i].shape.join())) {
     throw new Error(`${name}: tensor list does not match the architecture's parameters`);
   }
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const values = new Map<string, Float32Array>();
-  for (const t of w.tensors) {
-    if (t.offset + 4 * t.length > bytes.byteLength) throw new Error(`${blobName}: truncated (tensor ${t.name} needs bytes up to ${t.offset + 4 * t.length}, file has ${bytes.byteLength})`);
-    const v = new Float32Array(t.length);
-    for (let i = 0; i < t.length; i++) v[i] = dv.getFloat32(t.offset + 4 * i, true);
-    values.set(t.name, v);
-  }
-  return values;
+  return unpackTensors(w.tensors, bytes, blobName);
 }
 
 /** Load a web model of either pipeline (see loadWebModel for the v1 one). */

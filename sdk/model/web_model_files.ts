@@ -12,8 +12,8 @@ import { checkpointFile, readCheckpoint, type CheckpointName } from '../checkpoi
 import { findFoldFolders } from '../inference/predict';
 import { readPostprocessingJson } from '../postprocessing/determine';
 import type { PostprocessingJson } from '../postprocessing/connected_components';
-import { checkWeightsManifest, encodeWeights, type WeightsManifest } from '../network/weights_codec';
-import { paletteColors, WEB_MODEL_FORMAT, WEB_MODEL_VERSION, type WebModelManifest, type WebWeightsV2 } from './web_model';
+import { checkWeightsManifest, encodeWeights, packTensors, type WeightsManifest } from '../network/weights_codec';
+import { paletteColors, WEB_MODEL_FORMAT, WEB_MODEL_VERSION, type WebModelManifest } from './web_model';
 import type { Model } from './model';
 import type { ModelV2 } from './model_v2';
 import type { GenericUNet } from '../network/generic_unet';
@@ -158,20 +158,7 @@ export async function webModelFromV2(model: ModelV2, o: { name: string }): Promi
   const folds: WebModelManifest['folds'] = [];
   for (const [i, net] of v2.networks.entries()) {
     const name = `fold_${v2.folder.folds[i].fold}`.replace(/^fold_fold_/, 'fold_');
-    const values = await net.getValues();
-    const tensors: WebWeightsV2['tensors'] = [];
-    let offset = 0;
-    for (const p of v2.architecture.params) {
-      const length = values.get(p.name)!.length;
-      tensors.push({ name: p.name, shape: p.shape, offset, length });
-      offset += 4 * length;
-    }
-    const blob = new Uint8Array(offset);
-    const dv = new DataView(blob.buffer);
-    for (const t of tensors) {
-      const v = values.get(t.name)!;
-      for (let k = 0; k < v.length; k++) dv.setFloat32(t.offset + 4 * k, v[k], true);
-    }
+    const { tensors, blob } = packTensors(v2.architecture.params, await net.getValues());
     blobs.set(`${name}.bin`, blob);
     folds.push({ name, weights: { blob: `${name}.bin`, tensors } });
   }

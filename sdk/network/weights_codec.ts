@@ -18,16 +18,23 @@ export interface WeightsManifest {
   tensors: { name: string; shape: number[]; dtype: 'float32'; offset: number; length: number }[];
 }
 
-/** Manifest and blob of a network's weights, in the architecture's parameter order. */
-export async function encodeWeights(net: GenericUNet, blobName: string): Promise<{ manifest: WeightsManifest; blob: Uint8Array }> {
-  const values = await net.getValues();
-  const arch = net.architecture;
-  const tensors: WeightsManifest['tensors'] = [];
+/** Where one tensor lies in a blob (bytes from `offset`, `length` float32 values). */
+export interface TensorEntry {
+  name: string;
+  shape: number[];
+  offset: number;
+  length: number;
+}
+
+/** Tensors in `params`' order, little-endian float32, one after the other (our weights blob layout). */
+export function packTensors(params: readonly { name: string; shape: number[] }[], values: Map<string, Float32Array>): { tensors: TensorEntry[]; blob: Uint8Array } {
+  const tensors: TensorEntry[] = [];
   let offset = 0;
-  for (const p of arch.params) {
-    const length = values.get(p.name)!.length;
-    tensors.push({ name: p.name, shape: p.shape, dtype: 'float32', offset, length });
-    offset += length * 4;
+  for (const p of params) {
+    const v = values.get(p.name);
+    if (!v) throw new Error(`packTensors: no values for ${p.name}`);
+    tensors.push({ name: p.name, shape: p.shape, offset, length: v.length });
+    offset += v.length * 4;
   }
   const blob = new Uint8Array(offset);
   const dv = new DataView(blob.buffer);
@@ -35,6 +42,30 @@ export async function encodeWeights(net: GenericUNet, blobName: string): Promise
     const v = values.get(t.name)!;
     for (let i = 0; i < v.length; i++) dv.setFloat32(t.offset + 4 * i, v[i], true);
   }
+  return { tensors, blob };
+}
+
+/** The tensors of a blob; a blob too short for one names it and the tensor (`blobName`: the file, for the error). */
+export function unpackTensors(tensors: readonly TensorEntry[], bytes: Uint8Array, blobName: string): Map<string, Float32Array> {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const values = new Map<string, Float32Array>();
+  for (const t of tensors) {
+    if (t.offset + 4 * t.length > bytes.byteLength) {
+      throw new Error(`${blobName}: truncated (tensor ${t.name} needs bytes up to ${t.offset + 4 * t.length}, file has ${bytes.byteLength})`);
+    }
+    const v = new Float32Array(t.length);
+    for (let i = 0; i < t.length; i++) v[i] = dv.getFloat32(t.offset + 4 * i, true);
+    values.set(t.name, v);
+  }
+  return values;
+}
+
+/** Manifest and blob of a network's weights, in the architecture's parameter order. */
+export async function encodeWeights(net: GenericUNet, blobName: string): Promise<{ manifest: WeightsManifest; blob: Uint8Array }> {
+  const arch = net.architecture;
+  const packed = packTensors(arch.params, await net.getValues());
+  const tensors: WeightsManifest['tensors'] = packed.tensors.map((t) => ({ ...t, dtype: 'float32' }));
+  const blob = packed.blob;
   const manifest: WeightsManifest = {
     format: WEIGHTS_FORMAT,
     version: WEIGHTS_VERSION,
@@ -59,18 +90,8 @@ export function checkWeightsManifest(m: WeightsManifest, name: string): void {
 /** The tensors of a blob (`blobName` for the errors: a truncated blob names the first tensor it cuts). */
 export function decodeWeights(m: WeightsManifest, bytes: Uint8Array, name: string, blobName: string): Map<string, Float32Array> {
   checkWeightsManifest(m, name);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const values = new Map<string, Float32Array>();
-  for (const t of m.tensors) {
-    if (t.dtype !== 'float32') throw new Error(`${name}: tensor ${t.name} has unsupported dtype ${t.dtype}`);
-    if (t.offset + 4 * t.length > bytes.byteLength) {
-      throw new Error(`${blobName}: truncated (tensor ${t.name} needs bytes up to ${t.offset + 4 * t.length}, file has ${bytes.byteLength})`);
-    }
-    const v = new Float32Array(t.length);
-    for (let i = 0; i < t.length; i++) v[i] = dv.getFloat32(t.offset + 4 * i, true);
-    values.set(t.name, v);
-  }
-  return values;
+  for (const t of m.tensors) if (t.dtype !== 'float32') throw new Error(`${name}: tensor ${t.name} has unsupported dtype ${t.dtype}`);
+  return unpackTensors(m.tensors, bytes, blobName);
 }
 
 /** First difference between two architectures, or null when they are the same network. */
