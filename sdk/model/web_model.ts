@@ -10,7 +10,7 @@ import { resolveConfiguration } from '../planning/plans';
 import type { PostprocessingJson } from '../postprocessing/connected_components';
 import { inferenceModel, type InferenceModel } from '../inference/predict_volume';
 import type { GenericUNet } from '../network/generic_unet';
-import { decodeWeights, networkFromWeights, unpackTensors, type TensorEntry, type WeightsManifest } from '../network/weights_codec';
+import { checkTensorList, decodeWeights, networkFromWeights, unpackTensors, type TensorEntry, type WeightsManifest } from '../network/weights_codec';
 import { buildDynamicArchitecture, DynamicUNet, type DynamicUNetArchitecture } from '../network/dynamic_unet';
 import type { Volume } from '../io/volume';
 import { predictVolume, type PredictVolumeOptions, type VolumePrediction } from '../inference/predict_volume';
@@ -95,20 +95,14 @@ export function checkWebModel(m: WebModelManifest, name: string): void {
 /** A loaded web model: the v1 pipeline's InferenceModel or a v2 model (networks, plans, mirroring axes). */
 export type LoadedWebModel = { pipeline: 'v1'; model: InferenceModel; numImageChannels: number } | { pipeline: 'v2'; model: V2Model; numImageChannels: number };
 
-function decodeV2Weights(w: WebWeightsV2, arch: DynamicUNetArchitecture, bytes: Uint8Array, name: string, blobName: string): Map<string, Float32Array> {
-  if (w.tensors.length !== arch.params.length || arch.params.some((p, i) => p.name !== w.tensors[i].name || p.shape.join() !== w.tensors[i].shape.join())) {
-    throw new Error(`${name}: tensor list does not match the architecture's parameters`);
-  }
-  return unpackTensors(w.tensors, bytes, blobName);
-}
 
 /** Load a web model of either pipeline (see loadWebModel for the v1 one). */
 export async function loadAnyWebModel(m: WebModelManifest, fetchBlob: (file: string) => Promise<Uint8Array>, name = m.name): Promise<LoadedWebModel> {
-  checkWebModel(m, name);
-  if (m.pipeline === 'v1') {
-    const model = await loadWebModel(m, fetchBlob, name);
+  if (m?.pipeline === 'v1') {
+    const model = await loadWebModel(m, fetchBlob, name); // checks the manifest
     return { pipeline: 'v1', model, numImageChannels: model.numImageChannels };
   }
+  checkWebModel(m, name);
   const v2 = m.v2!;
   const arch = buildDynamicArchitecture(v2.architecture);
   if (JSON.stringify(arch.params) !== JSON.stringify(v2.architecture.params)) throw new Error(`${name}: the stored v2 architecture is inconsistent with its own settings`);
@@ -116,7 +110,8 @@ export async function loadAnyWebModel(m: WebModelManifest, fetchBlob: (file: str
   try {
     for (const f of m.folds) {
       const w = f.weights as WebWeightsV2;
-      nets.push(new DynamicUNet(arch, decodeV2Weights(w, arch, await fetchBlob(w.blob), `${name} ${f.name}`, `${name}/${w.blob}`)));
+      checkTensorList(arch.params, w.tensors, `${name} ${f.name}`);
+      nets.push(new DynamicUNet(arch, unpackTensors(w.tensors, await fetchBlob(w.blob), `${name}/${w.blob}`)));
     }
   } catch (e) {
     nets.forEach((n) => n.dispose());

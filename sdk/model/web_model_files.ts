@@ -12,7 +12,7 @@ import { checkpointFile, readCheckpoint, type CheckpointName } from '../checkpoi
 import { findFoldFolders } from '../inference/predict';
 import { readPostprocessingJson } from '../postprocessing/determine';
 import type { PostprocessingJson } from '../postprocessing/connected_components';
-import { checkWeightsManifest, encodeWeights, packTensors, type WeightsManifest } from '../network/weights_codec';
+import { checkBlobLength, checkWeightsManifest, encodeWeights, packTensors, type WeightsManifest } from '../network/weights_codec';
 import { paletteColors, WEB_MODEL_FORMAT, WEB_MODEL_VERSION, type WebModelManifest } from './web_model';
 import type { Model } from './model';
 import type { ModelV2 } from './model_v2';
@@ -72,8 +72,7 @@ export async function webModelFromTrained(o: {
     checkWeightsManifest(weights, wjson);
     const blobName = `${path.basename(d)}.bin`;
     const blob = fs.readFileSync(path.join(d, weights.blob));
-    const need = weights.tensors.reduce((s, t) => Math.max(s, t.offset + 4 * t.length), 0);
-    if (blob.byteLength < need) throw new Error(`${path.join(d, weights.blob)}: truncated (${blob.byteLength} bytes, the tensors need ${need})`);
+    checkBlobLength(weights.tensors, blob.byteLength, path.join(d, weights.blob));
     blobs.set(blobName, new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength));
     folds.push({ name: path.basename(d), weights: { ...weights, blob: blobName } });
   }

@@ -45,14 +45,28 @@ export function packTensors(params: readonly { name: string; shape: number[] }[]
   return { tensors, blob };
 }
 
+/** Refuse a tensor list that is not `params` (names and shapes, in order); `name` is its file, for the error. */
+export function checkTensorList(params: readonly { name: string; shape: number[] }[], tensors: readonly { name: string; shape: number[] }[], name: string): void {
+  if (params.length !== tensors.length || params.some((p, i) => p.name !== tensors[i].name || p.shape.join() !== tensors[i].shape.join())) {
+    throw new Error(`${name}: tensor list does not match the architecture's parameters`);
+  }
+}
+
+/** Refuse a blob of `byteLength` bytes too short for a tensor, naming it (`blobName`: the file, for the error). */
+export function checkBlobLength(tensors: readonly TensorEntry[], byteLength: number, blobName: string): void {
+  for (const t of tensors) {
+    if (t.offset + 4 * t.length > byteLength) {
+      throw new Error(`${blobName}: truncated (tensor ${t.name} needs bytes up to ${t.offset + 4 * t.length}, file has ${byteLength})`);
+    }
+  }
+}
+
 /** The tensors of a blob; a blob too short for one names it and the tensor (`blobName`: the file, for the error). */
 export function unpackTensors(tensors: readonly TensorEntry[], bytes: Uint8Array, blobName: string): Map<string, Float32Array> {
+  checkBlobLength(tensors, bytes.byteLength, blobName);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const values = new Map<string, Float32Array>();
   for (const t of tensors) {
-    if (t.offset + 4 * t.length > bytes.byteLength) {
-      throw new Error(`${blobName}: truncated (tensor ${t.name} needs bytes up to ${t.offset + 4 * t.length}, file has ${bytes.byteLength})`);
-    }
     const v = new Float32Array(t.length);
     for (let i = 0; i < t.length; i++) v[i] = dv.getFloat32(t.offset + 4 * i, true);
     values.set(t.name, v);
@@ -81,10 +95,7 @@ export async function encodeWeights(net: GenericUNet, blobName: string): Promise
 export function checkWeightsManifest(m: WeightsManifest, name: string): void {
   if (!m || m.format !== WEIGHTS_FORMAT) throw new Error(`${name}: not an nnunet-ts weights manifest (format '${m && m.format}')`);
   if (m.version !== WEIGHTS_VERSION) throw new Error(`${name}: unsupported weights version ${m.version} (this build reads ${WEIGHTS_VERSION})`);
-  const params = m.architecture?.params ?? [];
-  if (params.length !== m.tensors.length || params.some((p, i) => p.name !== m.tensors[i].name || p.shape.join() !== m.tensors[i].shape.join())) {
-    throw new Error(`${name}: tensor list does not match the architecture's parameters`);
-  }
+  checkTensorList(m.architecture?.params ?? [], m.tensors, name);
 }
 
 /** The tensors of a blob (`blobName` for the errors: a truncated blob names the first tensor it cuts). */
