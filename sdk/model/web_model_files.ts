@@ -25,28 +25,40 @@ export interface ServedModel {
   blobs: Map<string, Uint8Array>;
 }
 
-/** Label names, channel names and colours from a dataset (v1 or v2 dataset.json; optional `colors` {"1": [r,g,b]}). */
-function datasetLabels(dataset: Dataset | null, numClasses: number): Pick<WebModelManifest, 'labels' | 'colors' | 'channels'> {
+type LabelTable = Pick<WebModelManifest, 'labels' | 'colors' | 'channels'>;
+
+/**
+ * Label names (value -> name, from dataset.json's name -> value), channel names and colours (dataset.json's optional
+ * `colors` {"1": [r,g,b]}, else the palette); labels dataset.json does not name get "background" / "label k".
+ */
+function labelTable(namesToValues: Record<string, unknown>, channels: Record<string, string>, colors: Record<string, unknown>, numClasses: number): LabelTable {
   const labels: Record<string, string> = {};
-  const channels: Record<string, string> = {};
-  let given: Record<string, unknown> = {};
-  if (dataset) {
-    for (const [name, id] of Object.entries(dataset.labels)) labels[String(id)] = name;
-    dataset.channelNames.forEach((n, i) => (channels[String(i)] = n));
-    const f = path.join(dataset.dir, 'dataset.json');
-    try {
-      const raw = JSON.parse(fs.readFileSync(f, 'utf8')) as { colors?: Record<string, unknown> };
-      if (raw.colors && typeof raw.colors === 'object') given = raw.colors;
-    } catch {
-      // loadDataset read it already; a colour table is optional
-    }
-  }
+  for (const [name, id] of Object.entries(namesToValues)) if (typeof id === 'number') labels[String(id)] = name;
   for (let k = 0; k < numClasses; k++) labels[String(k)] ??= k === 0 ? 'background' : `label ${k}`;
-  return { labels, channels, colors: paletteColors(labels, given) };
+  return { labels, channels: { ...channels }, colors: paletteColors(labels, colors) };
 }
 
-function modelId(name: string): string {
-  return name.replace(/[^\w.-]+/g, '_');
+/** labelTable of a loaded dataset (v1 or v2 layout); none: default names. */
+function datasetLabels(dataset: Dataset | null, numClasses: number): LabelTable {
+  if (!dataset) return labelTable({}, {}, {}, numClasses);
+  let colors: Record<string, unknown> = {};
+  try {
+    const raw = JSON.parse(fs.readFileSync(path.join(dataset.dir, 'dataset.json'), 'utf8')) as { colors?: Record<string, unknown> };
+    if (raw.colors && typeof raw.colors === 'object') colors = raw.colors;
+  } catch {
+    // loadDataset read it already; a colour table is optional
+  }
+  return labelTable(dataset.labels, Object.fromEntries(dataset.channelNames.map((n, i) => [String(i), n])), colors, numClasses);
+}
+
+/** The served model: its id (the name, URL-safe) and the manifest with this format's header. */
+function served(m: Omit<WebModelManifest, 'format' | 'version'>, blobs: Map<string, Uint8Array>): ServedModel {
+  return { id: m.name.replace(/[^\w.-]+/g, '_'), manifest: { format: WEB_MODEL_FORMAT, version: WEB_MODEL_VERSION, ...m }, blobs };
+}
+
+/** Fold folder name of an official model's fold ('0' or 'fold_0' -> 'fold_0'). */
+function foldName(fold: string | number): string {
+  return `fold_${fold}`.replace(/^fold_fold_/, 'fold_');
 }
 
 /** A configuration trained here: `modelFolder` holds fold_k/checkpoint_final.json (+ its weights files). */
@@ -79,20 +91,20 @@ export async function webModelFromTrained(o: {
   const ppFile = path.join(o.modelFolder, 'postprocessing.json');
   const postprocessing: PostprocessingJson | null = o.postprocessing !== false && fs.existsSync(ppFile) ? readPostprocessingJson(ppFile) : null;
   const numClasses = (folds[0].weights as WeightsManifest).architecture.numClasses;
-  const manifest: WebModelManifest = {
-    format: WEB_MODEL_FORMAT,
-    version: WEB_MODEL_VERSION,
-    name: o.name,
-    description: `${json.dataset_name ?? 'model'} ${o.configuration}, ${folds.map((f) => f.name).join(' ')} (trained with nnunet-ts)`,
-    source: 'nnunet-ts',
-    pipeline: 'v1',
-    plans: json,
-    configuration: o.configuration,
-    postprocessing,
-    ...datasetLabels(o.dataset ?? null, numClasses),
-    folds,
-  };
-  return { id: modelId(o.name), manifest, blobs };
+  return served(
+    {
+      name: o.name,
+      description: `${json.dataset_name ?? 'model'} ${o.configuration}, ${folds.map((f) => f.name).join(' ')} (trained with nnunet-ts)`,
+      source: 'nnunet-ts',
+      pipeline: 'v1',
+      plans: json,
+      configuration: o.configuration,
+      postprocessing,
+      ...datasetLabels(o.dataset ?? null, numClasses),
+      folds,
+    },
+    blobs,
+  );
 }
 
 /** Networks in memory (one per fold) as a web model: encoded in our weights layout. */
@@ -115,25 +127,25 @@ export async function webModelFromNetworks(o: {
     blobs.set(`${name}.bin`, blob);
     folds.push({ name, weights: manifest });
   }
-  const manifest: WebModelManifest = {
-    format: WEB_MODEL_FORMAT,
-    version: WEB_MODEL_VERSION,
-    name: o.name,
-    description: o.description,
-    source: o.source,
-    pipeline: 'v1',
-    plans: o.plans,
-    configuration: o.configuration,
-    postprocessing: o.postprocessing,
-    ...datasetLabels(o.dataset ?? null, o.networks[0].architecture.numClasses),
-    folds,
-  };
-  return { id: modelId(o.name), manifest, blobs };
+  return served(
+    {
+      name: o.name,
+      description: o.description,
+      source: o.source,
+      pipeline: 'v1',
+      plans: o.plans,
+      configuration: o.configuration,
+      postprocessing: o.postprocessing,
+      ...datasetLabels(o.dataset ?? null, o.networks[0].architecture.numClasses),
+      folds,
+    },
+    blobs,
+  );
 }
 
 /** An official model loaded with Model.load (nnU-Net v1): its networks in our weights layout. */
 export async function webModelFromOfficial(model: Model, o: { name: string; dataset?: Dataset | null }): Promise<ServedModel> {
-  const foldNames = model.folds.map((f) => `fold_${f}`.replace(/^fold_fold_/, 'fold_'));
+  const foldNames = model.folds.map(foldName);
   return webModelFromNetworks({
     name: o.name,
     description: `${model.plans.json.dataset_name ?? 'model'} ${model.configuration}, ${foldNames.join(' ')} (official nnU-Net v1, ${model.trainer})`,
@@ -156,34 +168,28 @@ export async function webModelFromV2(model: ModelV2, o: { name: string }): Promi
   const blobs = new Map<string, Uint8Array>();
   const folds: WebModelManifest['folds'] = [];
   for (const [i, net] of v2.networks.entries()) {
-    const name = `fold_${v2.folder.folds[i].fold}`.replace(/^fold_fold_/, 'fold_');
+    const name = foldName(v2.folder.folds[i].fold);
     const { tensors, blob } = packTensors(v2.architecture.params, await net.getValues());
     blobs.set(`${name}.bin`, blob);
     folds.push({ name, weights: { blob: `${name}.bin`, tensors } });
   }
-  const labels: Record<string, string> = {};
-  for (const [n, id] of Object.entries(v2.dataset.labels ?? {})) if (typeof id === 'number') labels[String(id)] = n;
-  for (let k = 0; k < v2.architecture.numClasses; k++) labels[String(k)] ??= k === 0 ? 'background' : `label ${k}`;
-  const channels: Record<string, string> = { ...((v2.dataset.channel_names ?? {}) as Record<string, string>) };
-  const given = (v2.dataset as { colors?: Record<string, unknown> }).colors ?? {};
-  const manifest: WebModelManifest = {
-    format: WEB_MODEL_FORMAT,
-    version: WEB_MODEL_VERSION,
-    name: o.name,
-    description: `${v2.plans.dataset_name ?? 'model'} ${v2.folder.configuration}, ${folds.map((f) => f.name).join(' ')} (official nnU-Net v2, ${v2.trainer}, ${v2.architecture.kind})`,
-    source: 'nnunet-v2',
-    pipeline: 'v2',
-    // the v1-schema fields stay empty for v2: the page reads `v2`
-    plans: { dataset_name: v2.plans.dataset_name, plans_name: v2.folder.plansName, configurations: {} } as unknown as PlansJSON,
-    configuration: v2.folder.configuration,
-    postprocessing: null,
-    v2: { plans: v2.plans, configuration: v2.configuration, architecture: v2.architecture, mirrorAxes: [...v2.mirrorAxes], trainer: v2.trainer },
-    labels,
-    colors: paletteColors(labels, given),
-    channels,
-    folds,
-  };
-  return { id: modelId(o.name), manifest, blobs };
+  const ds = v2.dataset as { labels?: Record<string, unknown>; channel_names?: Record<string, string>; colors?: Record<string, unknown> };
+  return served(
+    {
+      name: o.name,
+      description: `${v2.plans.dataset_name ?? 'model'} ${v2.folder.configuration}, ${folds.map((f) => f.name).join(' ')} (official nnU-Net v2, ${v2.trainer}, ${v2.architecture.kind})`,
+      source: 'nnunet-v2',
+      pipeline: 'v2',
+      // the v1-schema fields stay empty for v2: the page reads `v2`
+      plans: { dataset_name: v2.plans.dataset_name, plans_name: v2.folder.plansName, configurations: {} } as unknown as PlansJSON,
+      configuration: v2.folder.configuration,
+      postprocessing: null,
+      v2: { plans: v2.plans, configuration: v2.configuration, architecture: v2.architecture, mirrorAxes: [...v2.mirrorAxes], trainer: v2.trainer },
+      ...labelTable(ds.labels ?? {}, ds.channel_names ?? {}, ds.colors ?? {}, v2.architecture.numClasses),
+      folds,
+    },
+    blobs,
+  );
 }
 
 /** The models index the page reads (`models/index.json`). */
