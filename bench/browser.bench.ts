@@ -19,7 +19,7 @@ import { predictVolume } from '../sdk/inference/predict_volume';
 import { loadWebModel } from '../sdk/model/web_model';
 import { webModelFromNetworks, type ServedModel } from '../sdk/model/web_model_files';
 import { CHROMIUM_ARGS, chromiumPath } from '../sdk/viz/render';
-import { buildWebApp, isBuildFresh, ROOT } from '../web/build';
+import { ensureWebApp } from '../web/build';
 import { serveWebApp } from '../web/server';
 import { HIPPOCAMPUS, officialHippocampusPlans } from './hippocampus_baseline';
 import { arg, num, printTable } from './script';
@@ -64,11 +64,7 @@ export async function main(args: string[]): Promise<void> {
   }
 
   // Chromium: the built app, served in-process
-  let appDir = path.join(ROOT, 'dist', 'web');
-  if (!isBuildFresh(appDir)) {
-    appDir = path.join(ROOT, '.cache', 'web-app');
-    if (!isBuildFresh(appDir)) await buildWebApp(appDir);
-  }
+  const appDir = await ensureWebApp((s) => console.log(s));
   const server = await serveWebApp({ appDir, models, port: 0 });
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: CHROMIUM_ARGS });

@@ -101,6 +101,21 @@ export async function buildWebApp(outDir: string): Promise<{ outDir: string; byt
   return { outDir, bytes: fs.statSync(path.join(outDir, 'app.js')).size, metafile: r.metafile! };
 }
 
+/**
+ * The app to serve: the packaged build (dist/web) when it is current, else .cache/web-app, built when missing or
+ * older than the sources (`log` hears about a build).
+ */
+export async function ensureWebApp(log: (line: string) => void = () => undefined): Promise<string> {
+  const packaged = path.join(ROOT, 'dist', 'web');
+  if (isBuildFresh(packaged)) return packaged;
+  const dir = path.join(ROOT, '.cache', 'web-app');
+  if (isBuildFresh(dir)) return dir;
+  const t0 = Date.now();
+  const r = await buildWebApp(dir);
+  log(`built the web app into ${dir} (app.js ${(r.bytes / 2 ** 20).toFixed(1)} MiB, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  return dir;
+}
+
 if (require.main === module) {
   const out = path.resolve(process.argv[2] ?? path.join(ROOT, 'dist', 'web'));
   buildWebApp(out).then(

@@ -12,19 +12,6 @@ import { webModelFromOfficial, webModelFromTrained, webModelFromV2, writeWebMode
 import { FOLDER_FLAGS, taskOptionsFrom } from './common';
 import { parseFold } from './predict';
 
-/** The web app: the packaged build (dist/web) when it is current, else a fresh build into .cache/web-app. */
-async function webAppDir(log: (s: string) => void): Promise<string> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const build = require('../../../web/build') as typeof import('../../../web/build');
-  const packaged = path.join(build.ROOT, 'dist', 'web');
-  if (build.isBuildFresh(packaged)) return packaged;
-  const dir = path.join(build.ROOT, '.cache', 'web-app');
-  if (build.isBuildFresh(dir)) return dir;
-  const t0 = Date.now();
-  const r = await build.buildWebApp(dir);
-  log(`built the web app into ${dir} (app.js ${(r.bytes / 2 ** 20).toFixed(1)} MiB, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  return dir;
-}
 
 /** `serve`: the segmentation web app (issue 23) with the given models, on 127.0.0.1. */
 export const serveCommand: CommandSpec = {
@@ -83,7 +70,9 @@ export const serveCommand: CommandSpec = {
     const ids = models.map((m) => m.id);
     const dup = ids.find((id, i) => ids.indexOf(id) !== i);
     if (dup) throw new UsageError(`two served models are both named '${dup}'`);
-    const appDir = await webAppDir((s) => console.log(s));
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { ensureWebApp } = require('../../../web/build') as typeof import('../../../web/build');
+    const appDir = await ensureWebApp((s) => console.log(s));
     if (flags.export) {
       const out = path.resolve(flags.export as string);
       fs.cpSync(appDir, out, { recursive: true });
