@@ -5,19 +5,25 @@
  *
  *   npm run bench -- predict [--config 3d|2d|both] [--tta on|off|both] [--backend auto|wasm|cpu] [--overhead on|off]
  *                            [--tiles-per-batch N] [--full-path on|off] [--hippo-cases N] [--ct on|off]
- *                            [--ct-shape 250,512,512] [--ct-tiles N|all] [--ct-full-patch on|off]
+ *                            [--ct-shape 250,512,512] [--ct-tiles N|all] [--ct-full-patch on|off] [--tile-workers N|auto]
+ *                            [--profile]
  *
  * Full predict path (predictCases: read NIfTI + crop + preprocess + sliding window + export + write NIfTI), random
  * weights, 3d_fullres, TTA on and off, peak RSS sampled every 50 ms:
  *  - hippocampus: v2.1 plans from the official fingerprint (fixtures hippocampus_v2_fingerprint.json), N raw cases;
  *  - a synthetic 512x512x250 CT (data-scripts/synthetic_lung.ts generateCase(1)) at Lung-like spacing
  *    (1.25, 0.785, 0.785) with the Lung 3d_fullres topology (patch 80x192x160, pools [2,2,2]x4 + [1,2,2], 32 base
- *    features, CT normalisation). On a 2-core CPU one network call on that patch takes about 90 s, so by default
- *    (--ct-tiles 2) the network is run on 2 real full-size tiles for the per-tile time (--ct-full-patch off times a
- *    32x96x96 tile and scales it) and the rest of the path (preprocess, Gaussian aggregation, export) runs fully
- *    with a zero-cost stand-in network; the table says 'extrapolated'. --ct-tiles all measures the whole case
- *    (hours on a CPU: 180 tiles, x8 with TTA).
- *
+ *    features, CT normalisation). One network call on that patch takes about 40 s on one core (2026-12-06, idle
+ *    2-core machine), so by default (--ct-tiles 2) the network is run on 2 real full-size tiles for the per-tile
+ *    time (--ct-full-patch off times a 32x96x96 tile and scales it) and the rest of the path (preprocess, Gaussian
+ *    aggregation, export) runs fully with a zero-cost stand-in network; the table says 'extrapolated'.
+ *    --ct-tiles all measures the whole case (180 tiles; about an hour on 2 cores with TTA off, x8 with TTA) with
+ *    --tile-workers (default 'auto': cores - 1 extra wasm instances, tile_workers.ts), after the zero-cost pass that
+ *    counts its tiles and times the aggregation alone; then PyTorch times the same full tile with as many threads as
+ *    we had instances, and the last table compares our sliding window per tile with PyTorch's tile. PyTorch's whole
+ *    case is not run (its tiles x its tile time is printed, marked 'not measured').
+ *  --profile prints where one full Lung tile's forward spends its time, per kernel and shape, with GFLOP/s.
+
  * PyTorch in the same run (bench/torch_cpu.ts; --torch off skips it): right after each network timing of ours, the same
  * tile in PyTorch 1.13 on the CPU (nnU-Net v1's Generic_UNet, same plans and patch, fp32, no_grad, with our thread
  * count, median of --torch-iters, default 3, after one warm-up; ours also runs one untimed tile first): the hippocampus tiles with and without v1's
@@ -39,6 +45,8 @@ import { predictSlidingWindow, PatchPredictor, computeSlidingWindowSteps } from 
 import { tfjsPatchPredictor } from '../sdk/inference/tfjs_predictor';
 import * as os from 'os';
 import { predictCases } from '../sdk/inference/predict';
+import { tileWorkerCount } from '../sdk/inference/tile_workers';
+import { forwardFlops } from '../sdk/network/architecture';
 import { planExperiment } from '../sdk/planning/plan_experiment';
 import { Plans, PlansJSON } from '../sdk/planning/plans';
 import { writeNifti } from '../sdk/io/nifti';
@@ -339,39 +347,84 @@ async function fullPath(args: string[], vs: VsTorch[], torchOff: string | null, 
           );
           vs.push({ what: `Lung 3d_fullres tile 1x${timedPatch.join('x')}, one pass`, threads: info.threads, ours: timedPerCall, torch: t });
         }
+        if (args.includes('--profile')) {
+          // where one full Lung tile's forward spends its time, per kernel and shape (tf.profile, after a warm-up)
+          const x = tf.randomNormal([1, ...lcfg.patch_size, 1]);
+          try {
+            tf.tidy(() => lnet.predict(x)).dataSync();
+            const prof = await tf.profile(() => {
+              const y = lnet.predict(x);
+              y.dataSync();
+              return y;
+            });
+            console.log(`\nkernel time of one Lung 3d_fullres tile 1x${lcfg.patch_size.join('x')} (tf.profile, ${info.backend}):\n${kernelShapeTable(prof)}`);
+          } finally {
+            x.dispose();
+          }
+        }
+        const twArg = arg(args, '--tile-workers') ?? 'auto';
+        const tileWorkers = twArg === 'auto' ? 'auto' : Number(twArg);
+        const real = tilesArg === 'all';
         for (const tta of modes) {
+          // the rest of the path with a zero-cost network: tile count and the aggregation/export time
           const acc = { calls: 0, passes: 0 };
-          const real = tilesArg === 'all';
-          const { value: r, peakGB } = await withPeakRss(() =>
-            predictCases({
-              plans: lp,
-              configuration: '3d_fullres',
-              networks: [real ? lnet : zeroNetwork(lnet, acc)],
-              input: inDir,
-              outputDir: path.join(tmp, `ct_${tta}`),
-              mirroring: tta === 'on',
-              progress: false,
-            }),
+          const zero = await withPeakRss(() =>
+            predictCases({ plans: lp, configuration: '3d_fullres', networks: [zeroNetwork(lnet, acc)], input: inDir, outputDir: path.join(tmp, `ct0_${tta}`), mirroring: tta === 'on', progress: false, tileWorkers: 0 }),
           );
+          const zc = zero.value.cases[0];
+          if (!zc.ok) throw new Error(zc.error);
+          const zt = zc.timings as NonNullable<typeof zc.timings>;
+          const mirrors = tta === 'on' ? 8 : 1;
+          const workers = real ? tileWorkerCount(tileWorkers, (forwardFlops(lnet.architecture, lcfg.patch_size, 1) * mirrors) / 1e9) : 0;
+          const instances = info.threads * (1 + workers);
+          const what = `synthetic CT ${shape.join('x')} Lung 3d_fullres (patch 80x192x160, ${info.backend}, ${instances} instance(s))`;
+          if (!real) {
+            const sw = zt.predict_s + acc.passes * perCall;
+            rows.push({
+              what,
+              tta,
+              cases: 1,
+              s_per_case: (zt.preprocess_s + sw + zt.export_s).toFixed(1),
+              preprocess_s: zt.preprocess_s.toFixed(1),
+              sliding_window_s: sw.toFixed(1),
+              export_s: zt.export_s.toFixed(1),
+              peak_rss_GB: zero.peakGB.toFixed(2),
+              note: `extrapolated: ${acc.calls} tiles, ${acc.passes} network passes x ${perCall.toFixed(2)} s/pass (${perCallNote}) + measured aggregation ${zt.predict_s.toFixed(1)} s; peak RSS includes the wasm heap the measured tiles grew (it never shrinks)`,
+            });
+            console.log(JSON.stringify(rows[rows.length - 1]));
+            continue;
+          }
+          console.log(`whole case, TTA ${tta}: ${acc.calls} tiles x ${mirrors} pass(es), ${1 + workers} wasm instance(s) (tileWorkers ${workers}); hours on a CPU...`);
+          const t0 = performance.now();
+          const { value: r, peakGB } = await withPeakRss(() =>
+            predictCases({ plans: lp, configuration: '3d_fullres', networks: [lnet], input: inDir, outputDir: path.join(tmp, `ct_${tta}`), mirroring: tta === 'on', progress: true, tileWorkers: workers }),
+          );
+          const wall = (performance.now() - t0) / 1000;
           const cs = r.cases[0];
           if (!cs.ok) throw new Error(cs.error);
           const t = cs.timings as NonNullable<typeof cs.timings>;
-          const passes = real ? NaN : acc.passes;
-          const sw = real ? t.predict_s : t.predict_s + passes * perCall;
           rows.push({
-            what: `synthetic CT ${shape.join('x')} Lung 3d_fullres (patch 80x192x160, ${info.backend})`,
+            what,
             tta,
             cases: 1,
-            s_per_case: (t.preprocess_s + sw + t.export_s).toFixed(1),
+            s_per_case: wall.toFixed(1),
             preprocess_s: t.preprocess_s.toFixed(1),
-            sliding_window_s: sw.toFixed(1),
+            sliding_window_s: t.predict_s.toFixed(1),
             export_s: t.export_s.toFixed(1),
             peak_rss_GB: peakGB.toFixed(2),
-            note: real
-              ? 'measured'
-              : `extrapolated: ${acc.calls} tiles, ${passes} network passes x ${perCall.toFixed(2)} s/pass (${perCallNote}) + measured aggregation ${t.predict_s.toFixed(1)} s; peak RSS includes the wasm heap the measured tiles grew (it never shrinks)`,
+            note: `measured: the whole case, ${acc.calls} tiles (read, preprocess, sliding window, export, write; aggregation alone ${zt.predict_s.toFixed(1)} s)`,
           });
           console.log(JSON.stringify(rows[rows.length - 1]));
+          // PyTorch right after: the same network on the same full tile with as many threads as we had instances
+          const [pt] = runTorch(
+            [{ name: `Lung 3d_fullres tile 1x${lcfg.patch_size.join('x')}`, what: 'tile', cfg: lcfg, numClasses: 2, batchDice: true, batch: 1, threads: instances, iterations: torchIters, mirror: tta === 'on' }],
+            torchOff,
+          );
+          vs.push({ what: `Lung 3d_fullres, whole CT case: sliding window s per tile (${acc.calls} tiles, TTA ${tta}) / PyTorch's tile`, threads: instances, ours: t.predict_s / acc.calls, torch: pt });
+          if (pt.ok) {
+            const est = pt.result.median_s * acc.calls;
+            console.log(`PyTorch whole case (not measured): ${acc.calls} tiles x ${pt.result.median_s.toFixed(2)} s = ${est.toFixed(0)} s network alone; ours measured ${t.predict_s.toFixed(0)} s sliding window, ${wall.toFixed(0)} s in all`);
+          }
         }
       } finally {
         lnet.dispose();
@@ -381,6 +434,40 @@ async function fullPath(args: string[], vs: VsTorch[], torchOff: string | null, 
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   console.table(rows);
+}
+
+/**
+ * Kernel time per leaf kernel and input shapes of a profiled forward, largest first, with GFLOP/s for the
+ * convolutions (multiply-adds x 2 over the output voxels).
+ */
+function kernelShapeTable(prof: Awaited<ReturnType<typeof tf.profile>>): string {
+  const agg = new Map<string, { ms: number; n: number; flops: number }>();
+  let total = 0;
+  for (const k of prof.kernels) {
+    if (k.name === 'unnamed scope' || typeof k.kernelTimeMs !== 'number') continue;
+    const shapes = k.inputShapes as number[][];
+    const outVox = ((k.outputShapes as number[][])[0] ?? []).slice(0, -1).reduce((a, b) => a * b, 1); // channels last
+    let flops = 0;
+    if (k.name === 'NnunetConvForward' || k.name === 'Conv3D') {
+      const w = shapes[1]; // [kd, kh, kw, Ci, Co]
+      flops = 2 * outVox * w[0] * w[1] * w[2] * w[3] * w[4];
+    } else if (k.name === 'Conv2D') {
+      const w = shapes[1]; // [kh, kw, Ci, Co]
+      flops = 2 * outVox * w[0] * w[1] * w[2] * w[3];
+    }
+    const key = `${k.name} ${JSON.stringify(shapes)}`;
+    const a = agg.get(key) ?? { ms: 0, n: 0, flops: 0 };
+    a.ms += k.kernelTimeMs;
+    a.n++;
+    a.flops += flops;
+    agg.set(key, a);
+    total += k.kernelTimeMs;
+  }
+  const rows = [...agg.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  const lines = rows.slice(0, 25).map(([key, a]) => `${(a.ms / 1000).toFixed(2).padStart(7)} s ${String(a.n).padStart(3)}x ${a.flops ? `${(a.flops / a.ms / 1e6).toFixed(1).padStart(5)} GFLOP/s` : ' '.repeat(13)}  ${key}`);
+  const conv = rows.filter(([, a]) => a.flops > 0).reduce((s, [, a]) => s + a.ms, 0);
+  lines.push(`total ${(total / 1000).toFixed(2)} s in ${prof.kernels.length} kernel calls; convolutions ${(conv / 1000).toFixed(2)} s (${((100 * conv) / total).toFixed(0)} %)`);
+  return lines.join('\n');
 }
 
 /**

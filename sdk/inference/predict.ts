@@ -27,6 +27,10 @@ import { loadTrainedNetwork } from '../checkpoint/checkpoint';
 import { progress } from '../util/progress';
 import { exportPrediction } from './export_files';
 import { inferenceModel, predictProbabilities, type InferenceModel } from './predict_volume';
+import { TileWorkers, tileWorkerCount } from './tile_workers';
+import { forwardFlops } from '../network/architecture';
+import * as tf from '@tensorflow/tfjs';
+import type { BackendName } from '../network/backend';
 import { filesKey, modelKey, PredictionCache, volumesKey } from './prediction_cache';
 import { foldFolder } from '../paths';
 import { checkChannels, loadInputCase, listInputCases, type InputCaseFiles, type PredictInputCase } from './input_cases';
@@ -79,6 +83,12 @@ export interface PredictCasesOptions extends TrainedModel {
    * the fluent `task.predict()` reuses by default.
    */
   reuse?: boolean;
+  /**
+   * Extra wasm instances in worker threads that predict tiles in parallel with this thread (tile_workers.ts): 'auto'
+   * (default) = cores - 1, at most 3, on wasm/cpu; 0 on one thread. Each holds one tile's activations in memory.
+   * The segmentation does not depend on it.
+   */
+  tileWorkers?: number | 'auto';
 }
 
 export interface CaseStatus {
@@ -230,6 +240,12 @@ function loadModel(m: TrainedModel): InferenceModel {
   );
 }
 
+/** Forward GFLOP of one sliding-window network call of `model`: one tile, times its mirrorings with TTA. */
+function callGflop(model: InferenceModel, mirroring: boolean): number {
+  const mirrors = mirroring ? 2 ** model.patch.length : 1;
+  return (forwardFlops(model.nets[0].architecture, model.patch, 1) * mirrors) / 1e9;
+}
+
 /**
  * Predict cases with the averaged folds of one trained configuration (v1 predict_from_folder). Writes
  * `<outputDir>/<case>.nii.gz` (uint8, the input's geometry) and, when asked, `<case>.npy` + `<case>.json`.
@@ -285,6 +301,7 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
   const cache = o.reuse && !o.networks && !previousStage?.networks ? new PredictionCache(o.outputDir, predictionRunKey(o, foldFolders, postprocessing, previousStage)) : null;
   let model: InferenceModel | null = null;
   let lowres: InferenceModel | null = null;
+  let tileWorkers: TileWorkers | null = null;
   const statuses: CaseStatus[] = [];
   try {
     const bar = o.progress === false ? null : progress(`predict ${o.configuration}`, inputs.length);
@@ -317,10 +334,12 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
       // a model that cannot load fails the whole call (not each case)
       model ??= loadModel({ ...o, foldFolders });
       if (previousStage) lowres ??= loadModel(previousStage);
+      const nTileWorkers = tileWorkers ? 0 : tileWorkerCount(o.tileWorkers, callGflop(model, o.mirroring !== false));
+      if (nTileWorkers > 0) tileWorkers = await TileWorkers.start(nTileWorkers, tf.getBackend() as BackendName);
       try {
         await cache?.forget(inp.id);
         const images = await inp.load();
-        const { probs, properties, preprocess_s, predict_s } = await predictProbabilities(images, inp.id, model, lowres, o);
+        const { probs, properties, preprocess_s, predict_s } = await predictProbabilities(images, inp.id, model, lowres, { ...o, tileRunner: tileWorkers ?? undefined });
         const te = performance.now();
         await exportPrediction({ segmentation: segFile, probabilities: probFile }, probs, properties, {
           transposeBackward: json.transpose_backward,
@@ -336,6 +355,7 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
     }
     bar?.done();
   } finally {
+    await tileWorkers?.close();
     if (model?.owned) for (const n of model.nets) n.dispose();
     if (lowres?.owned) for (const n of lowres.nets) n.dispose();
   }

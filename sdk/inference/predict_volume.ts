@@ -15,7 +15,7 @@ import { preprocessCase, preprocessSettingsFromPlans, type PreprocessedPropertie
 import type { PostprocessingJson } from '../postprocessing/connected_components';
 import { cascadeOneHot } from './cascade_one_hot';
 import { segmentationFromProbabilities } from './export';
-import { predictEnsemble, type ClassProbabilities } from './sliding_window';
+import { predictEnsemble, type ClassProbabilities, type PatchPredictor } from './sliding_window';
 import { tfjsPatchPredictor } from './tfjs_predictor';
 
 /** A configuration ready for inference: its plans, networks (one per fold) and postprocessing. */
@@ -76,6 +76,17 @@ export interface PredictVolumeOptions {
   onProgress?: (done: number, total: number) => void | Promise<void>;
   /** cancels between network calls (PredictionCancelled) */
   signal?: AbortSignal;
+  /**
+   * Runs the networks' tiles (default: tfjsPatchPredictor on this thread, one call at a time). Node's predictCases
+   * passes TileWorkers here (tileWorkers option): several calls in flight on several wasm instances.
+   */
+  tileRunner?: TileRunner;
+}
+
+/** Where a model's network calls run: one PatchPredictor per network, and how many calls may be in flight. */
+export interface TileRunner {
+  predictors(nets: readonly GenericUNet[]): Promise<PatchPredictor[]>;
+  concurrency: number;
 }
 
 /** Preprocess one case for a configuration as at training (GenericPreprocessor.preprocess_test_case). */
@@ -105,8 +116,9 @@ async function slidingWindow(
       mirrorAxes: o.mirroring === false ? [] : dim === 3 ? [0, 1, 2] : [0, 1],
       onProgress,
       signal: o.signal,
+      concurrency: o.tileRunner?.concurrency ?? 1,
     },
-    model.nets.map((n) => tfjsPatchPredictor((x) => n.predict(x))),
+    o.tileRunner ? await o.tileRunner.predictors(model.nets) : model.nets.map((n) => tfjsPatchPredictor((x) => n.predict(x))),
   );
 }
 

@@ -37,6 +37,12 @@ export interface SlidingWindowOptions {
   outputs?: 'logits' | 'softmax';
   /** Tiles per network call (each tile contributes all its mirror variants to the batch). Default 1, as v1. */
   tilesPerBatch?: number;
+  /**
+   * Network calls in flight at once (default 1). Above 1 the next calls are made before the earlier results are
+   * aggregated, for a predictPatch that runs calls in parallel (Node's TileWorkers); results are still aggregated in
+   * tile order, so the output does not depend on it.
+   */
+  concurrency?: number;
   /** Called after each network call with (tiles done, tiles total); a returned promise is awaited (a page repaints). */
   onProgress?: (done: number, total: number) => void | Promise<void>;
   /** Checked before every network call: an aborted signal stops the prediction with a PredictionCancelled error. */
@@ -177,9 +183,10 @@ export async function predictSlidingWindow(
   const nMir = mirror3.length;
   const invNum = 1 / 2 ** mirrorAxes.length; // v1: 1 / num_results with num_results = 2 ** len(mirror_axes)
   const tileAcc = new Float32Array(numClasses * tvox);
-  let done = 0;
-  for (let t0 = 0; t0 < tiles.length; t0 += tilesPerBatch) {
-    const group = tiles.slice(t0, t0 + tilesPerBatch);
+  const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 1));
+  const groups: [number, number, number][][] = [];
+  for (let t0 = 0; t0 < tiles.length; t0 += tilesPerBatch) groups.push(tiles.slice(t0, t0 + tilesPerBatch));
+  const launch = (group: [number, number, number][]): Promise<Float32Array> => {
     const n = group.length * nMir;
     const batch = new Float32Array(n * cin * tvox);
     group.forEach(([z0, y0, x0], g) => {
@@ -189,45 +196,61 @@ export async function predictSlidingWindow(
       }
     });
     if (opts.signal?.aborted) throw new PredictionCancelled();
-    const out = await opts.predictPatch(batch, [n, cin, ...netSpatial]);
-    if (!(out instanceof Float32Array) || out.length !== n * numClasses * tvox) {
-      throw new Error(
-        `predictSlidingWindow: network returned ${out?.length} values for batch [${n}, ${numClasses}, ${netSpatial}]` +
-          ` (expected a Float32Array of ${n * numClasses * tvox})`,
-      );
-    }
-    for (let g = 0; g < group.length; g++) {
-      tileAcc.fill(0);
-      for (let m = 0; m < nMir; m++) {
-        const off = (g * nMir + m) * numClasses * tvox;
-        const pred = out.subarray(off, off + numClasses * tvox);
-        accumulateFlipped(pred, numClasses, patch3, mirror3[m], invNum, tileAcc, outputs === 'logits');
+    return opts.predictPatch(batch, [n, cin, ...netSpatial]);
+  };
+  // calls in flight, oldest first; on an error the later ones are left to settle unobserved
+  const inFlight: Promise<Float32Array>[] = [];
+  const abandon = () => inFlight.forEach((p) => p.catch(() => undefined));
+  let launched = 0;
+  let done = 0;
+  try {
+    for (let gi = 0; gi < groups.length; gi++) {
+      while (launched < groups.length && launched < gi + concurrency) inFlight.push(launch(groups[launched++]));
+      const group = groups[gi];
+      const n = group.length * nMir;
+      const out = await (inFlight.shift() as Promise<Float32Array>);
+      if (!(out instanceof Float32Array) || out.length !== n * numClasses * tvox) {
+        throw new Error(
+          `predictSlidingWindow: network returned ${out?.length} values for batch [${n}, ${numClasses}, ${netSpatial}]` +
+            ` (expected a Float32Array of ${n * numClasses * tvox})`,
+        );
       }
-      const [z0, y0, x0] = group[g];
-      for (let c = 0; c < numClasses; c++) {
-        for (let z = 0; z < pz; z++) {
-          for (let y = 0; y < py; y++) {
-            const tOff = ((c * pz + z) * py + y) * px;
-            const gOff = (z * py + y) * px;
-            const dOff = ((c * PZ + z0 + z) * PY + y0 + y) * PX + x0;
-            for (let x = 0; x < px; x++) {
-              // v1: result *= gaussian (float32), then aggregated += result
-              const v = weight ? Math.fround(tileAcc[tOff + x] * weight[gOff + x]) : tileAcc[tOff + x];
-              sums[dOff + x] += v;
+      for (let g = 0; g < group.length; g++) {
+        tileAcc.fill(0);
+        for (let m = 0; m < nMir; m++) {
+          const off = (g * nMir + m) * numClasses * tvox;
+          const pred = out.subarray(off, off + numClasses * tvox);
+          accumulateFlipped(pred, numClasses, patch3, mirror3[m], invNum, tileAcc, outputs === 'logits');
+        }
+        const [z0, y0, x0] = group[g];
+        for (let c = 0; c < numClasses; c++) {
+          for (let z = 0; z < pz; z++) {
+            for (let y = 0; y < py; y++) {
+              const tOff = ((c * pz + z) * py + y) * px;
+              const gOff = (z * py + y) * px;
+              const dOff = ((c * PZ + z0 + z) * PY + y0 + y) * PX + x0;
+              for (let x = 0; x < px; x++) {
+                // v1: result *= gaussian (float32), then aggregated += result
+                const v = weight ? Math.fround(tileAcc[tOff + x] * weight[gOff + x]) : tileAcc[tOff + x];
+                sums[dOff + x] += v;
+              }
             }
           }
         }
-      }
-      for (let z = 0; z < pz; z++) {
-        for (let y = 0; y < py; y++) {
-          const gOff = (z * py + y) * px;
-          const dOff = ((z0 + z) * PY + y0 + y) * PX + x0;
-          for (let x = 0; x < px; x++) weights[dOff + x] += weight ? weight[gOff + x] : 1;
+        for (let z = 0; z < pz; z++) {
+          for (let y = 0; y < py; y++) {
+            const gOff = (z * py + y) * px;
+            const dOff = ((z0 + z) * PY + y0 + y) * PX + x0;
+            for (let x = 0; x < px; x++) weights[dOff + x] += weight ? weight[gOff + x] : 1;
+          }
         }
       }
+      done += group.length;
+      await opts.onProgress?.(done, tiles.length);
     }
-    done += group.length;
-    await opts.onProgress?.(done, tiles.length);
+  } catch (e) {
+    abandon();
+    throw e;
   }
 
   // Crop the padding away and divide (v1: aggregated_results / aggregated_nb_of_predictions, float32).

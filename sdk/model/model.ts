@@ -79,6 +79,8 @@ export interface ModelPredictOptions {
   /** case id (default: from the file name, or 'case') */
   id?: string;
   progress?: boolean;
+  /** extra wasm instances predicting tiles in parallel (predictCases' tileWorkers; default 'auto') */
+  tileWorkers?: number | 'auto';
 }
 
 export interface ModelPrediction {
@@ -372,7 +374,7 @@ export class Model {
   private run(
     input: string | PredictInputCase[],
     outputDir: string,
-    o: { saveProbabilities?: boolean; mirroring?: boolean; stepSize?: number; progress?: boolean; caseIds?: string[] },
+    o: { saveProbabilities?: boolean; mirroring?: boolean; stepSize?: number; progress?: boolean; caseIds?: string[]; tileWorkers?: number | 'auto' },
   ): Promise<PredictionResult> {
     return predictCases({
       plans: this.plans,
@@ -387,6 +389,7 @@ export class Model {
       stepSize: o.stepSize,
       saveProbabilities: o.saveProbabilities,
       progress: o.progress ?? false,
+      tileWorkers: o.tileWorkers,
     });
   }
 

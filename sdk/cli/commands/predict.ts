@@ -34,6 +34,7 @@ async function predictWithModel(nameOrDir: string, input: string, output: string
       stepSize: step,
       probabilities: Boolean(flags['save-probabilities']),
       progress: true,
+      tileWorkers: tileWorkersFlag(flags),
     });
     console.log(r.summary());
     return r.failed.length ? 1 : 0;
@@ -46,6 +47,14 @@ async function predictWithModel(nameOrDir: string, input: string, output: string
   } finally {
     model.dispose();
   }
+}
+
+/** --tile-workers N, or 'auto' when not given. */
+function tileWorkersFlag(flags: Record<string, unknown>): number | 'auto' {
+  const n = flags['tile-workers'];
+  if (n === undefined) return 'auto';
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new UsageError(`--tile-workers must be a non-negative integer, got '${n}'`);
+  return n;
 }
 
 /** A fold argument: 0..4 or 'all'. */
@@ -66,8 +75,8 @@ export const predictCommand: CommandSpec = {
   name: 'predict',
   summary: 'predict a folder of cases with the trained folds of a configuration (nnUNet_predict)',
   usage:
-    'predict -i IN -o OUT -t TASK_DIR -c CONFIG [-f 0 1 ...] [--disable-tta] [--save-probabilities] [--step-size 0.5] [--disable-postprocessing]\n' +
-    '       predict -i IN -o OUT --model NAME|FOLDER [-f 0 1 ...] [--disable-tta] [--save-probabilities] [--disable-postprocessing]',
+    'predict -i IN -o OUT -t TASK_DIR -c CONFIG [-f 0 1 ...] [--disable-tta] [--save-probabilities] [--step-size 0.5] [--disable-postprocessing] [--tile-workers N]\n' +
+    '       predict -i IN -o OUT --model NAME|FOLDER [-f 0 1 ...] [--disable-tta] [--save-probabilities] [--disable-postprocessing] [--tile-workers N]',
   flags: [
     { name: 'input', alias: 'i', type: 'string', help: 'folder of <case>_0000.nii.gz (or <case>.nii.gz) files' },
     { name: 'output', alias: 'o', type: 'string', help: 'output folder' },
@@ -80,6 +89,7 @@ export const predictCommand: CommandSpec = {
     { name: 'save-probabilities', alias: 'z', type: 'boolean', help: 'also write <case>.npy + .json probabilities (v1 --save_npz)' },
     { name: 'step-size', type: 'number', help: 'sliding-window step size', default: 0.5 },
     { name: 'disable-postprocessing', type: 'boolean', help: "ignore the configuration's postprocessing.json" },
+    { name: 'tile-workers', type: 'number', help: 'extra wasm/cpu instances in worker threads that predict tiles in parallel (default: cores - 1, at most 3, for models whose tiles are heavy; 0: one thread)' },
     { name: 'checkpoint', alias: 'chk', type: 'string', help: 'checkpoint_final, checkpoint_best or checkpoint_latest', default: 'checkpoint_final' },
     { name: 'plans', alias: 'p', type: 'string', help: 'plans name', default: 'nnUNetPlansv2.1' },
     ...FOLDER_FLAGS,
@@ -122,6 +132,7 @@ export const predictCommand: CommandSpec = {
         stepSize: step,
         saveProbabilities: Boolean(flags['save-probabilities']),
         postprocessing: !flags['disable-postprocessing'],
+        tileWorkers: tileWorkersFlag(flags),
         previousStage: config === '3d_cascade_fullres' ? { modelFolder: path.join(task.paths.results, configurationFolderName('3d_lowres', names)) } : undefined,
       });
       console.log(r.summary());
