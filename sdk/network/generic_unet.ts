@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { RandomState } from '../util/random';
 import { useNativeConv3d } from './backend';
+import { readScalar } from './read';
 import {
   buildArchitecture,
   ConvBlockSpec,
@@ -211,14 +212,7 @@ export class GenericUNet {
     if (mb >= n) {
       const { value, grads } = tf.variableGrads(() => lossFn(this.forward(x, { training: true })), vars);
       const out = new Map(vars.map((v, i) => [names[i], grads[v.name]]));
-      try {
-        return { loss: (await value.data())[0], grads: out };
-      } catch (e) {
-        tf.dispose([...out.values()]);
-        throw e;
-      } finally {
-        value.dispose();
-      }
+      return { loss: await readScalar(value, [...out.values()]), grads: out };
     }
     const chunk = (t: tf.Tensor, start: number, len: number) =>
       tf.slice(t, [start, ...new Array(t.rank - 1).fill(0)], [len, ...t.shape.slice(1)]);
@@ -230,15 +224,7 @@ export class GenericUNet {
     tf.dispose(parts);
     // 2. loss and its gradient w.r.t. every output
     const lossT = tf.tidy(() => lossFn(outputs));
-    let loss: number;
-    try {
-      loss = (await lossT.data())[0];
-    } catch (e) {
-      tf.dispose(outputs);
-      throw e;
-    } finally {
-      lossT.dispose();
-    }
+    const loss = await readScalar(lossT, outputs);
     const dOut = tf.grads((...o: tf.Tensor[]) => lossFn(o))(outputs);
     tf.dispose(outputs);
     // 3. vector-Jacobian product per chunk, summed

@@ -16,6 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GenericUNet } from '../network/generic_unet';
+import { readScalar } from '../network/read';
 import { dcAndCeLoss, multipleOutputLoss } from './dice_ce_loss';
 
 const SMOOTH = 1e-5; // SoftDiceLoss smooth (nnUNetTrainer: {'smooth': 1e-5, 'do_bg': False})
@@ -166,12 +167,8 @@ async function plainChunk(net: GenericUNet, data: tf.Tensor, targets: readonly t
   }, net.trainableVariables());
   let loss: number;
   try {
-    loss = (await value.data())[0];
-  } catch (e) {
-    tf.dispose(g);
-    throw e;
+    loss = await readScalar(value, g);
   } finally {
-    value.dispose();
     xs.dispose();
     tf.dispose(ts);
   }
@@ -226,12 +223,8 @@ async function surrogateChunk(
   const ceT = ceChunk as unknown as tf.Scalar;
   let ceShare: number;
   try {
-    ceShare = (await ceT.data())[0] * scale;
-  } catch (e) {
-    tf.dispose(g);
-    throw e;
+    ceShare = (await readScalar(ceT, g)) * scale;
   } finally {
-    ceT.dispose();
     xs.dispose();
     tf.dispose(ts);
   }

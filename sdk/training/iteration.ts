@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { PlansConfiguration } from '../planning/plans';
 import type { GenericUNet } from '../network/generic_unet';
 import { useNativeConv3d } from '../network/backend';
+import { readScalar } from '../network/read';
 import { defaultThreads } from '../util/pool';
 import { V2_GRAD_CLIP } from './constants';
 import { dcAndCeLoss, multipleOutputLoss } from './dice_ce_loss';
@@ -46,16 +47,7 @@ export async function stepGradients(
   if (chunk < data.shape[0]) return accumulateGradients(net, data, targets, weights, batchDice, chunk);
   const loss = lossFn(batchDice);
   const r = tf.variableGrads(() => multipleOutputLoss(net.forward(data, { training: true }), targets, weights, loss), net.trainableVariables());
-  let l: number;
-  try {
-    l = (await r.value.data())[0];
-  } catch (e) {
-    tf.dispose(r.grads);
-    throw e;
-  } finally {
-    r.value.dispose();
-  }
-  return { loss: l, grads: r.grads };
+  return { loss: await readScalar(r.value, r.grads), grads: r.grads };
 }
 
 /** One SGD step (nnUNetTrainerV2.run_iteration with do_backprop): loss, backward, clip to 12, step. */
