@@ -1,8 +1,8 @@
 /**
- * `npm run bench -- network --backend webgpu [--iters N] [--only 3d|2d|lung] [--batch B] [--conv tfjs,ops]`
+ * `npm run bench -- network --backend webgpu [--iters N] [--only 3d|2d|lung] [--batch B] [--conv tfjs,ops,wgsl]`
  *
- * The network bench on the webgpu backend: for each convolution formulation (tfjs's own Conv3D kernels, and the
- * conv2d/matMul-based ops the wasm backend needs; NNUNET_CONV) the hippocampus 3d_fullres and 2d networks of the
+ * The network bench on the webgpu backend: for each convolution formulation (tfjs's own Conv3D kernels, the
+ * conv2d/matMul-based ops the wasm backend needs, and those ops with our WGSL kernels; NNUNET_CONV) the hippocampus 3d_fullres and 2d networks of the
  * official v1 plans (and with `--only lung` the MSD Task06 Lung 3d_fullres network, patch 80x192x160, batch 2):
  * forward and one training step's gradients (DC+CE with deep supervision, as trainStep) in s/iteration and GFLOP/s
  * (conv multiply-adds only; training counted as 3x forward), medians of N runs after one warm-up. With PyTorch and
@@ -22,16 +22,24 @@ import { formatAdapter } from '../sdk/network/webgpu/adapter';
 import { arg } from './script';
 import { spawnSync } from 'child_process';
 
+import gpuPlans from './gpu/plans.json';
+
 const FIX = path.resolve(__dirname, '../../shared/fixtures/official');
 
-/** The MSD Task06 Lung 3d_fullres stage of the official v2.1 plans (test/planning/planner_lung.test.ts). */
-export const LUNG_3D_FULLRES: UNetPlansConfiguration = {
-  pool_op_kernel_sizes: [[2, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2]],
-  conv_kernel_sizes: Array.from({ length: 6 }, () => [3, 3, 3]),
-  UNet_base_num_features: 32,
-  patch_size: [80, 192, 160],
-  batch_size: 2,
-};
+/**
+ * The MSD Task06 Lung 3d_fullres stage of the official v2.1 plans (test/planning/planner_lung.test.ts), from
+ * bench/gpu/plans.json: the one copy of these numbers, which the GPU check's Python side reads too.
+ */
+export const LUNG_3D_FULLRES: UNetPlansConfiguration = (() => {
+  const l = gpuPlans.full.lung_3d_fullres;
+  return {
+    pool_op_kernel_sizes: l.pool_op_kernel_sizes,
+    conv_kernel_sizes: l.conv_kernel_sizes,
+    UNet_base_num_features: l.base_num_features,
+    patch_size: l.patch_size,
+    batch_size: l.batch_sizes[0],
+  };
+})();
 
 /** The network part of the official v1 hippocampus plans (../shared/fixtures/official), as both network benches use it. */
 export function hippocampus(kind: '3d' | '2d'): UNetPlansConfiguration {
@@ -104,7 +112,7 @@ export async function webgpuNetworkBench(args: string[]): Promise<void> {
   const iters = Number(arg(args, '--iters') ?? 3);
   const only = arg(args, '--only');
   const batch = arg(args, '--batch');
-  const convs = (arg(args, '--conv') ?? 'tfjs,ops').split(',') as Array<'tfjs' | 'ops'>;
+  const convs = (arg(args, '--conv') ?? 'tfjs,ops,wgsl').split(',') as Array<'tfjs' | 'ops' | 'wgsl'>;
   const nets: Array<[string, UNetPlansConfiguration, number]> = [];
   if (!only || only === '3d') nets.push(['hippocampus 3d_fullres', hippocampus('3d'), 3]);
   if (!only || only === '2d') nets.push(['hippocampus 2d', hippocampus('2d'), 3]);

@@ -17,6 +17,7 @@ import { predictCases } from '../../sdk/inference/predict';
 import { TileWorkers, tileWorkerCount, TILE_WORKERS_MIN_GFLOP_PER_CALL } from '../../sdk/inference/tile_workers';
 import { forwardFlops } from '../../sdk/network/architecture';
 import { TinyTask, tinyTask } from '../training/trainer_fixture';
+import { LUNG_3D_FULLRES } from '../../bench/network_webgpu';
 
 let task: TinyTask;
 
@@ -156,10 +157,7 @@ describe('tile parallelism', () => {
     assert.throws(() => tileWorkerCount(-1, 0), /non-negative integer/);
     assert.throws(() => tileWorkerCount(1.5, 0), /non-negative integer/);
     // the figures the threshold's comment quotes
-    const lung = GenericUNet.fromPlans(
-      { pool_op_kernel_sizes: [[2, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2]], conv_kernel_sizes: Array.from({ length: 6 }, () => [3, 3, 3]), UNet_base_num_features: 32, patch_size: [80, 192, 160] } as never,
-      { numInputChannels: 1, numClasses: 2, seed: 1 },
-    );
+    const lung = GenericUNet.fromPlans(LUNG_3D_FULLRES as never, { numInputChannels: 1, numClasses: 2, seed: 1 });
     try {
       assert.equal(Math.round(forwardFlops(lung.architecture, [80, 192, 160], 1) / 1e9), 1119);
     } finally {
