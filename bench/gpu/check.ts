@@ -9,11 +9,12 @@
  * part runs; GPU errors that tfjs does not surface are caught by throwIfGpuFailed after every step):
  *   1. the WebGPU adapter and the backends skipped on the way (automatic selection, then webgpu explicitly);
  *   2. op parity against the tfjs cpu backend on small shapes (conv3d forward/dx/dw at stride 1 and 2 with 3x3x3 and
- *      1x3x3 kernels, convTranspose3d, biasInstanceNormLeakyRelu) through sdk/network/ops.ts, for both conv
- *      formulations on webgpu ('tfjs' kernels and our 'ops'); PASS below 1e-4 relative error;
+ *      1x3x3 kernels, convTranspose3d, biasInstanceNormLeakyRelu) through sdk/network/ops.ts, for the three conv
+ *      formulations on webgpu ('tfjs' kernels, our 'ops', and 'wgsl': the ops with our WGSL kernels,
+ *      sdk/network/webgpu/wgsl_kernels.ts); PASS below 1e-4 relative error;
  *   3. seconds per training iteration as the trainer runs it (trainStep: DC+CE with deep supervision, backward, clip
- *      to 12, SGD nesterov), hippocampus and Lung 3d_fullres from the plans in bench/gpu/plans.json, both conv
- *      formulations, median after one warm-up step, GFLOP/s (3x the forward FLOPs), tf.memory() before and after;
+ *      to 12, SGD nesterov), hippocampus and Lung 3d_fullres from the plans in bench/gpu/plans.json, each conv
+ *      formulation, median after one warm-up step, GFLOP/s (3x the forward FLOPs), tf.memory() before and after;
  *   4. one Lung 3d_fullres inference tile (forward only), without and with the 8 mirrorings.
  * Every figure is printed as soon as it exists and the JSON file is rewritten after each, so a timeout keeps them.
  * --quick: the same topologies at toy sizes (bench/gpu/plans.json "quick"), for a CPU test run on software GL.
@@ -34,8 +35,8 @@ import type { AugBatch } from '../../sdk/training/transforms/base';
 import { mirrorCombinations } from '../../sdk/inference/sliding_window';
 import plansFile from './plans.json';
 
-type Conv = 'tfjs' | 'ops';
-const CONVS: Conv[] = ['tfjs', 'ops'];
+type Conv = 'tfjs' | 'ops' | 'wgsl';
+const CONVS: Conv[] = ['tfjs', 'ops', 'wgsl'];
 const PARITY_TOL = 1e-4;
 
 interface NetPlans {

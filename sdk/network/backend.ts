@@ -18,6 +18,10 @@ import { envVar, isNode } from '../util/env';
 import { describeAdapter, formatAdapter, GpuAdapterLike, WebGpuAdapterReport } from './webgpu/adapter';
 import { watchWebGpuDevice } from './webgpu/device_errors';
 import { registerWebGpuKernelFixes } from './webgpu/kernels';
+import { registerWgslKernels } from './webgpu/wgsl_kernels';
+
+/** How convolutions run on webgpu (NNUNET_CONV); see convWanted. */
+export type ConvFormulation = 'tfjs' | 'ops' | 'wgsl';
 
 /** 'webgl' exists in browsers only (the web app's fallback when there is no WebGPU). */
 export type BackendName = 'tensorflow' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
@@ -27,8 +31,11 @@ export interface InitBackendOptions {
   backend?: BackendName | 'auto';
   /** Log the selection (default true). */
   log?: boolean | ((line: string) => void);
-  /** webgpu only: the conv2d-based ops ('ops', default) or tfjs's Conv3D kernels ('tfjs'); default NNUNET_CONV. */
-  conv?: 'tfjs' | 'ops';
+  /**
+   * webgpu only: the conv2d-based ops ('ops', default), tfjs's Conv3D kernels ('tfjs') or the ops with our WGSL
+   * kernels ('wgsl': implicit-GEMM conv forward, fused norm + LeakyReLU); default NNUNET_CONV.
+   */
+  conv?: ConvFormulation;
   /** browsers: the URL folder holding tfjs-backend-wasm's .wasm files (tfjs `setWasmPaths`) */
   wasmPaths?: string;
 }
@@ -41,6 +48,8 @@ export interface BackendInfo {
   skipped: string[];
   /** Whether tfjs's own Conv3D kernels and gradients are used (native TensorFlow and WebGPU; see useNativeConv3d). */
   nativeConv3d: boolean;
+  /** webgpu: the convolution formulation (NNUNET_CONV) */
+  conv?: ConvFormulation;
   /** webgpu: the adapter (vendor, software or not, the limits that bound tensor sizes). */
   adapter?: WebGpuAdapterReport;
   simd?: boolean;
@@ -168,6 +177,7 @@ async function tryWebgpu(skipped: string[], allowSoftware: boolean): Promise<Web
     return null;
   }
   registerWebGpuKernelFixes(); // rank-5 Pad and broadcast shaders that do not compile in tfjs 4.22; see kernels.ts
+  registerWgslKernels(); // our own WGSL kernels, used with NNUNET_CONV=wgsl
   const err = await trySet('webgpu');
   if (err !== null) {
     skipped.push(`webgpu on ${formatAdapter(adapter)}: ${err}`);
@@ -209,8 +219,9 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
       : parseBackendName(envVar('NNUNET_BACKEND') ?? 'auto', 'environment variable NNUNET_BACKEND');
   if (current && (requested === 'auto' || requested === current.backend) && tf.getBackend() === current.backend) {
     if (current.backend !== 'webgpu' || opts.conv === undefined) return current;
-    current = { ...current, nativeConv3d: nativeConvWanted(opts.conv) };
-    log(`nnunet-ts backend: webgpu, conv3d ${current.nativeConv3d ? 'tfjs kernels' : 'nnunet-ts ops'}`);
+    const conv = convWanted(opts.conv);
+    current = { ...current, conv, nativeConv3d: conv === 'tfjs' };
+    log(`nnunet-ts backend: webgpu, conv3d ${convLabel(conv)}`);
     return current;
   }
   const skipped: string[] = [];
@@ -224,7 +235,8 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
     } else if (name === 'webgpu') {
       const noGpu = requested === 'auto' ? noGpuDevice() : null;
       const adapter = noGpu ? (skipped.push(`webgpu: ${noGpu}`), null) : await tryWebgpu(skipped, requested === 'webgpu');
-      if (adapter) info = { backend: 'webgpu', skipped, nativeConv3d: nativeConvWanted(opts.conv), adapter, threads: 1 };
+      const conv = adapter ? convWanted(opts.conv) : 'ops';
+      if (adapter) info = { backend: 'webgpu', skipped, nativeConv3d: conv === 'tfjs', conv, adapter, threads: 1 };
     } else if (name === 'wasm') {
       if (await tryWasm(skipped, opts.wasmPaths)) {
         const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
@@ -255,7 +267,7 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
         : info.backend === 'webgl'
           ? ' (browser WebGL)'
           : info.backend === 'webgpu'
-          ? ` (${formatAdapter(info.adapter!)}${info.adapter!.software ? '; a software adapter: correctness only, slower than wasm' : ''}; conv3d ${info.nativeConv3d ? 'tfjs kernels' : 'nnunet-ts ops'})`
+          ? ` (${formatAdapter(info.adapter!)}${info.adapter!.software ? '; a software adapter: correctness only, slower than wasm' : ''}; conv3d ${convLabel(info.conv ?? 'ops')})`
           : ' (pure JS, slow)';
   log(`nnunet-ts backend: ${info.backend}${detail}`);
   if (requested === 'auto' && skipped.length) log(`nnunet-ts backend: skipped ${skipped.join('; ')}`);
@@ -273,16 +285,26 @@ export function backendInfo(): BackendInfo {
 }
 
 /**
- * NNUNET_CONV=ops|tfjs picks the convolution formulation on webgpu: the conv2d/matMul-based ops of ops.ts (default) or
- * tfjs's own Conv3D kernels. tfjs-backend-webgpu 4.22's Conv3DBackpropFilterV2 is wrong at network size: the filter
+ * NNUNET_CONV=ops|tfjs|wgsl picks the convolution formulation on webgpu: the conv2d/matMul-based ops of ops.ts
+ * (default), tfjs's own Conv3D kernels, or the ops with our WGSL kernels (webgpu/wgsl_kernels.ts) for the forward
+ * convolutions, the stride-1 input gradients and the norm + LeakyReLU apply step. tfjs-backend-webgpu 4.22's Conv3DBackpropFilterV2 is wrong at network size: the filter
  * gradient of a 3x3x3 conv over a 40x56x40 hippocampus patch is off by 50 % (relative L2; 1->32 and 32->32 channels,
  * measured on Mesa llvmpipe; correct at 20x28x20), which the PyTorch training-step parity test found. Our ops compute
  * the same gradient within 7e-7. `npm run bench -- network --backend webgpu` times both.
  */
-function nativeConvWanted(conv?: 'tfjs' | 'ops'): boolean {
+function convWanted(conv?: ConvFormulation): ConvFormulation {
   const v = (conv ?? envVar('NNUNET_CONV') ?? 'ops').trim().toLowerCase();
-  if (v !== 'tfjs' && v !== 'ops') throw new Error(`environment variable NNUNET_CONV: expected tfjs or ops, got '${v}'`);
-  return v === 'tfjs';
+  if (v !== 'tfjs' && v !== 'ops' && v !== 'wgsl') throw new Error(`environment variable NNUNET_CONV: expected tfjs, ops or wgsl, got '${v}'`);
+  return v;
+}
+
+function convLabel(c: ConvFormulation): string {
+  return c === 'tfjs' ? 'tfjs kernels' : c === 'wgsl' ? 'nnunet-ts ops + WGSL kernels' : 'nnunet-ts ops';
+}
+
+/** Whether ops.ts uses our WGSL kernels (webgpu with NNUNET_CONV=wgsl; webgpu/wgsl_kernels.ts). */
+export function useWgslKernels(): boolean {
+  return current !== null && current.conv === 'wgsl' && tf.getBackend() === 'webgpu';
 }
 
 /**

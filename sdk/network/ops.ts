@@ -16,7 +16,8 @@
  * One file because each forward op and its hand-written gradient must be read side by side.
  */
 import * as tf from '@tensorflow/tfjs';
-import { useNativeConv3d } from './backend';
+import { useNativeConv3d, useWgslKernels } from './backend';
+import { wgslConv3d, wgslNormApplyLeaky } from './webgpu/wgsl_kernels';
 import { collapseSliceAxes } from './wasm_kernels';
 import { canUseWasmConvForward, canUseWasmFilterGrad, convFilterGrad, convForward } from './wasm_conv';
 
@@ -276,7 +277,13 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, strides: Int2 = [1, 1], p
     save([xx, ww]);
     const [n, h, wd, ci] = xx.shape as [number, number, number, number];
     const wShape = ww.shape as [number, number, number, number];
-    const value = canUseWasmConvForward(ci, wShape[3], convOutputLength(wd, kernel[1], strides[1], p[1]), kernel[0] * kernel[1])
+    const value = useWgslKernels()
+      ? tf.tidy(() => {
+          // our WGSL implicit GEMM with a depth of 1
+          const y = wgslConv3d(tf.reshape(xx, [n, 1, h, wd, ci]) as tf.Tensor5D, tf.reshape(ww, [1, ...wShape]) as tf.Tensor5D, [1, ...strides], [0, ...p]);
+          return tf.reshape(y, [n, y.shape[2], y.shape[3], y.shape[4]]);
+        })
+      : canUseWasmConvForward(ci, wShape[3], convOutputLength(wd, kernel[1], strides[1], p[1]), kernel[0] * kernel[1])
       ? tf.tidy(() => {
           const y = convForward(tf.reshape(xx, [n, 1, h, wd, ci]) as tf.Tensor5D, tf.reshape(ww, [1, ...wShape]) as tf.Tensor5D, {
             strides: [1, ...strides],
@@ -342,6 +349,7 @@ function conv3dFilterGradDepthStride1(x: tf.Tensor5D, dy: tf.Tensor5D, k: Int3, 
 
 /** Stride-1 3D correlation with symmetric zero padding, no gradient: depth taps stacked on channels + one conv2d. */
 function conv3dForwardRaw(x: tf.Tensor5D, w: tf.Tensor5D, p: Int3): tf.Tensor5D {
+  if (useWgslKernels()) return wgslConv3d(x, w, [1, 1, 1], p);
   if (canUseWasmConvForward(w.shape[3], w.shape[4], x.shape[3] + 2 * p[2] - w.shape[2] + 1, w.shape[0] * w.shape[1] * w.shape[2])) return convForward(x, w, { strides: [1, 1, 1], pads: p });
   return tf.tidy(() => {
     const [n, d, h, wd, ci] = x.shape;
@@ -432,7 +440,9 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
     const [xx, ww, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     save([xx, ww]);
     const value = tf.tidy(() => {
-      // our SIMD kernel where it applies (wasm_conv.ts), else depth taps stacked on channels + XNNPACK's conv2d
+      // our WGSL implicit GEMM on webgpu with NNUNET_CONV=wgsl; our SIMD kernel where it applies (wasm_conv.ts); else
+      // depth taps stacked on channels + tfjs's conv2d
+      if (useWgslKernels()) return wgslConv3d(xx as tf.Tensor5D, ww as tf.Tensor5D, strides, p);
       if (canUseWasmConvForward(ci, co, wOut, kd * kh * kw)) return convForward(xx as tf.Tensor5D, ww as tf.Tensor5D, { strides, pads: p });
       const w2 = filter2d(ww);
       const rowElems = n * h * wd * kd * ci; // stacked-input elements per output depth row
@@ -639,6 +649,8 @@ export function biasInstanceNormLeakyRelu(
     const value = tf.tidy(() => {
       const scale = tf.mul(rstd, g); // [N,1,C]
       const shift = tf.sub(b, tf.mul(mean, scale));
+      // NNUNET_CONV=wgsl: the apply step and LeakyReLU in one WGSL pass
+      if (useWgslKernels()) return tf.reshape(wgslNormApplyLeaky(tf.reshape(xx, [n, sp, c]), scale, shift, slope), xx.shape);
       const y = tf.add(tf.mul(tf.reshape(xx, [n, sp, c]), scale), shift);
       // prelu with a constant alpha is LeakyReLU bit for bit on wasm, and 3x faster there (XNNPACK's prelu against
       // tfjs-wasm's scalar LeakyRelu loop: 16 ms against 53 ms for [2, 89600, 32], measured)

@@ -54,9 +54,10 @@ const CASES_3D: Conv3dCase[] = [
   { x: [1, 7, 7, 7, 2], k: [5, 5, 5], s: [1, 1, 1], co: 2 },
 ];
 
-// webgpu twice: tfjs's own Conv3D kernels (its default) and our conv2d-based ops (NNUNET_CONV=ops)
-const RUNS: Array<{ backend: 'wasm' | 'cpu' | 'webgpu'; conv?: 'tfjs' | 'ops' }> = [{ backend: 'wasm' }, { backend: 'cpu' }];
-if (webgpuUnavailable() === null) RUNS.push({ backend: 'webgpu', conv: 'tfjs' }, { backend: 'webgpu', conv: 'ops' });
+// webgpu three times: tfjs's own Conv3D kernels, our conv2d-based ops (NNUNET_CONV=ops, the default) and the ops with
+// our WGSL kernels (NNUNET_CONV=wgsl)
+const RUNS: Array<{ backend: 'wasm' | 'cpu' | 'webgpu'; conv?: 'tfjs' | 'ops' | 'wgsl' }> = [{ backend: 'wasm' }, { backend: 'cpu' }];
+if (webgpuUnavailable() === null) RUNS.push({ backend: 'webgpu', conv: 'tfjs' }, { backend: 'webgpu', conv: 'ops' }, { backend: 'webgpu', conv: 'wgsl' });
 else it(`network ops on webgpu: skipped`, { skip: webgpuUnavailable()! }, () => undefined);
 
 for (const { backend, conv } of RUNS) {

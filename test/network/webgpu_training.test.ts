@@ -57,6 +57,19 @@ describe('training on webgpu', { skip }, () => {
     }
   });
 
+  test('with our WGSL kernels (NNUNET_CONV=wgsl): the 3d_fullres train and validation losses equal the wasm run to float noise', async () => {
+    const runs: Record<string, { train: number[]; val: number[] }> = {};
+    for (const [backend, conv] of [['wasm', undefined], ['webgpu', 'wgsl']] as const) {
+      await initBackend({ backend, conv, log: false });
+      const r = await trainFold(opts('3d_fullres', `3d_fullres_${backend}_${conv ?? ''}`, { epochs: 3 }));
+      runs[backend] = { train: r.log.map((e) => e.train_loss), val: r.log.map((e) => e.val_loss as number) };
+    }
+    await initBackend({ backend: 'webgpu', conv: 'ops', log: false });
+    const d = Math.max(curveDiff(runs.webgpu.train, runs.wasm.train), curveDiff(runs.webgpu.val, runs.wasm.val));
+    console.log(`# 3d_fullres, wgsl: wasm ${runs.wasm.train.map((v) => v.toFixed(5))} / webgpu ${runs.webgpu.train.map((v) => v.toFixed(5))}; max rel diff ${d.toExponential(2)}`);
+    assert.ok(d < 2e-3, `3d_fullres: webgpu (wgsl) losses differ from wasm by ${d}`);
+  });
+
   test('hippocampus 2d (real data, tiny budget): the loss curve equals the wasm run to float noise', async () => {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nnunet-webgpu-hippo-'));
     const dir = hippocampusSubset(work, { numTraining: 6, numTest: 0 });

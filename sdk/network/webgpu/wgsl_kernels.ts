@@ -1,0 +1,240 @@
+/**
+ * Our own WGSL kernels for the webgpu backend (NNUNET_CONV=wgsl; Node-free, the page can use them too):
+ *
+ * - `NnunetWgslConv3d`: 3D convolution (channels last, any kernel, stride and zero padding) as an implicit GEMM.
+ *   The output [M = N*Do*Ho*Wo, Co] is the product of the virtual im2col matrix A [M, K = kd*kh*kw*Ci] (never
+ *   materialised: each element is read from x at its tap's offset, zero outside the volume) and the filter, whose
+ *   [kd, kh, kw, Ci, Co] layout is already the row-major B [K, Co]. A workgroup of 16x16 threads computes a 64x64
+ *   output tile, 4x4 per thread, through 64x16 / 16x64 tiles of A and B in workgroup memory (8 KB, inside the 16 KB
+ *   that compatibility-mode adapters guarantee). Against the 'ops' formulation (depth taps stacked on channels, then
+ *   tfjs's conv2d) it skips the kd-times larger stacked copy of the input.
+ * - `NnunetWgslNormApply`: the apply step of instance norm + LeakyReLU, y = leaky(x * scale[n, c] + shift[n, c]),
+ *   in one pass instead of three kernels (multiply, add, prelu) and two intermediate tensors.
+ *
+ * Whether they beat tfjs's kernels is a question for a real GPU (bench/gpu compares the formulations); on Mesa's
+ * software renderer the tests check that they are right.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+
+export const WGSL_CONV3D = 'NnunetWgslConv3d';
+export const WGSL_NORM_APPLY = 'NnunetWgslNormApply';
+
+type Info = tf.TensorInfo;
+interface WebGpuBackendLike {
+  runWebGPUProgram(program: WebGPUProgram, inputs: Info[], dtype: tf.DataType, uniforms?: { type: string; data: number[] }[]): Info;
+}
+
+/** Output tile per workgroup (rows = output voxels, columns = output channels) and the K step. */
+const TILE_M = 64;
+const TILE_N = 64;
+const TILE_K = 16;
+/**
+ * A dispatch dimension may not exceed 65535 workgroups (WebGPU's maxComputeWorkgroupsPerDimension default); more
+ * output tiles than that go on to the z dimension (a Lung 3d_fullres batch of 2 has 76,800 tiles of 64 voxels).
+ */
+let maxGroups = 65535;
+
+/** For tests: a lower workgroup limit per dimension, so small shapes take the multi-dimension path. Returns the old one. */
+export function setWgslMaxGroups(n: number): number {
+  const old = maxGroups;
+  maxGroups = n;
+  return old;
+}
+
+export interface WgslConv3dAttrs {
+  /** [kd, kh, kw] */
+  kernel: [number, number, number];
+  strides: [number, number, number];
+  /** zero padding before each spatial axis (the output size decides the padding after) */
+  pads: [number, number, number];
+  /** output spatial size [Do, Ho, Wo] */
+  outSize: [number, number, number];
+  /** input [N, D, H, W, Ci] */
+  inShape: [number, number, number, number, number];
+}
+
+function conv3dProgram(a: WgslConv3dAttrs, co: number): WebGPUProgram {
+  const [n, , , , ] = a.inShape;
+  const m = n * a.outSize[0] * a.outSize[1] * a.outSize[2];
+  const mTiles = Math.ceil(m / TILE_M);
+  const gy = Math.min(mTiles, maxGroups);
+  const gz = Math.ceil(mTiles / gy);
+  return {
+    variableNames: ['x', 'w'],
+    outputShape: [m, co],
+    shaderKey: 'nnunet_wgsl_conv3d_igemm',
+    dispatchLayout: { x: [1], y: [0] },
+    dispatch: [Math.ceil(co / TILE_N), gy, gz],
+    workgroupSize: [16, 16, 1],
+    uniforms:
+      'inD : i32, inH : i32, inW : i32, ci : i32, outD : i32, outH : i32, outW : i32, co : i32, ' +
+      'kd : i32, kh : i32, kw : i32, sd : i32, sh : i32, sw : i32, pd : i32, ph : i32, pw : i32, M : i32, K : i32, groupsY : i32,',
+    getUserCode: () => `
+      var<workgroup> As : array<f32, ${TILE_M * TILE_K}>;
+      var<workgroup> Bs : array<f32, ${TILE_K * TILE_N}>;
+
+      // element (row, k) of the virtual im2col matrix: x at tap k's offset from output voxel row, 0 outside
+      fn loadA(row : i32, k : i32) -> f32 {
+        if (row >= uniforms.M || k >= uniforms.K) { return 0.0; }
+        let c = k % uniforms.ci;
+        let tap = k / uniforms.ci;
+        let tx = tap % uniforms.kw;
+        let ty = (tap / uniforms.kw) % uniforms.kh;
+        let tz = tap / (uniforms.kw * uniforms.kh);
+        let ox = row % uniforms.outW;
+        let oy = (row / uniforms.outW) % uniforms.outH;
+        let oz = (row / (uniforms.outW * uniforms.outH)) % uniforms.outD;
+        let b = row / (uniforms.outW * uniforms.outH * uniforms.outD);
+        let iz = oz * uniforms.sd + tz - uniforms.pd;
+        let iy = oy * uniforms.sh + ty - uniforms.ph;
+        let ix = ox * uniforms.sw + tx - uniforms.pw;
+        if (iz < 0 || iz >= uniforms.inD || iy < 0 || iy >= uniforms.inH || ix < 0 || ix >= uniforms.inW) { return 0.0; }
+        return x[(((b * uniforms.inD + iz) * uniforms.inH + iy) * uniforms.inW + ix) * uniforms.ci + c];
+      }
+
+      fn loadB(k : i32, col : i32) -> f32 {
+        if (k >= uniforms.K || col >= uniforms.co) { return 0.0; }
+        return w[k * uniforms.co + col];
+      }
+
+      ${'fn main()'} {
+        let tx = i32(localId.x);
+        let ty = i32(localId.y);
+        let li = i32(localIndex);
+        let rowBase = (i32(workgroupId.z) * uniforms.groupsY + i32(workgroupId.y)) * ${TILE_M};
+        let colBase = i32(workgroupId.x) * ${TILE_N};
+        var acc : array<array<f32, 4>, 4>;
+        for (var i = 0; i < 4; i++) { for (var j = 0; j < 4; j++) { acc[i][j] = 0.0; } }
+        for (var k0 = 0; k0 < uniforms.K; k0 += ${TILE_K}) {
+          // 256 threads load the 64x16 A tile and the 16x64 B tile, 4 elements each
+          for (var e = 0; e < 4; e++) {
+            let idx = li * 4 + e;
+            let ar = idx / ${TILE_K};
+            let ak = idx % ${TILE_K};
+            As[idx] = loadA(rowBase + ar, k0 + ak);
+            let bk = idx / ${TILE_N};
+            let bc = idx % ${TILE_N};
+            Bs[idx] = loadB(k0 + bk, colBase + bc);
+          }
+          workgroupBarrier();
+          for (var kk = 0; kk < ${TILE_K}; kk++) {
+            var av : array<f32, 4>;
+            var bv : array<f32, 4>;
+            for (var i = 0; i < 4; i++) { av[i] = As[(ty * 4 + i) * ${TILE_K} + kk]; }
+            for (var j = 0; j < 4; j++) { bv[j] = Bs[kk * ${TILE_N} + tx * 4 + j]; }
+            for (var i = 0; i < 4; i++) { for (var j = 0; j < 4; j++) { acc[i][j] = acc[i][j] + av[i] * bv[j]; } }
+          }
+          workgroupBarrier();
+        }
+        for (var i = 0; i < 4; i++) {
+          let row = rowBase + ty * 4 + i;
+          if (row < uniforms.M) {
+            for (var j = 0; j < 4; j++) {
+              let col = colBase + tx * 4 + j;
+              if (col < uniforms.co) { setOutputAtIndex(row * uniforms.co + col, acc[i][j]); }
+            }
+          }
+        }
+      }
+    `,
+  };
+}
+
+function normApplyProgram(size: number): WebGPUProgram {
+  const wg = 128;
+  const groups = Math.ceil(size / wg);
+  const gx = Math.min(groups, maxGroups);
+  return {
+    variableNames: ['x', 'scale', 'shift'],
+    outputShape: [size],
+    shaderKey: 'nnunet_wgsl_norm_apply',
+    dispatchLayout: { x: [0] },
+    dispatch: [gx, Math.ceil(groups / gx), 1],
+    workgroupSize: [wg, 1, 1],
+    size: true,
+    uniforms: 'c : i32, sp : i32, slope : f32,',
+    getUserCode: () => `
+      ${'fn main(index : i32)'} {
+        if (index < uniforms.size) {
+          let ch = index % uniforms.c;
+          let s = (index / (uniforms.sp * uniforms.c)) * uniforms.c + ch;
+          let v = x[index] * scale[s] + shift[s];
+          // LeakyReLU as PyTorch: v for v > 0, else slope * v
+          setOutputAtIndex(index, select(v * uniforms.slope, v, v > 0.0));
+        }
+      }
+    `,
+  };
+}
+
+let registered = false;
+
+/** Registers both kernels for the webgpu backend (once; no-op when tfjs-backend-webgpu is not loaded). */
+export function registerWgslKernels(): void {
+  if (registered || !tf.getKernel('Reshape', 'webgpu')) return;
+  registered = true;
+  tf.registerKernel({
+    kernelName: WGSL_CONV3D,
+    backendName: 'webgpu',
+    kernelFunc: (({ inputs, backend, attrs }: { inputs: { x: Info; w: Info }; backend: WebGpuBackendLike; attrs: unknown }) => {
+      const a = attrs as unknown as WgslConv3dAttrs;
+      const { x, w } = inputs;
+      const [, d, h, wd, ci] = a.inShape;
+      const co = w.shape[1]; // w arrives as the [K, Co] view
+      const [kd, kh, kw] = a.kernel;
+      const [od, oh, ow] = a.outSize;
+      const prog = conv3dProgram(a, co);
+      const m = prog.outputShape[0];
+      const int = (v: number) => ({ type: 'int32', data: [v] });
+      return backend.runWebGPUProgram(prog, [x, w], 'float32', [
+        int(d), int(h), int(wd), int(ci), int(od), int(oh), int(ow), int(co),
+        int(kd), int(kh), int(kw), int(a.strides[0]), int(a.strides[1]), int(a.strides[2]),
+        int(a.pads[0]), int(a.pads[1]), int(a.pads[2]), int(m), int(kd * kh * kw * ci), int(prog.dispatch[1]),
+      ]);
+    }) as unknown as tf.KernelFunc,
+  });
+  tf.registerKernel({
+    kernelName: WGSL_NORM_APPLY,
+    backendName: 'webgpu',
+    kernelFunc: (({ inputs, backend, attrs }: { inputs: { x: Info; scale: Info; shift: Info }; backend: WebGpuBackendLike; attrs: unknown }) => {
+      const { c, sp, slope } = attrs as { c: number; sp: number; slope: number };
+      const size = inputs.x.shape.reduce((p, q) => p * q, 1);
+      return backend.runWebGPUProgram(normApplyProgram(size), [inputs.x, inputs.scale, inputs.shift], 'float32', [
+        { type: 'int32', data: [c] },
+        { type: 'int32', data: [sp] },
+        { type: 'float32', data: [slope] },
+      ]);
+    }) as unknown as tf.KernelFunc,
+  });
+}
+
+/**
+ * conv3d of x [N, D, H, W, Ci] with w [kd, kh, kw, Ci, Co], zero padding `pads` before each axis and the output size
+ * PyTorch's symmetric padding gives (no gradient of its own; ops.ts wraps it).
+ */
+export function wgslConv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: [number, number, number], pads: [number, number, number]): tf.Tensor5D {
+  const [n, d, h, wd, ci] = x.shape;
+  const [kd, kh, kw, , co] = w.shape;
+  const out = (s: number, k: number, st: number, p: number) => Math.floor((s + 2 * p - k) / st) + 1;
+  const outSize: [number, number, number] = [out(d, kd, strides[0], pads[0]), out(h, kh, strides[1], pads[1]), out(wd, kw, strides[2], pads[2])];
+  const attrs: WgslConv3dAttrs = { kernel: [kd, kh, kw], strides, pads, outSize, inShape: [n, d, h, wd, ci] };
+  return tf.tidy(() => {
+    // flat views: tfjs declares a uniform per input shape, and its rank-5 type (vec5) is the one with bugs
+    const y = tf.engine().runKernel(WGSL_CONV3D, { x: tf.reshape(x, [-1, ci]), w: tf.reshape(w, [-1, co]) }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    return tf.reshape(y, [n, ...outSize, co]) as tf.Tensor5D;
+  });
+}
+
+/** leaky(x * scale + shift) with x [N, S, C] and scale, shift [N, 1, C] (instance norm's per-(n, c) affine). */
+export function wgslNormApplyLeaky(x: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, slope: number): tf.Tensor {
+  const [n, sp, c] = x.shape;
+  return tf.tidy(() => {
+    const y = tf.engine().runKernel(
+      WGSL_NORM_APPLY,
+      { x: tf.reshape(x, [-1]), scale: tf.reshape(scale, [-1]), shift: tf.reshape(shift, [-1]) },
+      { c, sp, slope } as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor;
+    return tf.reshape(y, [n, sp, c]);
+  });
+}
