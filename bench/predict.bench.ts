@@ -6,7 +6,7 @@
  *   npm run bench -- predict [--config 3d|2d|both] [--tta on|off|both] [--backend auto|wasm|cpu] [--overhead on|off]
  *                            [--tiles-per-batch N] [--full-path on|off] [--hippo-cases N] [--ct on|off]
  *                            [--ct-shape 250,512,512] [--ct-tiles N|all] [--ct-full-patch on|off] [--tile-workers N|auto]
- *                            [--profile]
+ *                            [--profile] (--tiles-per-batch N also times N Lung tiles per call against one)
  *
  * Full predict path (predictCases: read NIfTI + crop + preprocess + sliding window + export + write NIfTI), random
  * weights, 3d_fullres, TTA on and off, peak RSS sampled every 50 ms:
@@ -47,6 +47,7 @@ import * as os from 'os';
 import { predictCases } from '../sdk/inference/predict';
 import { tileWorkerCount } from '../sdk/inference/tile_workers';
 import { forwardFlops } from '../sdk/network/architecture';
+import { LUNG_3D_FULLRES } from './network_webgpu';
 import { planExperiment } from '../sdk/planning/plan_experiment';
 import { Plans, PlansJSON } from '../sdk/planning/plans';
 import { writeNifti } from '../sdk/io/nifti';
@@ -217,21 +218,21 @@ interface FullRow {
   note: string;
 }
 
-/** Lung 3d_fullres topology (v1 Task06 plans: patch 80x192x160, 5 poolings, the last one in-plane only). */
+/** Lung 3d_fullres topology (LUNG_3D_FULLRES: v1 Task06 plans, patch 80x192x160, 5 poolings, the last one in-plane only). */
 function lungPlans(base: PlansJSON): Plans {
   const j: PlansJSON = structuredClone(base);
   const c = structuredClone(j.configurations['3d_fullres']);
   Object.assign(c, {
     data_identifier: 'bench_lung_3d_fullres',
     spacing: [1.25, 0.78515625, 0.78515625],
-    patch_size: [80, 192, 160],
-    batch_size: 2,
-    num_pool_per_axis: [4, 5, 5],
-    pool_op_kernel_sizes: [[2, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2]],
-    conv_kernel_sizes: [[3, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3]],
-    n_conv_per_stage_encoder: [2, 2, 2, 2, 2, 2],
-    n_conv_per_stage_decoder: [2, 2, 2, 2, 2],
-    UNet_base_num_features: 32,
+    patch_size: LUNG_3D_FULLRES.patch_size,
+    batch_size: LUNG_3D_FULLRES.batch_size,
+    num_pool_per_axis: [0, 1, 2].map((a) => LUNG_3D_FULLRES.pool_op_kernel_sizes.filter((p) => p[a] > 1).length),
+    pool_op_kernel_sizes: LUNG_3D_FULLRES.pool_op_kernel_sizes,
+    conv_kernel_sizes: LUNG_3D_FULLRES.conv_kernel_sizes,
+    n_conv_per_stage_encoder: LUNG_3D_FULLRES.conv_kernel_sizes.map(() => 2),
+    n_conv_per_stage_decoder: LUNG_3D_FULLRES.pool_op_kernel_sizes.map(() => 2),
+    UNet_base_num_features: LUNG_3D_FULLRES.UNet_base_num_features,
     normalization_schemes: ['CTNormalization'],
     use_mask_for_norm: [false],
   });
@@ -304,13 +305,14 @@ async function fullPath(args: string[], vs: VsTorch[], torchOff: string | null, 
       try {
         // per-tile network time (batch of 1 without TTA, 8 mirrors with TTA as v1 runs them one by one)
         const nTiles = tilesArg === 'all' ? 0 : Number(tilesArg);
-        const timeCalls = (patch: number[]): number => {
-          const x = tf.randomNormal([1, ...patch, 1]); // channels last
+        // seconds per tile of `nTiles` calls of `batch` tiles each
+        const timeCalls = (patch: number[], batch = 1): number => {
+          const x = tf.randomNormal([batch, ...patch, 1]); // channels last
           try {
             tf.tidy(() => lnet.predict(x)).dataSync(); // warm-up (kernel setup, heap growth) not counted
             const t = performance.now();
             for (let i = 0; i < nTiles; i++) tf.tidy(() => lnet.predict(x)).dataSync();
-            return (performance.now() - t) / 1000 / nTiles;
+            return (performance.now() - t) / 1000 / nTiles / batch;
           } finally {
             x.dispose();
           }
@@ -338,6 +340,15 @@ async function fullPath(args: string[], vs: VsTorch[], torchOff: string | null, 
             perCall = timedPerCall * voxelRatio;
             perCallNote = `${small.join('x')} patch timed on ${nTiles} call(s) x ${voxelRatio.toFixed(2)} (voxel ratio)`;
           }
+        }
+        const tpb = Number(arg(args, '--tiles-per-batch') ?? '1');
+        if (nTiles && tpb > 1) {
+          // tile batching: several tiles in one network call (the sliding window's tilesPerBatch) against one per call
+          const batched = timeCalls(timedPatch, tpb);
+          console.log(
+            `tile batching, Lung 3d_fullres ${timedPatch.join('x')}: ${tpb} tiles per call ${batched.toFixed(2)} s per tile, ` +
+              `1 per call ${timedPerCall.toFixed(2)} s (ratio ${(batched / timedPerCall).toFixed(2)}); RSS now ${(process.memoryUsage().rss / 1e9).toFixed(2)} GB`,
+          );
         }
         if (nTiles) {
           // PyTorch right after ours: one pass of the same network on the patch our side timed
