@@ -17,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { useNativeConv3d, useWgslKernels } from './backend';
-import { wgslConv3d, wgslNormApplyLeaky } from './webgpu/wgsl_kernels';
+import { wgslConv3d, wgslConv3dFilterGrad, wgslNormApplyLeaky } from './webgpu/wgsl_kernels';
 import { collapseSliceAxes } from './wasm_kernels';
 import { canUseWasmConvForward, canUseWasmFilterGrad, convFilterGrad, convForward } from './wasm_conv';
 
@@ -298,7 +298,14 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, strides: Int2 = [1, 1], p
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
         return [
           opts.inputGradient === false ? tf.zeros(xs.shape) : conv2dInputGrad(dy as tf.Tensor4D, ws, xs.shape, strides, p),
-          canUseWasmFilterGrad(xs.shape[3], dy.shape[3] as number)
+          useWgslKernels()
+            ? tf.tidy(() => {
+                const [n, h, wd, ci] = xs.shape;
+                const [, ho, wo, co] = dy.shape;
+                const g = wgslConv3dFilterGrad(tf.reshape(xs, [n, 1, h, wd, ci]) as tf.Tensor5D, tf.reshape(dy, [n, 1, ho, wo, co]) as tf.Tensor5D, [1, ...kernel], [1, ...strides], [0, ...p]);
+                return tf.reshape(g, [kernel[0], kernel[1], ci, co]) as tf.Tensor4D;
+              })
+            : canUseWasmFilterGrad(xs.shape[3], dy.shape[3] as number)
             ? tf.tidy(() => {
                 const [n, h, wd, ci] = xs.shape;
                 const [, ho, wo, co] = dy.shape;
@@ -498,7 +505,9 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
           return tf.reshape(tf.slice(acc!, [0, p[0], 0], [n, d, plane]), [n, d, h, wd, ci]);
             });
         // our SIMD kernel where it applies (wasm_conv.ts: 2-3x XNNPACK's speed for this shape of GEMM)
-        const dw = canUseWasmFilterGrad(ci, co)
+        const dw = useWgslKernels()
+          ? wgslConv3dFilterGrad(xs as tf.Tensor5D, dy as tf.Tensor5D, [kd, kh, kw], strides, p)
+          : canUseWasmFilterGrad(ci, co)
           ? convFilterGrad(xs as tf.Tensor5D, dy as tf.Tensor5D, { kernel: [kd, kh, kw], strides, pads: p })
           : sd === 1
             ? conv3dFilterGradDepthStride1(xs as tf.Tensor5D, dy as tf.Tensor5D, [kd, kh, kw], hw, p)

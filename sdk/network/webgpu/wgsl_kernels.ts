@@ -8,6 +8,11 @@
  *   output tile, 4x4 per thread, through 64x16 / 16x64 tiles of A and B in workgroup memory (8 KB, inside the 16 KB
  *   that compatibility-mode adapters guarantee). Against the 'ops' formulation (depth taps stacked on channels, then
  *   tfjs's conv2d) it skips the kd-times larger stacked copy of the input.
+ * - `NnunetWgslConv3dFilterGrad`: the filter gradient dW [K, Co] = A^T dY, the same implicit A, as a GEMM whose
+ *   reduction runs over all M output voxels (89,600 per hippocampus patch, 2.5 million per Lung tile) while the output
+ *   is small (K x Co): split-K, each workgroup sums one chunk of M into its own slice of a partial buffer (64x64
+ *   outputs per workgroup, 16 voxels per step), and one tfjs sum over the slices finishes it. The partial buffer is
+ *   kept under 2^24 floats (64 MB).
  * - `NnunetWgslNormApply`: the apply step of instance norm + LeakyReLU, y = leaky(x * scale[n, c] + shift[n, c]),
  *   in one pass instead of three kernels (multiply, add, prelu) and two intermediate tensors.
  *
@@ -19,6 +24,7 @@ import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 export const WGSL_CONV3D = 'NnunetWgslConv3d';
 export const WGSL_NORM_APPLY = 'NnunetWgslNormApply';
+export const WGSL_CONV3D_FILTER_GRAD = 'NnunetWgslConv3dFilterGrad';
 
 type Info = tf.TensorInfo;
 interface WebGpuBackendLike {
@@ -67,31 +73,11 @@ function conv3dProgram(a: WgslConv3dAttrs, co: number): WebGPUProgram {
     dispatchLayout: { x: [1], y: [0] },
     dispatch: [Math.ceil(co / TILE_N), gy, gz],
     workgroupSize: [16, 16, 1],
-    uniforms:
-      'inD : i32, inH : i32, inW : i32, ci : i32, outD : i32, outH : i32, outW : i32, co : i32, ' +
-      'kd : i32, kh : i32, kw : i32, sd : i32, sh : i32, sw : i32, pd : i32, ph : i32, pw : i32, M : i32, K : i32, groupsY : i32,',
+    uniforms: CONV_UNIFORMS + 'groupsY : i32,',
     getUserCode: () => `
       var<workgroup> As : array<f32, ${TILE_M * TILE_K}>;
       var<workgroup> Bs : array<f32, ${TILE_K * TILE_N}>;
-
-      // element (row, k) of the virtual im2col matrix: x at tap k's offset from output voxel row, 0 outside
-      fn loadA(row : i32, k : i32) -> f32 {
-        if (row >= uniforms.M || k >= uniforms.K) { return 0.0; }
-        let c = k % uniforms.ci;
-        let tap = k / uniforms.ci;
-        let tx = tap % uniforms.kw;
-        let ty = (tap / uniforms.kw) % uniforms.kh;
-        let tz = tap / (uniforms.kw * uniforms.kh);
-        let ox = row % uniforms.outW;
-        let oy = (row / uniforms.outW) % uniforms.outH;
-        let oz = (row / (uniforms.outW * uniforms.outH)) % uniforms.outD;
-        let b = row / (uniforms.outW * uniforms.outH * uniforms.outD);
-        let iz = oz * uniforms.sd + tz - uniforms.pd;
-        let iy = oy * uniforms.sh + ty - uniforms.ph;
-        let ix = ox * uniforms.sw + tx - uniforms.pw;
-        if (iz < 0 || iz >= uniforms.inD || iy < 0 || iy >= uniforms.inH || ix < 0 || ix >= uniforms.inW) { return 0.0; }
-        return x[(((b * uniforms.inD + iz) * uniforms.inH + iy) * uniforms.inW + ix) * uniforms.ci + c];
-      }
+      ${LOAD_A}
 
       fn loadB(k : i32, col : i32) -> f32 {
         if (k >= uniforms.K || col >= uniforms.co) { return 0.0; }
@@ -141,6 +127,101 @@ function conv3dProgram(a: WgslConv3dAttrs, co: number): WebGPUProgram {
   };
 }
 
+/** The A element loader shared by the forward and the filter gradient (x at tap k's offset from output voxel row). */
+const LOAD_A = `
+      fn loadA(row : i32, k : i32) -> f32 {
+        if (row >= uniforms.M || k >= uniforms.K) { return 0.0; }
+        let c = k % uniforms.ci;
+        let tap = k / uniforms.ci;
+        let tx = tap % uniforms.kw;
+        let ty = (tap / uniforms.kw) % uniforms.kh;
+        let tz = tap / (uniforms.kw * uniforms.kh);
+        let ox = row % uniforms.outW;
+        let oy = (row / uniforms.outW) % uniforms.outH;
+        let oz = (row / (uniforms.outW * uniforms.outH)) % uniforms.outD;
+        let b = row / (uniforms.outW * uniforms.outH * uniforms.outD);
+        let iz = oz * uniforms.sd + tz - uniforms.pd;
+        let iy = oy * uniforms.sh + ty - uniforms.ph;
+        let ix = ox * uniforms.sw + tx - uniforms.pw;
+        if (iz < 0 || iz >= uniforms.inD || iy < 0 || iy >= uniforms.inH || ix < 0 || ix >= uniforms.inW) { return 0.0; }
+        return x[(((b * uniforms.inD + iz) * uniforms.inH + iy) * uniforms.inW + ix) * uniforms.ci + c];
+      }`;
+
+const CONV_UNIFORMS =
+  'inD : i32, inH : i32, inW : i32, ci : i32, outD : i32, outH : i32, outW : i32, co : i32, ' +
+  'kd : i32, kh : i32, kw : i32, sd : i32, sh : i32, sw : i32, pd : i32, ph : i32, pw : i32, M : i32, K : i32, ';
+
+/** Largest split-K partial buffer of the filter gradient (floats). */
+const PARTIAL_LIMIT = 2 ** 24;
+
+function filterGradProgram(m: number, k: number, co: number): { program: WebGPUProgram; slices: number; chunk: number } {
+  const slices = Math.max(1, Math.min(Math.ceil(m / 1024), Math.floor(PARTIAL_LIMIT / (k * co)), maxGroups));
+  const chunk = Math.ceil(Math.ceil(m / slices) / TILE_K) * TILE_K;
+  const program: WebGPUProgram = {
+    variableNames: ['x', 'dy'],
+    outputShape: [slices * k, co],
+    shaderKey: 'nnunet_wgsl_conv3d_filter_grad',
+    dispatchLayout: { x: [1], y: [0] }, // not flat: main() takes no index
+    dispatch: [Math.ceil(co / TILE_N), Math.ceil(k / TILE_M), slices],
+    workgroupSize: [16, 16, 1],
+    uniforms: CONV_UNIFORMS + 'chunk : i32,',
+    getUserCode: () => `
+      var<workgroup> As : array<f32, ${TILE_K * TILE_M}>;
+      var<workgroup> Bs : array<f32, ${TILE_K * TILE_N}>;
+      ${LOAD_A}
+
+      ${'fn main()'} {
+        let tx = i32(localId.x);
+        let ty = i32(localId.y);
+        let li = i32(localIndex);
+        let colBase = i32(workgroupId.x) * ${TILE_N};
+        let kBase = i32(workgroupId.y) * ${TILE_M};
+        let slice = i32(workgroupId.z);
+        let mStart = slice * uniforms.chunk;
+        let mEnd = min(uniforms.M, mStart + uniforms.chunk);
+        var acc : array<array<f32, 4>, 4>;
+        for (var i = 0; i < 4; i++) { for (var j = 0; j < 4; j++) { acc[i][j] = 0.0; } }
+        // the loop bound is a uniform, so every invocation reaches the barriers (rows past mEnd load zeros)
+        for (var t = 0; t < uniforms.chunk; t += ${TILE_K}) {
+          for (var e = 0; e < 4; e++) {
+            let idx = li * 4 + e;
+            let mm = idx / ${TILE_M};
+            let kk = idx % ${TILE_M};
+            let row = mStart + t + mm;
+            var a = 0.0;
+            var g = 0.0;
+            if (row < mEnd) {
+              a = loadA(row, kBase + kk);
+              if (colBase + kk < uniforms.co) { g = dy[row * uniforms.co + colBase + kk]; }
+            }
+            As[idx] = a;
+            Bs[idx] = g;
+          }
+          workgroupBarrier();
+          for (var mm = 0; mm < ${TILE_K}; mm++) {
+            var av : array<f32, 4>;
+            var bv : array<f32, 4>;
+            for (var i = 0; i < 4; i++) { av[i] = As[mm * ${TILE_M} + ty * 4 + i]; }
+            for (var j = 0; j < 4; j++) { bv[j] = Bs[mm * ${TILE_N} + tx * 4 + j]; }
+            for (var i = 0; i < 4; i++) { for (var j = 0; j < 4; j++) { acc[i][j] = acc[i][j] + av[i] * bv[j]; } }
+          }
+          workgroupBarrier();
+        }
+        for (var i = 0; i < 4; i++) {
+          let kk = kBase + ty * 4 + i;
+          if (kk < uniforms.K) {
+            for (var j = 0; j < 4; j++) {
+              let col = colBase + tx * 4 + j;
+              if (col < uniforms.co) { setOutputAtIndex((slice * uniforms.K + kk) * uniforms.co + col, acc[i][j]); }
+            }
+          }
+        }
+      }
+    `,
+  };
+  return { program, slices, chunk };
+}
+
 function normApplyProgram(size: number): WebGPUProgram {
   const wg = 128;
   const groups = Math.ceil(size / wg);
@@ -168,6 +249,22 @@ function normApplyProgram(size: number): WebGPUProgram {
   };
 }
 
+const int = (v: number) => ({ type: 'int32', data: [v] });
+
+/** M (output voxels) and K (taps x input channels) of a convolution. */
+function convMK(a: WgslConv3dAttrs): [number, number] {
+  return [a.inShape[0] * a.outSize[0] * a.outSize[1] * a.outSize[2], a.kernel[0] * a.kernel[1] * a.kernel[2] * a.inShape[4]];
+}
+
+/** The values of CONV_UNIFORMS, in its order. */
+function convUniforms(a: WgslConv3dAttrs, co: number): { type: string; data: number[] }[] {
+  const [, d, h, wd, ci] = a.inShape;
+  const [m, k] = convMK(a);
+  return [
+    d, h, wd, ci, ...a.outSize, co, ...a.kernel, ...a.strides, ...a.pads, m, k,
+  ].map(int);
+}
+
 let registered = false;
 
 /** Registers both kernels for the webgpu backend (once; no-op when tfjs-backend-webgpu is not loaded). */
@@ -180,18 +277,20 @@ export function registerWgslKernels(): void {
     kernelFunc: (({ inputs, backend, attrs }: { inputs: { x: Info; w: Info }; backend: WebGpuBackendLike; attrs: unknown }) => {
       const a = attrs as unknown as WgslConv3dAttrs;
       const { x, w } = inputs;
-      const [, d, h, wd, ci] = a.inShape;
       const co = w.shape[1]; // w arrives as the [K, Co] view
-      const [kd, kh, kw] = a.kernel;
-      const [od, oh, ow] = a.outSize;
       const prog = conv3dProgram(a, co);
-      const m = prog.outputShape[0];
-      const int = (v: number) => ({ type: 'int32', data: [v] });
-      return backend.runWebGPUProgram(prog, [x, w], 'float32', [
-        int(d), int(h), int(wd), int(ci), int(od), int(oh), int(ow), int(co),
-        int(kd), int(kh), int(kw), int(a.strides[0]), int(a.strides[1]), int(a.strides[2]),
-        int(a.pads[0]), int(a.pads[1]), int(a.pads[2]), int(m), int(kd * kh * kw * ci), int(prog.dispatch[1]),
-      ]);
+      return backend.runWebGPUProgram(prog, [x, w], 'float32', [...convUniforms(a, co), int(prog.dispatch[1])]);
+    }) as unknown as tf.KernelFunc,
+  });
+  tf.registerKernel({
+    kernelName: WGSL_CONV3D_FILTER_GRAD,
+    backendName: 'webgpu',
+    kernelFunc: (({ inputs, backend, attrs }: { inputs: { x: Info; dy: Info }; backend: WebGpuBackendLike; attrs: unknown }) => {
+      const a = attrs as unknown as WgslConv3dAttrs;
+      const co = inputs.dy.shape[1]; // dy arrives as the [M, Co] view
+      const [m, k] = convMK(a);
+      const { program, chunk } = filterGradProgram(m, k, co);
+      return backend.runWebGPUProgram(program, [inputs.x, inputs.dy], 'float32', [...convUniforms(a, co), int(chunk)]);
     }) as unknown as tf.KernelFunc,
   });
   tf.registerKernel({
@@ -223,6 +322,22 @@ export function wgslConv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: [number, num
     // flat views: tfjs declares a uniform per input shape, and its rank-5 type (vec5) is the one with bugs
     const y = tf.engine().runKernel(WGSL_CONV3D, { x: tf.reshape(x, [-1, ci]), w: tf.reshape(w, [-1, co]) }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
     return tf.reshape(y, [n, ...outSize, co]) as tf.Tensor5D;
+  });
+}
+
+/**
+ * dW [kd, kh, kw, Ci, Co] of conv3d(x, w, strides, pads) given dy [N, Do, Ho, Wo, Co] (no gradient of its own).
+ */
+export function wgslConv3dFilterGrad(x: tf.Tensor5D, dy: tf.Tensor5D, kernel: [number, number, number], strides: [number, number, number], pads: [number, number, number]): tf.Tensor5D {
+  const [n, d, h, wd, ci] = x.shape;
+  const [, od, oh, ow, co] = dy.shape;
+  const attrs: WgslConv3dAttrs = { kernel, strides, pads, outSize: [od, oh, ow], inShape: [n, d, h, wd, ci] };
+  const [m, k] = convMK(attrs);
+  const { slices } = filterGradProgram(m, k, co);
+  return tf.tidy(() => {
+    const part = tf.engine().runKernel(WGSL_CONV3D_FILTER_GRAD, { x: tf.reshape(x, [-1, ci]), dy: tf.reshape(dy, [-1, co]) }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    const sum = slices === 1 ? part : tf.sum(tf.reshape(part, [slices, k * co]), 0);
+    return tf.reshape(sum, [...kernel, ci, co]) as tf.Tensor5D;
   });
 }
 
