@@ -104,24 +104,10 @@ function conv3dProgram(a: WgslConv3dAttrs, co: number): WebGPUProgram {
             Bs[idx] = loadB(k0 + bk, colBase + bc);
           }
           workgroupBarrier();
-          for (var kk = 0; kk < ${TILE_K}; kk++) {
-            var av : array<f32, 4>;
-            var bv : array<f32, 4>;
-            for (var i = 0; i < 4; i++) { av[i] = As[(ty * 4 + i) * ${TILE_K} + kk]; }
-            for (var j = 0; j < 4; j++) { bv[j] = Bs[kk * ${TILE_N} + tx * 4 + j]; }
-            for (var i = 0; i < 4; i++) { for (var j = 0; j < 4; j++) { acc[i][j] = acc[i][j] + av[i] * bv[j]; } }
-          }
+          ${accumulateTile(`(ty * 4 + i) * ${TILE_K} + s`)}
           workgroupBarrier();
         }
-        for (var i = 0; i < 4; i++) {
-          let row = rowBase + ty * 4 + i;
-          if (row < uniforms.M) {
-            for (var j = 0; j < 4; j++) {
-              let col = colBase + tx * 4 + j;
-              if (col < uniforms.co) { setOutputAtIndex(row * uniforms.co + col, acc[i][j]); }
-            }
-          }
-        }
+        ${storeTile('rowBase', 'uniforms.M', 'r * uniforms.co + col')}
       }
     `,
   };
@@ -150,6 +136,33 @@ const LOAD_A = `
 const CONV_UNIFORMS =
   'inD : i32, inH : i32, inW : i32, ci : i32, outD : i32, outH : i32, outW : i32, co : i32, ' +
   'kd : i32, kh : i32, kw : i32, sd : i32, sh : i32, sw : i32, pd : i32, ph : i32, pw : i32, M : i32, K : i32, ';
+
+/**
+ * WGSL, shared by both GEMMs: acc[i][j] += As[aIndex] * Bs[s, tx*4 + j] over the TILE_K steps s of one loaded tile
+ * pair; each thread owns 4x4 outputs (rows ty*4 + i, columns tx*4 + j). aIndex is an expression in i and s.
+ */
+function accumulateTile(aIndex: string): string {
+  return `for (var s = 0; s < ${TILE_K}; s++) {
+            var av : array<f32, 4>;
+            var bv : array<f32, 4>;
+            for (var i = 0; i < 4; i++) { av[i] = As[${aIndex}]; }
+            for (var j = 0; j < 4; j++) { bv[j] = Bs[s * ${TILE_N} + tx * 4 + j]; }
+            for (var i = 0; i < 4; i++) { for (var j = 0; j < 4; j++) { acc[i][j] = acc[i][j] + av[i] * bv[j]; } }
+          }`;
+}
+
+/** WGSL: write a thread's 4x4 outputs, rows r = rowBase + ty*4 + i below rowBound, columns below co, at outIndex(r, col). */
+function storeTile(rowBase: string, rowBound: string, outIndex: string): string {
+  return `for (var i = 0; i < 4; i++) {
+          let r = ${rowBase} + ty * 4 + i;
+          if (r < ${rowBound}) {
+            for (var j = 0; j < 4; j++) {
+              let col = colBase + tx * 4 + j;
+              if (col < uniforms.co) { setOutputAtIndex(${outIndex}, acc[i][j]); }
+            }
+          }
+        }`;
+}
 
 /** Largest split-K partial buffer of the filter gradient (floats). */
 const PARTIAL_LIMIT = 2 ** 24;
@@ -198,24 +211,10 @@ function filterGradProgram(m: number, k: number, co: number): { program: WebGPUP
             Bs[idx] = g;
           }
           workgroupBarrier();
-          for (var mm = 0; mm < ${TILE_K}; mm++) {
-            var av : array<f32, 4>;
-            var bv : array<f32, 4>;
-            for (var i = 0; i < 4; i++) { av[i] = As[mm * ${TILE_M} + ty * 4 + i]; }
-            for (var j = 0; j < 4; j++) { bv[j] = Bs[mm * ${TILE_N} + tx * 4 + j]; }
-            for (var i = 0; i < 4; i++) { for (var j = 0; j < 4; j++) { acc[i][j] = acc[i][j] + av[i] * bv[j]; } }
-          }
+          ${accumulateTile(`s * ${TILE_M} + ty * 4 + i`)}
           workgroupBarrier();
         }
-        for (var i = 0; i < 4; i++) {
-          let kk = kBase + ty * 4 + i;
-          if (kk < uniforms.K) {
-            for (var j = 0; j < 4; j++) {
-              let col = colBase + tx * 4 + j;
-              if (col < uniforms.co) { setOutputAtIndex((slice * uniforms.K + kk) * uniforms.co + col, acc[i][j]); }
-            }
-          }
-        }
+        ${storeTile('kBase', 'uniforms.K', '(slice * uniforms.K + r) * uniforms.co + col')}
       }
     `,
   };
