@@ -262,17 +262,19 @@ async function fullPath(args: string[], vs: VsTorch[], torchOff: string | null, 
     );
     const cfg = plans.configuration('3d_fullres');
     const nHippo = Number(arg(args, '--hippo-cases') ?? '3');
+    const twArg = arg(args, '--tile-workers') ?? 'auto';
+    const tileWorkers = twArg === 'auto' ? 'auto' : Number(twArg);
     const data = path.resolve(__dirname, '../../shared/data/Task04_Hippocampus/imagesTr');
     const ids = fs.readdirSync(data).filter((f) => f.endsWith('.nii.gz') && !f.startsWith('.')).sort().slice(0, nHippo).map((f) => f.replace('.nii.gz', ''));
     const net = GenericUNet.fromPlans(cfg as never, { numInputChannels: 1, numClasses: 3, seed: 1 });
     try {
       for (const tta of nHippo > 0 ? modes : []) {
         const { value: r, peakGB } = await withPeakRss(() =>
-          predictCases({ plans, configuration: '3d_fullres', networks: [net], input: data, caseIds: ids, outputDir: path.join(tmp, `hippo_${tta}`), mirroring: tta === 'on', progress: false }),
+          predictCases({ plans, configuration: '3d_fullres', networks: [net], input: data, caseIds: ids, outputDir: path.join(tmp, `hippo_${tta}`), mirroring: tta === 'on', progress: false, tileWorkers }),
         );
         const mean = (f: (c: (typeof r.cases)[0]) => number) => r.cases.reduce((a, c) => a + f(c), 0) / r.cases.length;
         rows.push({
-          what: `hippocampus 3d_fullres (patch ${cfg.patch_size.join('x')}, ${info.backend})`,
+          what: `hippocampus 3d_fullres (patch ${cfg.patch_size.join('x')}, ${info.backend}, tileWorkers ${twArg})`,
           tta,
           cases: r.cases.length,
           s_per_case: mean((c) => c.seconds).toFixed(2),
@@ -373,8 +375,6 @@ async function fullPath(args: string[], vs: VsTorch[], torchOff: string | null, 
             x.dispose();
           }
         }
-        const twArg = arg(args, '--tile-workers') ?? 'auto';
-        const tileWorkers = twArg === 'auto' ? 'auto' : Number(twArg);
         const real = tilesArg === 'all';
         for (const tta of modes) {
           // the rest of the path with a zero-cost network: tile count and the aggregation/export time

@@ -40,7 +40,9 @@ export interface SlidingWindowOptions {
   /**
    * Network calls in flight at once (default 1). Above 1 the next calls are made before the earlier results are
    * aggregated, for a predictPatch that runs calls in parallel (Node's TileWorkers); results are still aggregated in
-   * tile order, so the output does not depend on it.
+   * tile order. When a case has fewer calls than that (one tile with its mirrorings), each call's batch is split into
+   * `concurrency` calls of its samples instead. The output does not depend on it (the networks compute each sample on
+   * its own).
    */
   concurrency?: number;
   /** Called after each network call with (tiles done, tiles total); a returned promise is awaited (a page repaints). */
@@ -186,6 +188,8 @@ export async function predictSlidingWindow(
   const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 1));
   const groups: [number, number, number][][] = [];
   for (let t0 = 0; t0 < tiles.length; t0 += tilesPerBatch) groups.push(tiles.slice(t0, t0 + tilesPerBatch));
+  // with fewer calls than can be in flight, each call's batch is split instead (see launch)
+  const split = groups.length < concurrency ? concurrency : 1;
   const launch = (group: [number, number, number][]): Promise<Float32Array> => {
     const n = group.length * nMir;
     const batch = new Float32Array(n * cin * tvox);
@@ -196,7 +200,30 @@ export async function predictSlidingWindow(
       }
     });
     if (opts.signal?.aborted) throw new PredictionCancelled();
-    return opts.predictPatch(batch, [n, cin, ...netSpatial]);
+    if (split <= 1 || n < 2) return opts.predictPatch(batch, [n, cin, ...netSpatial]);
+    // fewer calls than instances (a one-tile case with its mirrorings): the batch's samples in `split` calls, so every
+    // instance computes a share; the outputs are put back together in sample order
+    const per = cin * tvox;
+    const outPer = numClasses * tvox;
+    const parts: Promise<Float32Array>[] = [];
+    const ranges: [number, number][] = [];
+    for (let i = 0, a = 0; i < split; i++) {
+      const len = Math.floor(n / split) + (i < n % split ? 1 : 0);
+      if (len > 0) ranges.push([a, a + len]);
+      a += len;
+    }
+    for (const [a, b] of ranges) parts.push(opts.predictPatch(batch.subarray(a * per, b * per), [b - a, cin, ...netSpatial]));
+    return Promise.all(parts).then((outs) => {
+      const res = new Float32Array(n * outPer);
+      outs.forEach((o, i) => {
+        const [a, b] = ranges[i];
+        if (!(o instanceof Float32Array) || o.length !== (b - a) * outPer) {
+          throw new Error(`predictSlidingWindow: network returned ${o?.length} values for batch [${b - a}, ${numClasses}, ${netSpatial}] (expected a Float32Array of ${(b - a) * outPer})`);
+        }
+        res.set(o, a * outPer);
+      });
+      return res;
+    });
   };
   // calls in flight, oldest first; on an error the later ones are left to settle unobserved
   const inFlight: Promise<Float32Array>[] = [];

@@ -16,6 +16,8 @@ import { tfjsPatchPredictor } from '../../sdk/inference/tfjs_predictor';
 import { predictCases } from '../../sdk/inference/predict';
 import { TileWorkers, tileWorkerCount, TILE_WORKERS_MIN_GFLOP_PER_CALL } from '../../sdk/inference/tile_workers';
 import { forwardFlops } from '../../sdk/network/architecture';
+import { readNifti } from '../../sdk/io/nifti';
+import { makeVolume } from '../../sdk/io/volume';
 import { TinyTask, tinyTask } from '../training/trainer_fixture';
 import { LUNG_3D_FULLRES } from '../../bench/network_webgpu';
 
@@ -65,6 +67,19 @@ describe('tile parallelism', () => {
       assert.ok(s.order.some((c, i) => c !== i), 'the calls did finish out of order');
       assert.deepEqual(progress, progress.map((_, i) => i + 1), 'progress counts tiles in order');
     }
+  });
+
+  test('a one-tile case: the mirrorings of its call are split over the calls in flight, and the result keeps its bits', async () => {
+    const shape = [1, 8, 12, 10];
+    const image = new Float32Array(8 * 12 * 10).map((_, i) => Math.cos(i * 0.11));
+    const base = { patchSize: [8, 12, 10], numClasses: 2, mirrorAxes: [0, 1, 2] };
+    const one = await predictSlidingWindow(image, shape, { ...base, predictPatch: scrambledPredictor(2).p });
+    const batches: number[] = [];
+    const s = scrambledPredictor(2);
+    const p: PatchPredictor = (b, sh) => (batches.push(sh[0]), s.p(b, sh));
+    const split = await predictSlidingWindow(image, shape, { ...base, predictPatch: p, concurrency: 3 });
+    assert.deepEqual(batches, [3, 3, 2], '8 mirrorings in 3 calls');
+    assert.ok(Buffer.from(split.data.buffer).equals(Buffer.from(one.data.buffer)));
   });
 
   test('cancel with calls in flight: PredictionCancelled, and the calls left running do not surface as unhandled rejections', async () => {
@@ -119,6 +134,31 @@ describe('tile parallelism', () => {
         assert.ok(fs.readFileSync(c.file!).equals(fs.readFileSync(d.file!)), `${c.id}: same segmentation file`);
         assert.ok(fs.readFileSync(c.probabilities!).equals(fs.readFileSync(d.probabilities!)), `${c.id}: same probabilities`);
       }
+    } finally {
+      net.dispose();
+    }
+  });
+
+  test('predictCases on a one-tile case with mirroring: the 8 mirrorings split over this thread and a worker give the one-thread files', async () => {
+    const cfg = task.plans.configuration('3d_fullres');
+    const net = GenericUNet.fromPlans(cfg as never, { numInputChannels: 1, numClasses: 3, seed: 7 });
+    try {
+      const full = await readNifti(path.join(task.dataset.dir, 'imagesTr', `${task.val[0]}.nii.gz`));
+      const [Z, Y, X] = full.shape;
+      const sub = [12, 14, 13] as [number, number, number]; // smaller than the 16^3 patch: one tile
+      const [oz, oy, ox] = [(Z - sub[0]) >> 1, (Y - sub[1]) >> 1, (X - sub[2]) >> 1]; // a centred block
+      const data = new Float32Array(sub[0] * sub[1] * sub[2]);
+      for (let z = 0; z < sub[0]; z++)
+        for (let y = 0; y < sub[1]; y++)
+          for (let x = 0; x < sub[2]; x++) data[(z * sub[1] + y) * sub[2] + x] = Number(full.data[((z + oz) * Y + y + oy) * X + x + ox]);
+      const images = [makeVolume(data, sub, { spacing: full.spacing, origin: full.origin, direction: full.direction })];
+      const run = (tileWorkers: number, dir: string) =>
+        predictCases({ plans: task.plans, configuration: '3d_fullres', networks: [net], input: [{ id: 'one_tile', images }], outputDir: path.join(task.root, dir), postprocessing: false, saveProbabilities: true, mirroring: true, progress: false, tileWorkers });
+      const [a, b] = [await run(0, 'one_tile_0'), await run(1, 'one_tile_1')];
+      const [c, d] = [a.cases[0], b.cases[0]];
+      assert.ok(c.ok && d.ok, c.error ?? d.error);
+      assert.ok(fs.readFileSync(c.file!).equals(fs.readFileSync(d.file!)), 'same segmentation file');
+      assert.ok(fs.readFileSync(c.probabilities!).equals(fs.readFileSync(d.probabilities!)), 'same probabilities');
     } finally {
       net.dispose();
     }
