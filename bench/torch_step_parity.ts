@@ -19,7 +19,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
-import { BackendName, backendInfo, initBackend } from '../sdk/network/backend';
+import { BackendName, backendInfo, ConvFormulation, initBackend } from '../sdk/network/backend';
 import { buildArchitecture } from '../sdk/network/architecture';
 import { GenericUNet } from '../sdk/network/generic_unet';
 import { readNpy } from '../sdk/io/npy';
@@ -113,6 +113,8 @@ export interface TorchStepParityOptions {
   inherit?: boolean;
   /** Backend of our side (default: automatic selection); `webgpu` runs the same step on the GPU path. */
   backend?: BackendName;
+  /** webgpu: the convolution formulation (NNUNET_CONV: ops, tfjs or wgsl) */
+  conv?: ConvFormulation;
 }
 
 /** Runs both sides; status 0 when everything agrees, with the Python side's report. */
@@ -122,7 +124,7 @@ export async function torchStepParity(o: TorchStepParityOptions = {}): Promise<{
   const python = o.python ?? process.env.NNUNET_REFERENCE_PYTHON ?? '/usr/bin/python3';
   const steps = o.steps ?? 3;
   const workers = o.gradientWorkers ?? 0;
-  await initBackend({ backend: o.backend });
+  await initBackend({ backend: o.backend, conv: o.conv });
   const cfg = officialHippocampusPlans().configuration(configuration);
   const batch = o.batch ?? (configuration === '2d' ? 40 : 2);
   const chunk = o.chunk ?? batch;
@@ -229,6 +231,7 @@ export async function main(args: string[]): Promise<number> {
     out: arg(args, '--out'),
     python: arg(args, '--python'),
     backend: arg(args, '--backend') as BackendName | undefined,
+    conv: arg(args, '--conv') as ConvFormulation | undefined,
     inherit: true,
   });
   return r.status;

@@ -33,7 +33,7 @@ test('3d_fullres training step (our conv3d ops) equals PyTorch nnU-Net v1 within
   check(await torchStepParity({ configuration: '3d_fullres', batch: 1, steps: 1, out: path.join(tmp, '3d') }));
 });
 
-// the same steps on the webgpu backend (here: Mesa's software OpenGL ES; tfjs's own Conv3D kernels, the default there)
+// the same steps on the webgpu backend (here: Mesa's software OpenGL ES; our conv ops, the default there, and our WGSL kernels)
 const noWebgpu = webgpuUnavailable() ?? false;
 
 test('webgpu: 2d training steps (chunked accumulation) equal PyTorch nnU-Net v1 within float32 noise', { skip: noWebgpu }, async () => {
@@ -42,4 +42,8 @@ test('webgpu: 2d training steps (chunked accumulation) equal PyTorch nnU-Net v1 
 
 test('webgpu: 3d_fullres training step equals PyTorch nnU-Net v1 within float32 noise', { skip: noWebgpu }, async () => {
   check(await torchStepParity({ configuration: '3d_fullres', batch: 1, steps: 1, out: path.join(tmp, '3d_webgpu'), backend: 'webgpu' }));
+});
+
+test('webgpu with our WGSL kernels (NNUNET_CONV=wgsl): 3d_fullres training step equals PyTorch nnU-Net v1 within float32 noise', { skip: noWebgpu }, async () => {
+  check(await torchStepParity({ configuration: '3d_fullres', batch: 1, steps: 1, out: path.join(tmp, '3d_webgpu_wgsl'), backend: 'webgpu', conv: 'wgsl' }));
 });
