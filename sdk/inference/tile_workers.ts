@@ -10,11 +10,11 @@
  * RSS each), so the worker count is also a memory choice (`tileWorkers: 0` turns them off).
  */
 import type { MessagePort, Worker } from 'worker_threads';
-import * as tf from '@tensorflow/tfjs';
 import type { NetworkArchitecture } from '../network/architecture';
 import { GenericUNet } from '../network/generic_unet';
-import { initBackend, BackendName, useNativeConv3d } from '../network/backend';
-import { defaultThreads, startModuleWorker } from '../util/pool';
+import { initBackend, BackendName } from '../network/backend';
+import { extraCpuInstances } from '../network/cpu_instances';
+import { startModuleWorker } from '../util/pool';
 import type { PatchPredictor } from './sliding_window';
 import { tfjsPatchPredictor } from './tfjs_predictor';
 
@@ -32,18 +32,12 @@ type FromWorker = { type: 'ready' } | { type: 'out'; id: number; data: Float32Ar
 export const TILE_WORKERS_MIN_GFLOP_PER_CALL = 100;
 
 /**
- * Worker count for `tileWorkers` (CLI `--tile-workers`): 'auto' = cores - 1, at most 3, on the wasm and cpu backends
- * when one network call is at least TILE_WORKERS_MIN_GFLOP_PER_CALL; none on native TensorFlow (it already uses
- * every core) or a GPU (one device). A number is taken as given.
+ * Worker count for `tileWorkers` (CLI `--tile-workers`): extraCpuInstances (cores - 1, at most 3; none on native
+ * TensorFlow or webgpu), and with 'auto' none either when one network call is below TILE_WORKERS_MIN_GFLOP_PER_CALL.
  */
 export function tileWorkerCount(n: number | 'auto' | undefined, gflopPerCall: number): number {
-  if (n === undefined || n === 'auto') {
-    if (useNativeConv3d() || !['wasm', 'cpu'].includes(tf.getBackend())) return 0;
-    if (!(gflopPerCall >= TILE_WORKERS_MIN_GFLOP_PER_CALL)) return 0;
-    return Math.max(0, Math.min(defaultThreads() - 1, 3));
-  }
-  if (!(Number.isInteger(n) && n >= 0)) throw new Error(`tileWorkers must be a non-negative integer or 'auto', got ${n}`);
-  return n;
+  if ((n === undefined || n === 'auto') && !(gflopPerCall >= TILE_WORKERS_MIN_GFLOP_PER_CALL)) return 0;
+  return extraCpuInstances(n ?? 'auto', 'tileWorkers');
 }
 
 /** Worker side: its own backend instance and a network per netId; one tile batch per message, in order. */

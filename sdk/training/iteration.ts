@@ -6,9 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { PlansConfiguration } from '../planning/plans';
 import type { GenericUNet } from '../network/generic_unet';
-import { useNativeConv3d } from '../network/backend';
+import { extraCpuInstances } from '../network/cpu_instances';
 import { readScalar } from '../network/read';
-import { defaultThreads } from '../util/pool';
 import { V2_GRAD_CLIP } from './constants';
 import { dcAndCeLoss, multipleOutputLoss } from './dice_ce_loss';
 import { batchToTensors } from './tensors';
@@ -109,10 +108,7 @@ export const WASM_CHUNK_BUDGET = 6e6;
 /** Gradient worker threads for `gradientWorkers` (0 on native TensorFlow and webgpu). */
 export function gradientWorkerCount(n: number | 'auto'): number {
   // workers are extra wasm/cpu instances: none on native TensorFlow (it uses every core) or a GPU (one device)
-  if (useNativeConv3d() || tf.getBackend() === 'webgpu') return 0;
-  if (n === 'auto') return Math.max(0, Math.min(defaultThreads() - 1, 3));
-  if (!(Number.isInteger(n) && n >= 0)) throw new Error(`trainFold: gradientWorkers must be a non-negative integer or 'auto', got ${n}`);
-  return n;
+  return extraCpuInstances(n, 'trainFold: gradientWorkers');
 }
 
 /** Samples per forward/backward chunk of a training step (`microBatchSize` option; also used by `bench network`). */
