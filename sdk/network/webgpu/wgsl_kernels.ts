@@ -84,7 +84,7 @@ function conv3dProgram(a: WgslConv3dAttrs, co: number): WebGPUProgram {
         return w[k * uniforms.co + col];
       }
 
-      ${'fn main()'} {
+      fn main() {
         let tx = i32(localId.x);
         let ty = i32(localId.y);
         let li = i32(localIndex);
@@ -183,7 +183,7 @@ function filterGradProgram(m: number, k: number, co: number): { program: WebGPUP
       var<workgroup> Bs : array<f32, ${TILE_K * TILE_N}>;
       ${LOAD_A}
 
-      ${'fn main()'} {
+      fn main() {
         let tx = i32(localId.x);
         let ty = i32(localId.y);
         let li = i32(localIndex);
@@ -235,7 +235,7 @@ function normApplyProgram(size: number): WebGPUProgram {
     size: true,
     uniforms: 'c : i32, sp : i32, slope : f32,',
     getUserCode: () => `
-      ${'fn main(index : i32)'} {
+      fn main(index : i32) {
         if (index < uniforms.size) {
           let ch = index % uniforms.c;
           let s = (index / (uniforms.sp * uniforms.c)) * uniforms.c + ch;
