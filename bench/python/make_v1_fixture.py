@@ -205,35 +205,38 @@ MIRRORS = [None, (4,), (3,), (4, 3), (2,), (4, 2), (3, 2), (4, 3, 2)]
 
 
 @torch.no_grad()
-def mirror_and_pred(net, x, mult):
+def mirror_and_pred(net, x, mult, mirrors=MIRRORS):
+    """v1 _internal_maybe_mirror_and_pred_3D: each mirror's softmax times 1/len(mirrors), summed, times the Gaussian."""
     result = torch.zeros([1, NUM_CLASSES] + list(x.shape[2:]), dtype=torch.float)
-    for m in MIRRORS:
+    for m in mirrors:
         if m is None:
             pred = torch.softmax(net(x)[0], 1)
-            result += 1 / 8 * pred
+            result += 1 / len(mirrors) * pred
         else:
             pred = torch.softmax(net(torch.flip(x, m))[0], 1)
-            result += 1 / 8 * torch.flip(pred, m)
+            result += 1 / len(mirrors) * torch.flip(pred, m)
     result[:, :] *= mult
     return result
 
 
 @torch.no_grad()
-def predict_3d(net, data, step_size=0.5):
+def predict_3d(net, data, step_size=0.5, patch_size=None, mirrors=MIRRORS):
+    """v1 _internal_predict_3D_3Dconv_tiled; `mirrors` [None] is do_mirroring False."""
+    ps = patch_size or PATCH
     net.eval()
-    data, slicer = pad_nd_image(data, PATCH)
-    steps = compute_steps(PATCH, data.shape[1:], step_size)
-    g = get_gaussian(PATCH)
+    data, slicer = pad_nd_image(data, ps)
+    steps = compute_steps(ps, data.shape[1:], step_size)
+    g = get_gaussian(ps)
     gt = torch.from_numpy(g)
     agg = np.zeros([NUM_CLASSES] + list(data.shape[1:]), dtype=np.float32)
     nb = np.zeros([NUM_CLASSES] + list(data.shape[1:]), dtype=np.float32)
     for x in steps[0]:
         for y in steps[1]:
             for z in steps[2]:
-                patch = torch.from_numpy(np.ascontiguousarray(data[None, :, x:x + PATCH[0], y:y + PATCH[1], z:z + PATCH[2]]))
-                pred = mirror_and_pred(net, patch, gt)[0].numpy()
-                agg[:, x:x + PATCH[0], y:y + PATCH[1], z:z + PATCH[2]] += pred
-                nb[:, x:x + PATCH[0], y:y + PATCH[1], z:z + PATCH[2]] += g
+                patch = torch.from_numpy(np.ascontiguousarray(data[None, :, x:x + ps[0], y:y + ps[1], z:z + ps[2]]))
+                pred = mirror_and_pred(net, patch, gt, mirrors)[0].numpy()
+                agg[:, x:x + ps[0], y:y + ps[1], z:z + ps[2]] += pred
+                nb[:, x:x + ps[0], y:y + ps[1], z:z + ps[2]] += g
     sl = (slice(None),) + slicer[1:]
     agg = agg[sl]
     nb = nb[sl]

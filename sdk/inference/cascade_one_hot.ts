@@ -19,23 +19,26 @@ export function foregroundOneHot(seg: ArrayLike<number>, numClasses: number): Fl
 /**
  * The one-hot previous-stage channels of the cascade: the low-res segmentation in raw geometry -> crop_bbox ->
  * transpose_forward -> resize_segmentation order 1 to the preprocessed shape -> one channel per label 1..K-1.
+ * `cropBbox` null is v1's own test-time path (predict.py preprocess_save_to_queue; reference appendix B.9): the
+ * uncropped segmentation is resized straight to the cropped shape. Official v1 models use it, to predict as v1 does.
  */
 export function cascadeOneHot(
   prevSeg: ArrayLike<number>,
   rawShape: readonly number[],
-  cropBbox: readonly (readonly number[])[],
+  cropBbox: readonly (readonly number[])[] | null,
   transposeForward: readonly number[],
   targetShape: readonly number[],
   numClasses: number,
 ): Float32Array {
   if (prevSeg.length !== rawShape[0] * rawShape[1] * rawShape[2]) throw new Error(`cascade: previous-stage segmentation has ${prevSeg.length} voxels, image ${rawShape.join('x')}`);
-  const bs = cropBbox.map((b) => b[1] - b[0]);
+  const bbox = cropBbox ?? rawShape.map((n) => [0, n]);
+  const bs = bbox.map((b) => b[1] - b[0]);
   const cropped = new Uint8Array(bs[0] * bs[1] * bs[2]);
   let o = 0;
-  for (let z = cropBbox[0][0]; z < cropBbox[0][1]; z++)
-    for (let y = cropBbox[1][0]; y < cropBbox[1][1]; y++) {
+  for (let z = bbox[0][0]; z < bbox[0][1]; z++)
+    for (let y = bbox[1][0]; y < bbox[1][1]; y++) {
       const row = (z * rawShape[1] + y) * rawShape[2];
-      for (let x = cropBbox[2][0]; x < cropBbox[2][1]; x++) cropped[o++] = prevSeg[row + x];
+      for (let x = bbox[2][0]; x < bbox[2][1]; x++) cropped[o++] = prevSeg[row + x];
     }
   const t = transpose3(cropped, bs, transposeForward);
   const tShape = transposeForward.map((a) => bs[a]);

@@ -56,6 +56,8 @@ export interface TrainedModel {
    * parsed postprocessing.json.
    */
   postprocessing?: boolean | string | PostprocessingJson;
+  /** a cascade: its previous-stage segmentation enters uncropped, as official v1 prediction does (imported v1 models) */
+  v1UncroppedCascadeInput?: boolean;
 }
 
 export interface PredictCasesOptions extends TrainedModel {
@@ -206,7 +208,14 @@ function predictionRunKey(o: PredictCasesOptions, foldFolders: string[], postpro
         postprocessing: resolvePostprocessing(previousStage),
       })
     : null;
-  const settings = { configuration: o.configuration, checkpoint, mirroring: o.mirroring ?? true, stepSize: o.stepSize ?? 0.5, probabilities: Boolean(o.saveProbabilities) };
+  const settings = {
+    configuration: o.configuration,
+    checkpoint,
+    mirroring: o.mirroring ?? true,
+    stepSize: o.stepSize ?? 0.5,
+    probabilities: Boolean(o.saveProbabilities),
+    ...(o.v1UncroppedCascadeInput ? { v1UncroppedCascadeInput: true } : {}),
+  };
   return JSON.stringify({ main, low, settings });
 }
 
@@ -233,7 +242,7 @@ function loadModel(m: TrainedModel): InferenceModel {
     }
   }
   return inferenceModel(
-    { json, configuration: m.configuration, nets, foldFolders, postprocessing: resolvePostprocessing(m), owned },
+    { json, configuration: m.configuration, nets, foldFolders, postprocessing: resolvePostprocessing(m), owned, v1UncroppedCascadeInput: m.v1UncroppedCascadeInput },
     () => {
       if (owned) for (const n of nets) n.dispose();
     },

@@ -32,6 +32,11 @@ export interface InferenceModel {
   postprocessing: PostprocessingJson | null;
   /** loaded by the caller's loader, so disposed by it */
   owned: boolean;
+  /**
+   * A cascade's previous-stage segmentation enters uncropped, as official v1 prediction does it (cascade_one_hot.ts);
+   * default false: cropped with crop_bbox first, as at training.
+   */
+  v1UncroppedCascadeInput?: boolean;
 }
 
 /**
@@ -39,7 +44,7 @@ export interface InferenceModel {
  * (the caller disposes what it loaded).
  */
 export function inferenceModel(
-  o: { json: PlansJSON; configuration: string; nets: GenericUNet[]; foldFolders: string[]; postprocessing: PostprocessingJson | null; owned: boolean },
+  o: { json: PlansJSON; configuration: string; nets: GenericUNet[]; foldFolders: string[]; postprocessing: PostprocessingJson | null; owned: boolean; v1UncroppedCascadeInput?: boolean },
   fail: () => void = () => undefined,
 ): InferenceModel {
   const error = (msg: string): never => {
@@ -149,7 +154,8 @@ export async function predictProbabilities(
       postprocessing: lowres.postprocessing,
     });
     const sp = pre.dataShape.slice(1);
-    const oneHot = cascadeOneHot(lseg.data, lseg.shape, pre.properties.crop_bbox, model.json.transpose_forward, sp, model.numClasses);
+    const bbox = model.v1UncroppedCascadeInput ? null : pre.properties.crop_bbox;
+    const oneHot = cascadeOneHot(lseg.data, lseg.shape, bbox, model.json.transpose_forward, sp, model.numClasses);
     const both = new Float32Array(data.length + oneHot.length);
     both.set(data);
     both.set(oneHot, data.length);

@@ -5,6 +5,7 @@
  *
  *   <models>/<name>/model.json                       { format, name, folder, configuration, trainer, plans, folds, source, imported_at }
  *   <models>/<name>/<trainer>__<plans>/...           plans.pkl, postprocessing.json, fold_k/model_*.model(.pkl)
+ *   <models>/<name>/previous_stage/<trainer>__<plans>/...   a v1 cascade's 3d_lowres model (manifest: previous_stage)
  *
  * `<models>` defaults to `<nnUNet_results>/imported_models`. `Model.load(name | folder)` reads either.
  */
@@ -31,7 +32,12 @@ export interface ModelManifest {
   checkpoint: string;
   source: string;
   imported_at: string;
+  /** a cascade's 3d_lowres model folder, relative to the manifest (v1 3d_cascade_fullres) */
+  previous_stage?: string;
 }
+
+/** Where a store entry keeps a cascade's previous-stage model. */
+export const PREVIOUS_STAGE_FOLDER = 'previous_stage';
 
 /** Where imported models live: `<nnUNet_results>/imported_models` unless given. */
 export function modelStore(opts: RootOptions & { modelsDir?: string } = {}): string {
@@ -149,8 +155,19 @@ export function modelFilesToCopy(folder: string, checkpoint: string): string[] {
   return files;
 }
 
-/** Copy into `<store>/<name>` through a temporary sibling folder renamed at the end (all or nothing). */
-export function writeStoreEntry(store: string, name: string, folder: string, files: string[], manifest: Omit<ModelManifest, 'folder'>, overwrite: boolean): string {
+/**
+ * Copy into `<store>/<name>` through a temporary sibling folder renamed at the end (all or nothing). `also`: more
+ * model folders copied under `<name>/<to>/<their folder name>` (a cascade's previous stage).
+ */
+export function writeStoreEntry(
+  store: string,
+  name: string,
+  folder: string,
+  files: string[],
+  manifest: Omit<ModelManifest, 'folder'>,
+  overwrite: boolean,
+  also: { folder: string; files: string[]; to: string }[] = [],
+): string {
   if (!/^[\w.-]+$/.test(name) || name === '.' || name === '..') throw new ModelImportError(`model name '${name}' may only use letters, digits, '_', '-' and '.'`);
   const dest = path.join(store, name);
   if (fs.existsSync(dest) && !overwrite) throw new ModelImportError(`${dest}: a model named '${name}' is already imported (choose another --name or pass --force)`);
@@ -158,10 +175,12 @@ export function writeStoreEntry(store: string, name: string, folder: string, fil
   const tmp = fs.mkdtempSync(path.join(store, `.importing-${name}-`));
   try {
     const sub = path.basename(folder);
-    for (const f of files) {
-      const to = path.join(tmp, sub, f);
-      fs.mkdirSync(path.dirname(to), { recursive: true });
-      fs.copyFileSync(path.join(folder, f), to);
+    for (const { from, to, list } of [{ from: folder, to: sub, list: files }, ...also.map((a) => ({ from: a.folder, to: path.join(a.to, path.basename(a.folder)), list: a.files }))]) {
+      for (const f of list) {
+        const dest = path.join(tmp, to, f);
+        fs.mkdirSync(path.dirname(dest), { recursive: true });
+        fs.copyFileSync(path.join(from, f), dest);
+      }
     }
     writeJsonAtomicSync(path.join(tmp, MODEL_MANIFEST), { ...manifest, folder: sub });
     if (fs.existsSync(dest)) fs.rmSync(dest, { recursive: true, force: true });

@@ -28,18 +28,31 @@ import { predictCases, PredictInputCase, PredictionResult } from '../inference/p
 import type { RootOptions } from '../paths';
 import { isV2ModelFolder } from './v2';
 import { ModelV2 } from './model_v2';
-import { findModelFolders, findV2ModelFolders, modelFilesToCopy, modelFolderOf, modelStore, unpackModelZip, writeStoreEntry } from './import';
+import { findModelFolders, findV2ModelFolders, modelFilesToCopy, modelFolderOf, modelStore, PREVIOUS_STAGE_FOLDER, unpackModelZip, writeStoreEntry } from './import';
 import {
   findV1ModelFolder,
+  isV1CascadeTrainer,
   loadV1Network,
   ModelImportError,
   readV1CheckpointInfo,
   SUPPORTED_V1_TRAINERS,
   v1Architecture,
   v1PlansToPlansJSON,
+  v1PreviousTrainer,
   v1Stage,
+  type V1CheckpointInfo,
+  type V1ModelFolder,
   type V1PlansPickle,
 } from './v1';
+
+/**
+ * Where official v1 keeps a cascade's 3d_lowres model: `<results>/nnUNet/3d_lowres/<task>/<previous trainer>__<plans>`,
+ * the cascade being `<results>/nnUNet/3d_cascade_fullres/<task>/<trainer>__<plans>` (predict_simple.py).
+ */
+export function officialLowresFolder(cascade: V1ModelFolder, info: V1CheckpointInfo): string {
+  const task = path.dirname(cascade.modelDir);
+  return path.join(path.dirname(path.dirname(task)), '3d_lowres', path.basename(task), `${v1PreviousTrainer(info)}__${cascade.plansName || 'nnUNetPlansv2.1'}`);
+}
 
 export interface ModelLoadOptions {
   /** folds to use (default: every fold_k with the checkpoint) */
@@ -53,6 +66,11 @@ export interface ModelLoadOptions {
    * prediction looks (a fold folder's postprocessing.json is not applied, as in v1); false = none; a file path.
    */
   postprocessing?: boolean | string;
+  /**
+   * A 3d_cascade_fullres model's 3d_lowres model folder. Default: the imported model's copy, else the official
+   * results layout `<results>/nnUNet/3d_lowres/<task>/<previous trainer>__<plans>` next to the cascade's folder.
+   */
+  previousStage?: string;
 }
 
 export interface ImportModelOptions extends RootOptions {
@@ -66,6 +84,8 @@ export interface ImportModelOptions extends RootOptions {
   /** replace an imported model of the same name */
   overwrite?: boolean;
   allowOtherTrainer?: boolean;
+  /** a 3d_cascade_fullres model's 3d_lowres model folder, when it is not where the official layout puts it */
+  previousStage?: string;
 }
 
 export interface ModelPredictOptions {
@@ -103,7 +123,7 @@ export class Model {
     readonly format: 'nnunet-v1',
     readonly trainer: string,
     readonly plansName: string,
-    /** '2d', '3d_lowres' or '3d_fullres' */
+    /** '2d', '3d_lowres', '3d_fullres' or '3d_cascade_fullres' */
     readonly configuration: string,
     /** the model's plans in nnunet-ts's schema (one configuration) */
     readonly plans: Plans,
@@ -113,6 +133,10 @@ export class Model {
     readonly networks: GenericUNet[],
     readonly postprocessing: PostprocessingJson | null,
     readonly postprocessingFile: string | null,
+    /** the `<trainer>__<plans>` folder (plans.pkl, fold_k/) */
+    readonly modelFolder: string,
+    /** a 3d_cascade_fullres model's 3d_lowres model: predicted first, its segmentation is the cascade's extra input */
+    readonly previousStage: Model | null = null,
   ) {}
 
   /**
@@ -146,7 +170,8 @@ export class Model {
         `${folder.folds[0].info}: trainer '${trainer}' is not supported (${SUPPORTED_V1_TRAINERS.join(', ')}); pass allowOtherTrainer to predict as nnUNetTrainerV2 would`,
       );
     }
-    const { stage, configuration } = v1Stage(info.plans, info.init, folder.folds[0].info);
+    const { stage, configuration } = v1Stage(info.plans, info.init, folder.folds[0].info, trainer);
+    const cascade = configuration === '3d_cascade_fullres';
     const taskName = path.basename(path.dirname(folder.modelDir)) || 'imported';
     const json = v1PlansToPlansJSON(info.plans, {
       stage,
@@ -156,15 +181,15 @@ export class Model {
       batchDice: typeof info.init[4] === 'boolean' ? info.init[4] : undefined,
       file: folder.folds[0].info,
     });
-    const arch = v1Architecture(info.plans, stage);
+    const arch = v1Architecture(info.plans, stage, cascade);
     const networks: GenericUNet[] = [];
     try {
       for (const f of folder.folds) {
         if (f !== folder.folds[0]) {
           // every fold must be the same network (v1 loads all folds into the first fold's trainer)
           const other = readV1CheckpointInfo(f.info);
-          const s2 = v1Stage(other.plans, other.init, f.info);
-          const a2 = v1Architecture(other.plans, s2.stage);
+          const s2 = v1Stage(other.plans, other.init, f.info, other.name);
+          const a2 = v1Architecture(other.plans, s2.stage, isV1CascadeTrainer(other.name));
           if (parameterCount(a2) !== parameterCount(arch) || JSON.stringify(a2.params) !== JSON.stringify(arch.params)) {
             throw new ModelImportError(`${f.info}: this fold's network differs from ${folder.folds[0].info}'s`);
           }
@@ -174,6 +199,20 @@ export class Model {
     } catch (e) {
       for (const n of networks) n.dispose();
       throw e;
+    }
+    let previousStage: Model | null = null;
+    if (cascade) {
+      const lowDir = opts.previousStage
+        ? path.resolve(opts.previousStage)
+        : manifest?.previous_stage
+          ? path.resolve(abs, manifest.previous_stage)
+          : officialLowresFolder(folder, info);
+      try {
+        previousStage = await Model.loadPreviousStage(lowDir, folder, arch.numClasses, opts, manifest?.checkpoint);
+      } catch (e) {
+        for (const n of networks) n.dispose();
+        throw e;
+      }
     }
     const ppOpt = opts.postprocessing ?? true;
     const ppFile = ppOpt === false ? null : typeof ppOpt === 'string' ? path.resolve(ppOpt) : folder.postprocessingFile;
@@ -190,7 +229,29 @@ export class Model {
       networks,
       pp,
       ppFile,
+      folder.modelDir,
+      previousStage,
     );
+  }
+
+  /** A cascade's 3d_lowres model, checked to be one (v1 predict_simple runs it with the cascade's folds setting). */
+  private static async loadPreviousStage(lowDir: string, cascade: V1ModelFolder, numClasses: number, opts: ModelLoadOptions, checkpoint?: string): Promise<Model> {
+    if (!fs.existsSync(lowDir)) {
+      throw new ModelImportError(
+        `${cascade.modelDir}: a 3d_cascade_fullres model predicts with its 3d_lowres model first, which is not at ${lowDir} ` +
+          `(official layout: <results>/nnUNet/3d_lowres/<task>/<trainer>__<plans>; give its folder as previousStage / --previous-stage)`,
+      );
+    }
+    const low = await Model.load(lowDir, { folds: opts.folds, checkpoint: opts.checkpoint ?? checkpoint, allowOtherTrainer: opts.allowOtherTrainer });
+    const fail = (msg: string): never => {
+      low.dispose();
+      throw new ModelImportError(`${lowDir}: ${msg}`);
+    };
+    if (!(low instanceof Model)) fail(`an nnU-Net v2 model cannot be the previous stage of the v1 cascade ${cascade.modelDir}`);
+    const m = low as Model;
+    if (m.configuration !== '3d_lowres') fail(`is a ${m.configuration} model; the cascade ${cascade.modelDir} needs its 3d_lowres model`);
+    if (m.numClasses !== numClasses) fail(`has ${m.numClasses} classes, the cascade ${cascade.modelDir} ${numClasses}`);
+    return m;
   }
 
   /**
@@ -222,11 +283,21 @@ export class Model {
       }
       const folder = candidates[0];
       const foldNums = folds?.map((f) => (f === 'all' ? 'all' : Number(f.replace('fold_', ''))));
-      const model = await Model.load(folds ? path.join(folder, folds[0]) : folder, { checkpoint, folds: foldNums as (number | 'all')[] | undefined, allowOtherTrainer: opts.allowOtherTrainer });
+      const model = await Model.load(folds ? path.join(folder, folds[0]) : folder, {
+        checkpoint,
+        folds: foldNums as (number | 'all')[] | undefined,
+        allowOtherTrainer: opts.allowOtherTrainer,
+        previousStage: opts.previousStage,
+      });
       try {
         const task = path.basename(path.dirname(folder));
         const name = opts.name ?? `${task}_${model.configuration}`.replace(/[^\w.-]/g, '_');
         const files = modelFilesToCopy(folder, checkpoint).filter((f) => !folds || !f.includes(path.sep) || folds.includes(f.split(path.sep)[0]));
+        // a cascade carries its 3d_lowres model (the folds it was loaded with)
+        const low = model instanceof Model ? model.previousStage : null;
+        const also = low
+          ? [{ folder: low.modelFolder, files: modelFilesToCopy(low.modelFolder, checkpoint).filter((f) => !f.includes(path.sep) || low.folds.includes(f.split(path.sep)[0])), to: PREVIOUS_STAGE_FOLDER }]
+          : [];
         const dir = writeStoreEntry(
           modelStore(opts),
           name,
@@ -242,8 +313,10 @@ export class Model {
             checkpoint,
             source: abs,
             imported_at: new Date().toISOString(),
+            ...(low ? { previous_stage: path.join(PREVIOUS_STAGE_FOLDER, path.basename(low.modelFolder)) } : {}),
           },
           Boolean(opts.overwrite),
+          also,
         );
         return { name, dir, model: String(model) };
       } finally {
@@ -316,6 +389,7 @@ export class Model {
     const d = describeNetwork(c, { numInputChannels: this.architecture.numInputChannels, numClasses: this.numClasses });
     return [
       `${this.format} model ${this.trainer}__${this.plansName} (${this.configuration}), folds ${this.folds.join(', ')}`,
+      ...(this.previousStage ? [`previous stage: ${this.previousStage} (predicted first; its segmentation is ${this.numClasses - 1} one-hot input channel(s))`] : []),
       `patch ${c.patch_size.join('x')}, spacing ${c.spacing.join('x')}, ${this.architecture.numInputChannels} channel(s), ${this.numClasses} classes`,
       `postprocessing: ${this.postprocessing ? `largest component of ${JSON.stringify(this.postprocessing.for_which_classes)}` : 'none'}`,
       d.table,
@@ -323,7 +397,7 @@ export class Model {
   }
 
   toString(): string {
-    return `Model(${this.format} ${this.trainer}__${this.plansName} ${this.configuration}, folds ${this.folds.join(', ')})`;
+    return `Model(${this.format} ${this.trainer}__${this.plansName} ${this.configuration}, folds ${this.folds.join(', ')}${this.previousStage ? `, after ${this.previousStage.trainer} 3d_lowres folds ${this.previousStage.folds.join(', ')}` : ''})`;
   }
 
   private check(): void {
@@ -390,11 +464,25 @@ export class Model {
       saveProbabilities: o.saveProbabilities,
       progress: o.progress ?? false,
       tileWorkers: o.tileWorkers,
+      ...(this.previousStage
+        ? {
+            previousStage: {
+              plans: this.previousStage.plans,
+              configuration: this.previousStage.configuration,
+              networks: this.previousStage.networks,
+              foldFolders: this.previousStage.folds,
+              postprocessing: this.previousStage.postprocessing ?? false,
+            },
+            // official v1 prediction resizes the uncropped lowres segmentation (reference appendix B.9)
+            v1UncroppedCascadeInput: true,
+          }
+        : {}),
     });
   }
 
   dispose(): void {
     if (this.disposed) return;
+    this.previousStage?.dispose();
     for (const n of this.networks) n.dispose();
     this.disposed = true;
   }

@@ -36,7 +36,24 @@ export { ModelImportError } from './errors';
 import { ModelImportError } from './errors';
 
 /** Trainers whose prediction is nnUNetTrainerV2's (network, mirroring, preprocessing). */
-export const SUPPORTED_V1_TRAINERS = ['nnUNetTrainerV2'] as const;
+export const SUPPORTED_V1_TRAINERS = ['nnUNetTrainerV2', 'nnUNetTrainerV2CascadeFullRes'] as const;
+
+/**
+ * v1 cascade trainers (nnUNetTrainerV2_CascadeFullRes.py): the last stage of plans with two, with num_classes - 1
+ * extra input channels (the previous stage's one-hot segmentation). Their init args end with
+ * (..., deterministic, previous_trainer = "nnUNetTrainerV2", fp16).
+ */
+export const V1_CASCADE_TRAINERS = ['nnUNetTrainerV2CascadeFullRes'] as const;
+
+export function isV1CascadeTrainer(trainer: string): boolean {
+  return (V1_CASCADE_TRAINERS as readonly string[]).includes(trainer);
+}
+
+/** The 3d_lowres trainer a cascade was trained on (init[8], v1 default nnUNetTrainerV2). */
+export function v1PreviousTrainer(info: V1CheckpointInfo): string {
+  const t = info.init[8];
+  return typeof t === 'string' && t ? t : 'nnUNetTrainerV2';
+}
 
 /** numpy arrays -> nested lists, recursively (plans hold arrays and numpy scalars). */
 export function toPlain(v: unknown): unknown {
@@ -96,10 +113,13 @@ export function readV1CheckpointInfo(file: string): V1CheckpointInfo {
   return { init: toPlain(raw.init) as unknown[], name: raw.name as string, class: raw.class as string | undefined, plans: checkV1Plans(raw.plans, `${file} (plans)`) };
 }
 
-export type V1Configuration = '2d' | '3d_lowres' | '3d_fullres';
+export type V1Configuration = '2d' | '3d_lowres' | '3d_fullres' | '3d_cascade_fullres';
 
-/** v1 nnUNetTrainer.process_plans: the stage (init[5], or the only one) and the configuration it is. */
-export function v1Stage(plans: V1PlansPickle, init: unknown[] | null, file: string): { stage: string; configuration: V1Configuration } {
+/**
+ * v1 nnUNetTrainer.process_plans: the stage (init[5], or the only one) and the configuration it is. A cascade
+ * trainer (`trainer`) is 3d_cascade_fullres: the last of two or more 3D stages.
+ */
+export function v1Stage(plans: V1PlansPickle, init: unknown[] | null, file: string, trainer = ''): { stage: string; configuration: V1Configuration } {
   const stages = Object.keys(plans.plans_per_stage).sort((a, b) => Number(a) - Number(b));
   let stage: string;
   const s = init ? init[5] : null;
@@ -110,6 +130,10 @@ export function v1Stage(plans: V1PlansPickle, init: unknown[] | null, file: stri
   need(stages.includes(stage), file, `stage ${stage} is not in the plans (stages ${stages.join(', ')})`);
   const dim = plans.plans_per_stage[stage].patch_size.length;
   need(dim === 2 || dim === 3, file, `patch_size of stage ${stage} has ${dim} entries`);
+  if (isV1CascadeTrainer(trainer)) {
+    need(dim === 3 && stages.length > 1 && stage === stages[stages.length - 1], file, `${trainer} needs the last of two or more 3D stages; this is stage ${stage} of ${stages.join(', ')}`);
+    return { stage, configuration: '3d_cascade_fullres' };
+  }
   const configuration: V1Configuration = dim === 2 ? '2d' : stages.length > 1 && stage === stages[0] ? '3d_lowres' : '3d_fullres';
   return { stage, configuration };
 }
@@ -161,6 +185,8 @@ export function v1PlansToPlansJSON(
     ...defaultResampling(),
     n_conv_per_stage_encoder: new Array<number>(st.conv_kernel_sizes.length).fill(convPerStage),
     n_conv_per_stage_decoder: new Array<number>(st.conv_kernel_sizes.length - 1).fill(convPerStage),
+    // the cascade's input channels include the 3d_lowres segmentation (predicted first, by the lowres model's own plans)
+    ...(opts.configuration === '3d_cascade_fullres' ? { previous_stage: '3d_lowres' } : {}),
   };
   const tf = p.transpose_forward ?? [0, 1, 2];
   const tb = p.transpose_backward ?? [0, 1, 2];
@@ -179,8 +205,11 @@ export function v1PlansToPlansJSON(
   };
 }
 
-/** The Generic_UNet nnUNetTrainerV2.initialize_network builds for these plans and stage. */
-export function v1Architecture(p: V1PlansPickle, stage: string): NetworkArchitecture {
+/**
+ * The Generic_UNet nnUNetTrainerV2.initialize_network builds for these plans and stage; a cascade stage
+ * (`cascade`) has num_classes - 1 more input channels (nnUNetTrainerV2CascadeFullRes.process_plans).
+ */
+export function v1Architecture(p: V1PlansPickle, stage: string, cascade = false): NetworkArchitecture {
   const st = p.plans_per_stage[stage];
   return buildArchitecture(
     {
@@ -190,7 +219,7 @@ export function v1Architecture(p: V1PlansPickle, stage: string): NetworkArchitec
       patch_size: st.patch_size,
       batch_size: st.batch_size,
     },
-    { numInputChannels: p.num_modalities, numClasses: p.num_classes + 1, convPerStage: p.conv_per_stage ?? 2 },
+    { numInputChannels: p.num_modalities + (cascade ? p.num_classes : 0), numClasses: p.num_classes + 1, convPerStage: p.conv_per_stage ?? 2 },
   );
 }
 

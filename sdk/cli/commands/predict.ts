@@ -26,7 +26,12 @@ async function predictWithModel(nameOrDir: string, input: string, output: string
   if (checkpoint && !/^model_\w+$/.test(checkpoint) && !/^checkpoint_\w+\.pth$/.test(checkpoint)) {
     throw new UsageError(`with --model, -chk takes a v1 checkpoint name (model_final_checkpoint, model_best, ...) or a v2 one (checkpoint_best, ...), got '${chk}'`);
   }
-  const model = await Model.load(dir, { folds, checkpoint, postprocessing: flags['disable-postprocessing'] ? false : true });
+  const model = await Model.load(dir, {
+    folds,
+    checkpoint,
+    postprocessing: flags['disable-postprocessing'] ? false : true,
+    previousStage: flags['previous-stage'] as string | undefined,
+  });
   try {
     console.log(String(model));
     const r = await model.predictFolder(input, output, {
@@ -83,6 +88,7 @@ export const predictCommand: CommandSpec = {
     { name: 'task', alias: 't', type: 'string', help: 'raw task folder the model was trained on (locates plans and results)' },
     { name: 'model', alias: 'm', type: 'string', help: 'an imported model (import-model) or an official nnU-Net v1 or v2 model folder, instead of -t/-c' },
     { name: 'models', type: 'string', help: 'model store for --model NAME (default <nnUNet_results>/imported_models)' },
+    { name: 'previous-stage', type: 'string', help: "with --model: a v1 cascade's 3d_lowres model folder (default: the imported copy, or the official results layout)" },
     { name: 'configuration', alias: 'c', type: 'string', help: '2d, 3d_lowres, 3d_fullres or 3d_cascade_fullres', default: '3d_fullres' },
     { name: 'folds', alias: 'f', type: 'list', help: 'folds to ensemble (default: all trained of 0..4)' },
     { name: 'disable-tta', type: 'boolean', help: 'no mirroring test-time augmentation' },
