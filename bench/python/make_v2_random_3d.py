@@ -4,7 +4,13 @@ the 2d fixture's (test/fixtures/v2_models, same dataset.json / intensity propert
 spacing SPACING (default 3.5 1 1, so v2 resamples with separate z: order 3 in plane, order 0 along z), patch 8x40x32,
 3 stages. Saved as nnUNetTrainer.save_checkpoint does (keys as in make_v2_fixture.py).
 
-Usage: /usr/bin/python3 make_v2_random_3d.py FIXTURE_2D_MODEL_FOLDER OUT_DATASET_DIR [SZ SY SX]
+With CASCADE=1 it also writes a v2 cascade as nnUNetPlannerResEncM/ExperimentPlanner write one when a dataset is
+large: a 3d_lowres configuration (spacing SZ x 2SY x 2SX, patch 8x24x16, next_stage 3d_cascade_fullres) and
+`3d_cascade_fullres: {inherits_from: 3d_fullres, previous_stage: 3d_lowres}`, with one untrained network each (the
+cascade's takes 1 + 2 input channels: the image and the previous stage's one-hot labels 1, 2,
+determine_num_input_channels), and prints the cascade's folder, then the lowres one.
+
+Usage: [CASCADE=1] /usr/bin/python3 make_v2_random_3d.py FIXTURE_2D_MODEL_FOLDER OUT_DATASET_DIR [SZ SY SX]
 """
 import json
 import os
@@ -31,14 +37,31 @@ cfg.update({'data_identifier': 'nnUNetPlans_3d_fullres', 'batch_size': 2, 'patch
             'architecture': {'network_class_name': c2['architecture']['network_class_name'], 'arch_kwargs': k,
                              '_kw_requires_import': c2['architecture']['_kw_requires_import']}})
 plans['configurations'] = {'3d_fullres': cfg}
-net = PlainConvUNet(1, 3, k['features_per_stage'], k['kernel_sizes'], k['strides'], k['n_conv_per_stage'], 3, k['n_conv_per_stage_decoder'], 3)
-init_he(net)
-folder = os.path.join(out, 'nnUNetTrainer__nnUNetPlans__3d_fullres')
-os.makedirs(os.path.join(folder, 'fold_0'), exist_ok=True)
-for name, obj in [('plans.json', plans), ('dataset.json', ds)]:
-    json.dump(obj, open(os.path.join(folder, name), 'w'), indent=4)
-torch.save({'network_weights': net.state_dict(), 'optimizer_state': None, 'grad_scaler_state': None, 'logging': {}, '_best_ema': None,
-            'current_epoch': 0, 'init_args': {'plans': plans, 'configuration': '3d_fullres', 'fold': 0, 'dataset_json': ds, 'device': torch.device('cpu')},
-            'trainer_name': 'nnUNetTrainer', 'inference_allowed_mirroring_axes': (0, 1, 2)},
-           os.path.join(folder, 'fold_0', 'checkpoint_final.pth'))
-print(folder)
+cascade = os.environ.get('CASCADE') == '1'
+if cascade:
+    low = dict(cfg)
+    low.update({'data_identifier': 'nnUNetPlans_3d_lowres', 'patch_size': [8, 24, 16], 'spacing': [spacing[0], 2 * spacing[1], 2 * spacing[2]],
+                'median_image_size_in_voxels': [10.0, 25.0, 18.0], 'next_stage': '3d_cascade_fullres'})
+    plans['configurations']['3d_lowres'] = low
+    plans['configurations']['3d_cascade_fullres'] = {'inherits_from': '3d_fullres', 'previous_stage': '3d_lowres'}
+
+
+def save(configuration, n_in):
+    net = PlainConvUNet(n_in, 3, k['features_per_stage'], k['kernel_sizes'], k['strides'], k['n_conv_per_stage'], 3, k['n_conv_per_stage_decoder'], 3)
+    init_he(net)
+    folder = os.path.join(out, f'nnUNetTrainer__nnUNetPlans__{configuration}')
+    os.makedirs(os.path.join(folder, 'fold_0'), exist_ok=True)
+    for name, obj in [('plans.json', plans), ('dataset.json', ds)]:
+        json.dump(obj, open(os.path.join(folder, name), 'w'), indent=4)
+    torch.save({'network_weights': net.state_dict(), 'optimizer_state': None, 'grad_scaler_state': None, 'logging': {}, '_best_ema': None,
+                'current_epoch': 0, 'init_args': {'plans': plans, 'configuration': configuration, 'fold': 0, 'dataset_json': ds, 'device': torch.device('cpu')},
+                'trainer_name': 'nnUNetTrainer', 'inference_allowed_mirroring_axes': (0, 1, 2)},
+               os.path.join(folder, 'fold_0', 'checkpoint_final.pth'))
+    return folder
+
+
+if cascade:
+    print(save('3d_cascade_fullres', 1 + 2))
+    print(save('3d_lowres', 1))
+else:
+    print(save('3d_fullres', 1))

@@ -18,9 +18,16 @@ MIC-DKFZ/nnUNet master (nnunetv2 @00f73256), not imported (nnunetv2 is not insta
                  argmax, pasted into shape_before_cropping, transpose_backward; probabilities likewise with
                  background 1 outside the crop (label_handling.py revert_cropping_on_probabilities)
 
-Usage: /usr/bin/python3 v2_predict_raw.py MODEL_FOLDER OUT_DIR IMAGE.nii.gz [IMAGE.nii.gz ...]
+  cascade        (3d_cascade_fullres, PREV_STAGE=<the 3d_lowres model folder>) the previous stage predicts the case
+                 first, as `nnUNetv2_predict -c 3d_lowres` would write it (segmentation in the input's geometry);
+                 then run_case with that segmentation as seg: cropped (0 outside the nonzero mask -> -1), resampled with
+                 resampling_fn_seg_kwargs (resize_segmentation order 1, order_z 0), appended as one-hot foreground
+                 channels (predict_from_raw_data.py preprocessing_iterator_fromfiles)
+
+Usage: [PREV_STAGE=LOWRES_FOLDER] /usr/bin/python3 v2_predict_raw.py MODEL_FOLDER OUT_DIR IMAGE.nii.gz [IMAGE.nii.gz ...]
 Writes OUT_DIR/<case>_probs.npy (float32 (C, z, y, x)), <case>_seg.npy (uint8 (z, y, x)), <case>_input.npy
-(preprocessed) and <case>_logits.npy (float16, preprocessed grid); prints one JSON line per case (timings).
+(preprocessed) and <case>_logits.npy (float16, preprocessed grid), with PREV_STAGE also <case>_prev_seg.npy (uint8,
+the previous stage's segmentation); prints one JSON line per case (timings).
 Env: NNUNET_REF_THREADS (torch threads, default 2).
 """
 import itertools
@@ -43,7 +50,7 @@ ANISO_THRESHOLD = 3
 
 # ---- preprocessing ----
 
-def crop_to_nonzero(data, nonzero_label=-1):
+def crop_to_nonzero(data, seg=None, nonzero_label=-1):
     mask = data[0] != 0
     for c in range(1, data.shape[0]):
         mask |= data[c] != 0
@@ -52,7 +59,12 @@ def crop_to_nonzero(data, nonzero_label=-1):
     bbox = [[int(np.min(w[i])), int(np.max(w[i])) + 1] for i in range(3)]
     sl = tuple(slice(a, b) for a, b in bbox)
     data = data[(slice(None),) + sl]
-    seg = np.where(mask[sl][None], np.int8(0), np.int8(nonzero_label))
+    if seg is not None:
+        # a previous stage's segmentation (cascade): cropped alike, 0 outside the nonzero mask becomes -1
+        seg = seg[(slice(None),) + sl]
+        seg[(seg == 0) & (~mask[sl][None])] = nonzero_label
+    else:
+        seg = np.where(mask[sl][None], np.int8(0), np.int8(nonzero_label))
     return data, seg, bbox
 
 
@@ -111,9 +123,22 @@ def resample_data_or_seg_to_shape(data, new_shape, current_spacing, new_spacing,
     return resample_data_or_seg(data, new_shape, is_seg, axis, order, do_separate_z, order_z)
 
 
+def resize_segmentation(segmentation, new_shape, order=3):
+    """batchgenerators resize_segmentation: each label's mask resized, >= 0.5 wins, labels in ascending order."""
+    if order == 0:
+        return resize(segmentation.astype(float), new_shape, order, mode='edge', clip=True, anti_aliasing=False).astype(segmentation.dtype)
+    reshaped = np.zeros(new_shape, dtype=segmentation.dtype)
+    for c in np.unique(segmentation):
+        m = resize((segmentation == c).astype(float), new_shape, order, mode='edge', clip=True, anti_aliasing=False)
+        reshaped[m >= 0.5] = c
+    return reshaped
+
+
 def resample_data_or_seg(data, new_shape, is_seg, axis, order, do_separate_z, order_z):
-    assert not is_seg
-    kwargs = {'mode': 'edge', 'anti_aliasing': False}
+    if is_seg:
+        resize_fn, kwargs = resize_segmentation, {}
+    else:
+        resize_fn, kwargs = resize, {'mode': 'edge', 'anti_aliasing': False}
     shape = np.array(data[0].shape)
     new_shape = np.array(new_shape)
     dtype_out = data.dtype
@@ -128,9 +153,10 @@ def resample_data_or_seg(data, new_shape, is_seg, axis, order, do_separate_z, or
             rd = []
             for s in range(shape[axis]):
                 sl = data[c, s] if axis == 0 else (data[c, :, s] if axis == 1 else data[c, :, :, s])
-                rd.append(resize(sl, new_shape_2d, order, **kwargs))
+                rd.append(resize_fn(sl, new_shape_2d, order, **kwargs))
             rd = np.stack(rd, axis)
             if shape[axis] != new_shape[axis]:
+                assert not is_seg or order_z == 0
                 rows, cols, dim = new_shape
                 orows, ocols, odim = rd.shape
                 mr, mc, md = np.mgrid[:rows, :cols, :dim]
@@ -142,17 +168,23 @@ def resample_data_or_seg(data, new_shape, is_seg, axis, order, do_separate_z, or
                 reshaped_final[c] = rd
     else:
         for c in range(data.shape[0]):
-            reshaped_final[c] = resize(data[c], new_shape, order, **kwargs)
+            reshaped_final[c] = resize_fn(data[c], new_shape, order, **kwargs)
     return reshaped_final
 
 
-def preprocess(images, spacing, plans, cfg, channel_props):
+def preprocess(images, spacing, plans, cfg, channel_props, prev_seg=None, n_cls=None):
+    """run_case_npy; `prev_seg` (1, z, y, x) in the input's geometry: a cascade's previous-stage segmentation, cropped,
+    resampled with resampling_fn_seg and appended as one-hot foreground channels (predict_from_raw_data.py
+    preprocessing_iterator_fromfiles: convert_labelmap_to_one_hot(seg[0], foreground_labels))."""
     data = images.astype(np.float32)
     tf = plans['transpose_forward']
     data = data.transpose([0, *[i + 1 for i in tf]])
+    seg = None
+    if prev_seg is not None:
+        seg = np.copy(prev_seg).transpose([0, *[i + 1 for i in tf]]).astype(np.int8)
     original_spacing = [spacing[i] for i in tf]
     shape_before_cropping = data.shape[1:]
-    data, seg, bbox = crop_to_nonzero(data)
+    data, seg, bbox = crop_to_nonzero(data, seg)
     shape_after_crop = data.shape[1:]
     target = list(cfg['spacing'])
     if len(target) < 3:
@@ -162,6 +194,11 @@ def preprocess(images, spacing, plans, cfg, channel_props):
         data[c] = normalize(data[c], cfg['normalization_schemes'][c], cfg['use_mask_for_norm'][c], seg[0], channel_props.get(str(c)))
     kw = cfg.get('resampling_fn_data_kwargs', {'is_seg': False, 'order': 3, 'order_z': 0, 'force_separate_z': None})
     data = resample_data_or_seg_to_shape(data, new_shape, original_spacing, target, **kw)
+    if prev_seg is not None:
+        kws = cfg.get('resampling_fn_seg_kwargs', {'is_seg': True, 'order': 1, 'order_z': 0, 'force_separate_z': None})
+        seg = resample_data_or_seg_to_shape(seg, new_shape, original_spacing, target, **kws)
+        onehot = np.stack([(seg[0] == k).astype(np.float32) for k in range(1, n_cls)])
+        data = np.vstack((data, onehot))
     props = {'spacing': list(spacing), 'shape_before_cropping': shape_before_cropping, 'bbox_used_for_cropping': bbox,
              'shape_after_cropping_and_before_resampling': shape_after_crop}
     return data.astype(np.float32, copy=False), props
@@ -263,11 +300,8 @@ def export(logits, props, plans, cfg):
     return seg_full, p_full
 
 
-def main():
-    folder, out = sys.argv[1], sys.argv[2]
-    images = sys.argv[3:]
-    torch.set_num_threads(int(os.environ.get('NNUNET_REF_THREADS', '2')))
-    os.makedirs(out, exist_ok=True)
+def load_model(folder):
+    """A v2 model folder: plans, the configuration (inherits_from resolved), every fold's network (strict)."""
     plans = json.load(open(os.path.join(folder, 'plans.json')))
     ds = json.load(open(os.path.join(folder, 'dataset.json')))
     cfg_name = os.path.basename(os.path.normpath(folder)).split('__')[2]
@@ -278,45 +312,66 @@ def main():
         cfg = parent
     n_cls = max(ds['labels'].values()) + 1
     n_in = len(ds['channel_names'])
+    # determine_num_input_channels: a cascade stage also sees the previous stage's one-hot foreground labels
+    n_net_in = n_in + (n_cls - 1 if cfg.get('previous_stage') else 0)
     folds = sorted(d for d in os.listdir(folder) if d.startswith('fold_') and os.path.isfile(os.path.join(folder, d, 'checkpoint_final.pth')))
     nets, mirror = [], None
     for f in folds:
         ck = torch.load(os.path.join(folder, f, 'checkpoint_final.pth'), map_location='cpu')
-        net = build(cfg, n_in, n_cls)
+        net = build(cfg, n_net_in, n_cls)
         net.load_state_dict(ck['network_weights'], strict=True)
         nets.append(net)
         if mirror is None:
             mirror = list(ck['inference_allowed_mirroring_axes'] or [])
     if os.environ.get('NNUNET_REF_NO_MIRROR') == '1':
         mirror = []
+    return {'plans': plans, 'cfg': cfg, 'nets': nets, 'mirror': mirror, 'n_cls': n_cls}
+
+
+def predict_case(m, data, spacing, prev_seg=None):
+    t0 = time.time()
+    pre, props = preprocess(data, spacing, m['plans'], m['cfg'], m['plans'].get('foreground_intensity_properties_per_channel', {}), prev_seg, m['n_cls'])
+    t1 = time.time()
+    x = torch.from_numpy(pre)
+    logits = None
+    for net in m['nets']:
+        lg = sliding_window_logits(net, x, m['cfg']['patch_size'], m['n_cls'], m['mirror'])
+        logits = lg if logits is None else logits + lg
+    if len(m['nets']) > 1:
+        logits /= len(m['nets'])
+    t2 = time.time()
+    seg, probs = export(logits, props, m['plans'], m['cfg'])
+    return seg, probs, pre, logits, {'preprocess_s': t1 - t0, 'predict_s': t2 - t1, 'export_s': time.time() - t2}
+
+
+def main():
+    folder, out = sys.argv[1], sys.argv[2]
+    images = sys.argv[3:]
+    torch.set_num_threads(int(os.environ.get('NNUNET_REF_THREADS', '2')))
+    os.makedirs(out, exist_ok=True)
+    model = load_model(folder)
+    prev = load_model(os.environ['PREV_STAGE']) if os.environ.get('PREV_STAGE') else None
     for img_file in images:
         case = os.path.basename(img_file).replace('.nii.gz', '')
         if case.endswith('_0000'):
             case = case[:-5]
-        t0 = time.time()
         img = nib.load(img_file)
         arr = np.asarray(img.dataobj).astype(np.float32)
         # SimpleITKIO: numpy (z, y, x), spacing reversed
         data = arr.transpose(2, 1, 0)[None]
         spacing = [float(s) for s in img.header.get_zooms()[:3]][::-1]
-        pre, props = preprocess(data, spacing, plans, cfg, plans.get('foreground_intensity_properties_per_channel', {}))
-        t1 = time.time()
-        x = torch.from_numpy(pre)
-        logits = None
-        for net in nets:
-            lg = sliding_window_logits(net, x, cfg['patch_size'], n_cls, mirror)
-            logits = lg if logits is None else logits + lg
-        if len(nets) > 1:
-            logits /= len(nets)
-        t2 = time.time()
-        seg, probs = export(logits, props, plans, cfg)
-        t3 = time.time()
+        prev_seg = None
+        if prev:
+            # nnUNetv2_predict -c 3d_lowres writes this segmentation; -prev_stage_predictions reads it back (read_seg)
+            prev_seg = predict_case(prev, data, spacing)[0][None]
+            np.save(os.path.join(out, f'{case}_prev_seg.npy'), prev_seg[0])
+        seg, probs, pre, logits, t = predict_case(model, data, spacing, prev_seg)
         np.save(os.path.join(out, f'{case}_probs.npy'), probs)
         np.save(os.path.join(out, f'{case}_seg.npy'), seg)
         np.save(os.path.join(out, f'{case}_input.npy'), pre)
         np.save(os.path.join(out, f'{case}_logits.npy'), logits.numpy().astype(np.float16))
-        print(json.dumps({'case': case, 'preprocessed_shape': list(pre.shape), 'preprocess_s': t1 - t0, 'predict_s': t2 - t1, 'export_s': t3 - t2,
-                          'foreground': int((seg > 0).sum())}), flush=True)
+        print(json.dumps({'case': case, 'preprocessed_shape': list(pre.shape), **t, 'foreground': int((seg > 0).sum()),
+                          **({'prev_stage_foreground': int((prev_seg > 0).sum())} if prev else {})}), flush=True)
 
 
 if __name__ == '__main__':

@@ -159,6 +159,7 @@ export class Model {
         folds: opts.folds,
         checkpoint: manifest?.checkpoint ?? v2Checkpoint,
         allowOtherTrainer: opts.allowOtherTrainer,
+        previousStage: opts.previousStage ?? (manifest?.previous_stage ? path.resolve(abs, manifest.previous_stage) : undefined),
       });
     }
     const folder = findV1ModelFolder(modelDir, { ...opts, checkpoint: opts.checkpoint ?? manifest?.checkpoint });
@@ -340,12 +341,20 @@ export class Model {
     if (c.length > 1) throw new ModelImportError(`${src}: holds ${c.length} models, choose one with --configuration: ${c.map((d) => path.relative(root, d)).join(', ')}`);
     const folder = c[0];
     const foldNums = folds?.map((f) => (f === 'fold_all' ? 'all' : Number(f.replace('fold_', '')))) as (number | 'all')[] | undefined;
-    const model = ModelV2.load(folder, { folds: foldNums, allowOtherTrainer: opts.allowOtherTrainer });
+    const model = ModelV2.load(folder, { folds: foldNums, allowOtherTrainer: opts.allowOtherTrainer, previousStage: opts.previousStage });
     try {
       const ds = path.basename(path.dirname(folder));
       const name = opts.name ?? `${ds}_${model.configuration}`.replace(/[^\w.-]/g, '_');
-      const files = ['plans.json', 'dataset.json', 'dataset_fingerprint.json'].filter((f) => fs.existsSync(path.join(folder, f)));
-      for (const f of model.folds) files.push(path.join(f, 'checkpoint_final.pth'));
+      const v2Files = (m: ModelV2) => {
+        const dir = m.v2.folder.dir;
+        const files = ['plans.json', 'dataset.json', 'dataset_fingerprint.json'].filter((f) => fs.existsSync(path.join(dir, f)));
+        for (const f of m.folds) files.push(path.join(f, 'checkpoint_final.pth'));
+        return files;
+      };
+      const files = v2Files(model);
+      // a cascade stage carries its previous stage's model
+      const low = model.previousStage;
+      const also = low ? [{ folder: low.v2.folder.dir, files: v2Files(low), to: PREVIOUS_STAGE_FOLDER }] : [];
       const dir = writeStoreEntry(
         modelStore(opts),
         name,
@@ -361,8 +370,10 @@ export class Model {
           checkpoint: 'checkpoint_final.pth',
           source: src,
           imported_at: new Date().toISOString(),
+          ...(low ? { previous_stage: path.join(PREVIOUS_STAGE_FOLDER, path.basename(low.v2.folder.dir)) } : {}),
         },
         Boolean(opts.overwrite),
+        also,
       );
       return { name, dir, model: String(model) };
     } finally {

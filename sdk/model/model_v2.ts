@@ -6,10 +6,15 @@
  * resample), v2 sliding window (averaged float16 logits, mirroring over the checkpoint's
  * inference_allowed_mirroring_axes), logits resampled to the original spacing, then softmax / argmax, un-cropped.
  * nnUNetv2_predict applies no postprocessing (that is nnUNetv2_apply_postprocessing's job): neither does this.
+ *
+ * A cascade stage (3d_cascade_fullres: `previous_stage` in its configuration) loads its previous stage's model too
+ * (`<trainer>__<plans>__3d_lowres` next to it, or `previousStage`) and predicts each case with it first, as running
+ * `nnUNetv2_predict -c 3d_lowres` and then `-c 3d_cascade_fullres -prev_stage_predictions` does; or it reads those
+ * predictions from a folder (`previousStagePredictions`, as `-prev_stage_predictions`).
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { readNiftiChannels, niftiBaseName, writeNifti } from '../io/nifti';
+import { readNifti, readNiftiChannels, niftiBaseName, writeNifti } from '../io/nifti';
 import { writeNpy } from '../io/npy';
 import type { Volume } from '../io/volume';
 import type { ClassProbabilities } from '../inference/sliding_window';
@@ -18,12 +23,15 @@ import { PredictionError, PredictionResult, type CaseStatus } from '../inference
 import { progress } from '../util/progress';
 import { loadV2Model, type V2Model } from './v2';
 import { predictCaseV2 } from './v2_predict';
+import { ModelImportError } from './errors';
 
 export interface ModelV2LoadOptions {
   folds?: (number | 'all')[];
   /** v2 checkpoint file name (default checkpoint_final.pth; checkpoint_best.pth, checkpoint_latest.pth) */
   checkpoint?: string;
   allowOtherTrainer?: boolean;
+  /** a cascade stage's previous-stage model folder (default: `<trainer>__<plans>__<previous_stage>` next to it) */
+  previousStage?: string;
 }
 
 export interface ModelV2PredictOptions {
@@ -35,6 +43,11 @@ export interface ModelV2PredictOptions {
   outputDir?: string;
   id?: string;
   progress?: boolean;
+  /**
+   * A cascade stage: read the previous stage's segmentation of each case from `<folder>/<case>.nii.gz` (as
+   * nnUNetv2_predict's -prev_stage_predictions) instead of predicting it with the previous-stage model.
+   */
+  previousStagePredictions?: string;
 }
 
 export interface ModelV2Prediction {
@@ -56,10 +69,32 @@ export class ModelV2 {
   private constructor(
     readonly dir: string,
     readonly v2: V2Model,
+    /** a cascade stage's previous-stage model (its 3d_lowres), predicted first */
+    readonly previousStage: ModelV2 | null = null,
   ) {}
 
   static load(dir: string, opts: ModelV2LoadOptions = {}): ModelV2 {
-    return new ModelV2(path.resolve(dir), loadV2Model(dir, opts));
+    const v2 = loadV2Model(dir, opts);
+    const prevName = v2.configuration.previous_stage;
+    if (!prevName) return new ModelV2(path.resolve(dir), v2);
+    const f = v2.folder;
+    const lowDir = opts.previousStage ? path.resolve(opts.previousStage) : path.join(path.dirname(f.dir), `${f.trainer}__${f.plansName}__${prevName}`);
+    let low: ModelV2 | null = null;
+    try {
+      if (!fs.existsSync(lowDir)) {
+        throw new ModelImportError(
+          `${f.dir}: the cascade stage '${f.configuration}' predicts with its '${prevName}' model first, which is not at ${lowDir} (give its folder as previousStage / --previous-stage)`,
+        );
+      }
+      low = ModelV2.load(lowDir, { folds: opts.folds, checkpoint: opts.checkpoint, allowOtherTrainer: opts.allowOtherTrainer });
+      if (low.configuration !== prevName) throw new ModelImportError(`${lowDir}: is a '${low.configuration}' model; the cascade ${f.dir} needs its '${prevName}' model`);
+      if (low.numClasses !== v2.architecture.numClasses) throw new ModelImportError(`${lowDir}: has ${low.numClasses} classes, the cascade ${f.dir} ${v2.architecture.numClasses}`);
+    } catch (e) {
+      low?.dispose();
+      for (const n of v2.networks) n.dispose();
+      throw e;
+    }
+    return new ModelV2(path.resolve(dir), v2, low);
   }
 
   get trainer(): string {
@@ -85,6 +120,7 @@ export class ModelV2 {
     const c = this.v2.configuration;
     return [
       `${this.format} model ${this.trainer}__${this.plansName}__${this.configuration}, folds ${this.folds.join(', ')}`,
+      ...(this.previousStage ? [`previous stage: ${this.previousStage} (predicted first; its segmentation is ${this.numClasses - 1} one-hot input channel(s))`] : []),
       `${this.v2.architecture.kind}, patch ${c.patch_size.join('x')}, spacing ${c.spacing.join('x')}, ${this.numInputChannels} channel(s), ${this.numClasses} classes, ` +
         `normalization ${c.normalization_schemes.join(', ')}, mirroring axes [${this.v2.mirrorAxes}]`,
       `stages: features [${this.v2.architecture.featuresPerStage}], strides ${JSON.stringify(this.v2.architecture.strides)}, ` +
@@ -94,7 +130,7 @@ export class ModelV2 {
   }
 
   toString(): string {
-    return `Model(${this.format} ${this.trainer}__${this.plansName}__${this.configuration}, folds ${this.folds.join(', ')})`;
+    return `Model(${this.format} ${this.trainer}__${this.plansName}__${this.configuration}, folds ${this.folds.join(', ')}${this.previousStage ? `, after ${this.previousStage.configuration}` : ''})`;
   }
 
   private check(): void {
@@ -113,10 +149,28 @@ export class ModelV2 {
     } else images = Array.isArray(input) ? input : [input];
     id ??= 'case';
     checkChannels(id, images, this.numInputChannels);
-    const r = await predictCaseV2(this.v2, images, { id, mirroring: opts.mirroring, stepSize: opts.stepSize, probabilities: opts.probabilities });
+    const previousStage = await this.previousStageSegmentation(id, images, opts);
+    const r = await predictCaseV2(this.v2, images, { id, mirroring: opts.mirroring, stepSize: opts.stepSize, probabilities: opts.probabilities, previousStage });
     const files = opts.outputDir ? await this.write(opts.outputDir, id, r.segmentation, r.probabilities) : undefined;
     const probabilities = r.probabilities ? { data: r.probabilities, shape: [this.numClasses, ...r.segmentation.shape] as [number, number, number, number] } : undefined;
     return { id, segmentation: r.segmentation, probabilities, files, seconds: (Date.now() - t0) / 1000, timings: r.timings };
+  }
+
+  /** A cascade stage's previous-stage segmentation of one case (input geometry), predicted or read from a folder. */
+  private async previousStageSegmentation(id: string, images: readonly Volume[], opts: Pick<ModelV2PredictOptions, 'mirroring' | 'stepSize' | 'previousStagePredictions'>): Promise<Uint8Array | undefined> {
+    if (!this.v2.configuration.previous_stage) {
+      if (opts.previousStagePredictions) throw new Error(`${this}: not a cascade stage, previousStagePredictions does not apply`);
+      return undefined;
+    }
+    if (opts.previousStagePredictions) {
+      const f = path.join(opts.previousStagePredictions, `${id}.nii.gz`);
+      if (!fs.existsSync(f)) throw new Error(`${f}: the previous stage's prediction of case ${id} is missing`);
+      const v = await readNifti(f);
+      if (v.shape.join() !== images[0].shape.join()) throw new Error(`${f}: shape ${v.shape.join('x')}, the image of case ${id} has ${images[0].shape.join('x')}`);
+      return Uint8Array.from(v.data as ArrayLike<number>);
+    }
+    const low = await predictCaseV2(this.previousStage!.v2, images, { id, mirroring: opts.mirroring, stepSize: opts.stepSize });
+    return low.segmentation.data;
   }
 
   private async write(dir: string, id: string, seg: Volume<Uint8Array>, probs?: Float32Array): Promise<{ segmentation: string; probabilities?: string }> {
@@ -160,7 +214,8 @@ export class ModelV2 {
       const t0 = Date.now();
       try {
         const images = await inp.load();
-        const r = await predictCaseV2(this.v2, images, { id: inp.id, mirroring: opts.mirroring, stepSize: opts.stepSize, probabilities: opts.probabilities });
+        const previousStage = await this.previousStageSegmentation(inp.id, images, opts);
+        const r = await predictCaseV2(this.v2, images, { id: inp.id, mirroring: opts.mirroring, stepSize: opts.stepSize, probabilities: opts.probabilities, previousStage });
         const te = performance.now();
         const f = await this.write(outputDir, inp.id, r.segmentation, r.probabilities);
         const timings = { ...r.timings, export_s: r.timings.export_s + (performance.now() - te) / 1000 };
@@ -179,6 +234,7 @@ export class ModelV2 {
 
   dispose(): void {
     if (this.disposed) return;
+    this.previousStage?.dispose();
     for (const n of this.v2.networks) n.dispose();
     this.disposed = true;
   }

@@ -49,6 +49,9 @@ export interface V2PlansJSON {
 
 export interface V2Configuration {
   inherits_from?: string;
+  /** a cascade stage: the configuration whose segmentation it takes as one-hot input channels */
+  previous_stage?: string;
+  next_stage?: string;
   patch_size: number[];
   spacing: number[];
   normalization_schemes: string[];
@@ -307,10 +310,13 @@ export function loadV2Model(dir: string, opts: { folds?: (number | 'all')[]; che
   need(plans && typeof plans.configurations === 'object', folder.plansFile, "no 'configurations' (not nnU-Net v2 plans)");
   const dataset = readJson<V2DatasetJSON>(folder.datasetFile);
   const cfg = resolveV2Configuration(plans, folder.configuration, folder.plansFile);
-  need(!cfg.previous_stage, folder.plansFile, `configuration '${folder.configuration}' is a cascade stage, which is not supported`);
   const channels = dataset.channel_names ?? dataset.modality;
   need(channels && Object.keys(channels).length > 0, folder.datasetFile, "no 'channel_names'");
-  const spec = v2NetworkSpec(cfg, Object.keys(channels).length, v2NumClasses(dataset, folder.datasetFile), folder.plansFile);
+  const numClasses = v2NumClasses(dataset, folder.datasetFile);
+  if (cfg.previous_stage) need(cfg.patch_size.length === 3, folder.plansFile, `the cascade configuration '${folder.configuration}' is not 3D`);
+  // determine_num_input_channels: a cascade stage also sees the previous stage's one-hot foreground labels
+  const numInputChannels = Object.keys(channels).length + (cfg.previous_stage ? numClasses - 1 : 0);
+  const spec = v2NetworkSpec(cfg, numInputChannels, numClasses, folder.plansFile);
   let arch: DynamicUNetArchitecture;
   try {
     arch = buildDynamicArchitecture(spec);

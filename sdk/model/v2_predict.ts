@@ -18,6 +18,12 @@
  *   shape_before_cropping at the bbox and transposed back (transpose_backward); probabilities likewise
  *   (label_handling.py `revert_cropping_on_probabilities`: background 1 outside the crop). v1 resamples softmax maps.
  *
+ * Cascade (3d_cascade_fullres): the previous stage's segmentation of the case, in the input's geometry (what
+ *   `nnUNetv2_predict -c 3d_lowres` writes and `-prev_stage_predictions` reads back), is run_case's `seg`: transposed,
+ *   cropped with the image (0 outside the nonzero mask becomes -1, so use_mask_for_norm sees it), resampled with
+ *   resampling_fn_seg(_kwargs) (resize_segmentation, order 1) and appended as one-hot foreground channels
+ *   (predict_from_raw_data.py preprocessing_iterator_fromfiles: convert_labelmap_to_one_hot).
+ *
  * Supported here: resample_data_or_seg_to_shape (the planners' default), normalization ZScoreNormalization,
  * CTNormalization, NoNormalization, RescaleTo01Normalization, RGBTo0_1Normalization; labels, not regions (v2.ts).
  */
@@ -29,6 +35,7 @@ import { transpose3 } from '../preprocessing/preprocessing';
 import { roundToFloat16 } from '../inference/gaussian';
 import { argmaxChannelsFirst, predictLogitsSlidingWindowV2, softmaxChannelsFirst } from '../inference/sliding_window_v2';
 import { tfjsPatchPredictor } from '../inference/tfjs_predictor';
+import { foregroundOneHot } from '../inference/cascade_one_hot';
 import { ModelImportError } from './errors';
 import type { V2Configuration, V2Model, V2PlansJSON } from './v2';
 
@@ -57,16 +64,18 @@ export interface V2Preprocessed {
 }
 
 /** The resampling settings of a configuration (resample_data_or_seg_to_shape kwargs), checked. */
-export function v2ResamplingKwargs(cfg: V2Configuration, which: 'data' | 'probabilities', file: string): { order: ImageOrder; forceSeparateZ: boolean | null } {
+export function v2ResamplingKwargs(cfg: V2Configuration, which: 'data' | 'probabilities' | 'seg', file: string): { order: ImageOrder; forceSeparateZ: boolean | null } {
   const fn = cfg[`resampling_fn_${which}`] ?? 'resample_data_or_seg_to_shape';
   if (fn !== 'resample_data_or_seg_to_shape') {
     throw new ModelImportError(`${file}: resampling_fn_${which} '${String(fn)}' is not supported (resample_data_or_seg_to_shape)`);
   }
   const k = (cfg[`resampling_fn_${which}_kwargs`] ?? {}) as Record<string, unknown>;
   const order = Number(k.order ?? (which === 'data' ? 3 : 1));
-  if (order !== 0 && order !== 1 && order !== 3) throw new ModelImportError(`${file}: resampling_fn_${which}_kwargs order ${order} is not supported (0, 1, 3)`);
+  const orders = which === 'seg' ? [0, 1] : [0, 1, 3];
+  if (!orders.includes(order)) throw new ModelImportError(`${file}: resampling_fn_${which}_kwargs order ${order} is not supported (${orders.join(', ')})`);
   if (k.order_z !== undefined && Number(k.order_z) !== 0) throw new ModelImportError(`${file}: resampling_fn_${which}_kwargs order_z ${String(k.order_z)} is not supported (0)`);
-  if (k.is_seg === true) throw new ModelImportError(`${file}: resampling_fn_${which}_kwargs is_seg true is not supported for ${which}`);
+  if (which !== 'seg' && k.is_seg === true) throw new ModelImportError(`${file}: resampling_fn_${which}_kwargs is_seg true is not supported for ${which}`);
+  if (which === 'seg' && k.is_seg === false) throw new ModelImportError(`${file}: resampling_fn_seg_kwargs is_seg false is not supported`);
   const f = k.force_separate_z;
   return { order: order as ImageOrder, forceSeparateZ: f === null || f === undefined ? null : Boolean(f) };
 }
@@ -140,8 +149,16 @@ export function normalizeChannelV2(
   }
 }
 
-/** DefaultPreprocessor.run_case_npy at inference (no seg): see the module comment. */
-export function preprocessV2(images: readonly Volume[], model: Pick<V2Model, 'plans' | 'configuration' | 'folder'>, id = 'case'): V2Preprocessed {
+/**
+ * DefaultPreprocessor.run_case_npy at inference: see the module comment. `previousStage`: a cascade's previous-stage
+ * segmentation in the input's geometry (z, y, x); its one-hot labels 1..`numClasses`-1 follow the image channels.
+ */
+export function preprocessV2(
+  images: readonly Volume[],
+  model: Pick<V2Model, 'plans' | 'configuration' | 'folder'>,
+  id = 'case',
+  previousStage?: { segmentation: ArrayLike<number>; numClasses: number },
+): V2Preprocessed {
   const file = model.folder.plansFile;
   const plans: V2PlansJSON = model.plans;
   const cfg = model.configuration;
@@ -162,8 +179,14 @@ export function preprocessV2(images: readonly Volume[], model: Pick<V2Model, 'pl
   const bbox = getBboxFromMask(mask, shapeT);
   const cropped = chans.map((c) => cropToBbox(c, shapeT, bbox, Float32Array));
   const m = cropToBbox(mask, shapeT, bbox);
-  const seg = new Int8Array(m.length);
-  for (let i = 0; i < m.length; i++) seg[i] = m[i] ? 0 : -1;
+  // int16: run_case_npy keeps labels above 127
+  const seg = new Int16Array(m.length);
+  if (previousStage) {
+    const n = shape[0] * shape[1] * shape[2];
+    if (previousStage.segmentation.length !== n) throw new Error(`case ${id}: the previous stage's segmentation has ${previousStage.segmentation.length} voxels, the image ${n}`);
+    const prev = cropToBbox(transpose3(Int16Array.from(previousStage.segmentation), shape, tf), shapeT, bbox);
+    for (let i = 0; i < m.length; i++) seg[i] = prev[i] === 0 && !m[i] ? -1 : prev[i];
+  } else for (let i = 0; i < m.length; i++) seg[i] = m[i] ? 0 : -1;
   const shapeC = bboxShape(bbox);
   let target = [...cfg.spacing];
   if (target.length < 3) target = [spacingT[0], ...target];
@@ -173,15 +196,22 @@ export function preprocessV2(images: readonly Volume[], model: Pick<V2Model, 'pl
   const rk = v2ResamplingKwargs(cfg, 'data', file);
   const dec = decideSeparateZ(spacingT, target, rk.forceSeparateZ);
   const nOut = newShape[0] * newShape[1] * newShape[2];
-  const data = new Float32Array(C * nOut);
+  const extra = previousStage ? previousStage.numClasses - 1 : 0;
+  const data = new Float32Array((C + extra) * nOut);
   cropped.forEach((c, ch) => {
     const r = resampleChannel(c, shapeC, newShape, { isSeg: false, order: rk.order, doSeparateZ: dec.doSeparateZ, axis: dec.axis }) as Float32Array;
     data.set(r, ch * nOut);
   });
+  if (previousStage) {
+    const sk = v2ResamplingKwargs(cfg, 'seg', file);
+    const ds = decideSeparateZ(spacingT, target, sk.forceSeparateZ);
+    const r = resampleChannel(seg, shapeC, newShape, { isSeg: true, order: sk.order, doSeparateZ: ds.doSeparateZ, axis: ds.axis });
+    data.set(foregroundOneHot(r, previousStage.numClasses), C * nOut);
+  }
   const g = images[0];
   return {
     data,
-    shape: [C, ...newShape],
+    shape: [C + extra, ...newShape],
     properties: {
       spacing: [...g.spacing],
       shape_before_cropping: shapeT,
@@ -310,10 +340,26 @@ export function exportLogitsV2(
 export async function predictCaseV2(
   model: V2Model,
   images: readonly Volume[],
-  opts: { id?: string; mirroring?: boolean; stepSize?: number; probabilities?: boolean; onProgress?: (done: number, total: number) => void | Promise<void>; signal?: AbortSignal } = {},
+  opts: {
+    id?: string;
+    mirroring?: boolean;
+    stepSize?: number;
+    probabilities?: boolean;
+    onProgress?: (done: number, total: number) => void | Promise<void>;
+    signal?: AbortSignal;
+    /** a cascade's previous-stage segmentation of the case, in the input's geometry (z, y, x) */
+    previousStage?: ArrayLike<number>;
+  } = {},
 ): Promise<V2CasePrediction> {
   const t0 = performance.now();
-  const pre = preprocessV2(images, model, opts.id);
+  if (Boolean(model.configuration.previous_stage) !== Boolean(opts.previousStage)) {
+    throw new Error(
+      model.configuration.previous_stage
+        ? `${model.folder.dir}: a cascade stage needs the ${model.configuration.previous_stage} segmentation of case ${opts.id ?? 'case'}`
+        : `${model.folder.dir}: not a cascade stage, it takes no previous-stage segmentation`,
+    );
+  }
+  const pre = preprocessV2(images, model, opts.id, opts.previousStage && { segmentation: opts.previousStage, numClasses: model.architecture.numClasses });
   const t1 = performance.now();
   const { logits, shape } = await predictLogitsV2(model, pre.data, pre.shape, opts);
   const t2 = performance.now();

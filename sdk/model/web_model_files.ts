@@ -143,8 +143,14 @@ export async function webModelFromNetworks(o: {
   );
 }
 
+/** The page predicts one network stage per model: a cascade would need its previous stage there too. */
+function refuseCascade(name: string, cascade: boolean): void {
+  if (cascade) throw new Error(`${name}: the cascade is not served to the browser yet (it needs both stages); serve its 3d_lowres model or a 3d_fullres one`);
+}
+
 /** An official model loaded with Model.load (nnU-Net v1): its networks in our weights layout. */
 export async function webModelFromOfficial(model: Model, o: { name: string; dataset?: Dataset | null }): Promise<ServedModel> {
+  refuseCascade(o.name, model.previousStage !== null);
   const foldNames = model.folds.map(foldName);
   return webModelFromNetworks({
     name: o.name,
@@ -164,6 +170,7 @@ export async function webModelFromOfficial(model: Model, o: { name: string; data
  * v2 plans, configuration and mirroring axes; the page predicts with v2_predict.ts, as ModelV2.predict does.
  */
 export async function webModelFromV2(model: ModelV2, o: { name: string }): Promise<ServedModel> {
+  refuseCascade(o.name, Boolean(model.v2.configuration.previous_stage));
   const v2 = model.v2;
   const blobs = new Map<string, Uint8Array>();
   const folds: WebModelManifest['folds'] = [];

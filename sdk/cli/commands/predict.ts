@@ -9,6 +9,7 @@ import { predictCases, PredictionError } from '../../inference/predict';
 import { configurationFolderName } from '../../model_selection/consolidate';
 import { FOLDER_FLAGS, taskOptionsFrom } from './common';
 import { Model } from '../../model/model';
+import { ModelV2 } from '../../model/model_v2';
 import { modelStore, resolveModelDir } from '../../model/import';
 
 /** predict --model: an imported model, or an official v1 or v2 model folder. */
@@ -34,7 +35,10 @@ async function predictWithModel(nameOrDir: string, input: string, output: string
   });
   try {
     console.log(String(model));
+    const prevPredictions = flags['prev-stage-predictions'] as string | undefined;
+    if (prevPredictions && !(model instanceof ModelV2)) throw new UsageError('--prev-stage-predictions applies to nnU-Net v2 cascade models (a v1 cascade predicts its 3d_lowres stage itself)');
     const r = await model.predictFolder(input, output, {
+      ...(prevPredictions ? { previousStagePredictions: prevPredictions } : {}),
       mirroring: !flags['disable-tta'],
       stepSize: step,
       probabilities: Boolean(flags['save-probabilities']),
@@ -88,7 +92,12 @@ export const predictCommand: CommandSpec = {
     { name: 'task', alias: 't', type: 'string', help: 'raw task folder the model was trained on (locates plans and results)' },
     { name: 'model', alias: 'm', type: 'string', help: 'an imported model (import-model) or an official nnU-Net v1 or v2 model folder, instead of -t/-c' },
     { name: 'models', type: 'string', help: 'model store for --model NAME (default <nnUNet_results>/imported_models)' },
-    { name: 'previous-stage', type: 'string', help: "with --model: a v1 cascade's 3d_lowres model folder (default: the imported copy, or the official results layout)" },
+    { name: 'previous-stage', type: 'string', help: "with --model: a cascade's 3d_lowres model folder (default: the imported copy, or where the official results layout puts it)" },
+    {
+      name: 'prev-stage-predictions',
+      type: 'string',
+      help: "with --model and a v2 cascade: the 3d_lowres predictions (<case>.nii.gz) instead of predicting them (nnUNetv2_predict -prev_stage_predictions)",
+    },
     { name: 'configuration', alias: 'c', type: 'string', help: '2d, 3d_lowres, 3d_fullres or 3d_cascade_fullres', default: '3d_fullres' },
     { name: 'folds', alias: 'f', type: 'list', help: 'folds to ensemble (default: all trained of 0..4)' },
     { name: 'disable-tta', type: 'boolean', help: 'no mirroring test-time augmentation' },
