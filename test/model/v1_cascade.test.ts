@@ -19,6 +19,7 @@ import { predictCases } from '../../sdk/inference/predict';
 import { loadProbabilities } from '../../sdk/inference/export_files';
 import { Model } from '../../sdk/model/model';
 import { MODEL_MANIFEST } from '../../sdk/model/import';
+import { runCli } from '../helpers/cli';
 
 const FIX = path.resolve(__dirname, '../fixtures/v1_cascade');
 const RESULTS = path.join(FIX, 'nnUNet');
@@ -195,5 +196,29 @@ describe('nnU-Net v1 cascade (official results layout)', () => {
     const store = tmpDir('nnunet-ts-models-');
     await assert.rejects(Model.import(lone, { modelsDir: store }), /not at/);
     assert.deepEqual(fs.readdirSync(store), [], 'nothing written');
+  });
+
+  test('CLI: import-model -c 3d_cascade_fullres, then predict --model; --previous-stage for a lowres model elsewhere', async () => {
+    const store = tmpDir('nnunet-ts-models-');
+    const imp = await runCli(['import-model', RESULTS, '-c', '3d_cascade_fullres', '--name', 'hippo_cascade', '--models', store]);
+    assert.equal(imp.code, 0, imp.err);
+    assert.match(imp.out, /imported Model\(nnunet-v1 nnUNetTrainerV2CascadeFullRes__nnUNetPlansv2\.1 3d_cascade_fullres, folds fold_0, after nnUNetTrainerV2 3d_lowres folds fold_0\) as 'hippo_cascade'/);
+    const input = tmpDir('nnunet-ts-in-');
+    fs.symlinkSync(path.join(IMAGES, 'hippocampus_004.nii.gz'), path.join(input, 'hippocampus_004_0000.nii.gz'));
+    const out = path.join(tmpDir('nnunet-ts-out-'), 'pred');
+    const p = await runCli(['predict', '--model', 'hippo_cascade', '--models', store, '-i', input, '-o', out, '--tile-workers', '0']);
+    assert.equal(p.code, 0, p.err);
+    assert.match(p.out, /predicted 1\/1 cases with 3d_cascade_fullres/);
+    const seg = await readNifti(path.join(out, 'hippocampus_004.nii.gz'));
+    assert.equal(differing(reference('hippocampus_004').seg.data, seg.data), 0);
+    // the cascade folder alone, its lowres model given by path
+    const lone = path.join(tmpDir('nnunet-ts-lone-'), 'Task004_Hippocampus', path.basename(CASCADE));
+    fs.cpSync(CASCADE, lone, { recursive: true });
+    const missing = await runCli(['predict', '--model', lone, '-i', input, '-o', out]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /predicts with its 3d_lowres model first, which is not at/);
+    const given = await runCli(['predict', '--model', lone, '--previous-stage', LOWRES, '-i', input, '-o', `${out}2`, '--tile-workers', '0']);
+    assert.equal(given.code, 0, given.err);
+    assert.equal(differing(reference('hippocampus_004').seg.data, (await readNifti(path.join(`${out}2`, 'hippocampus_004.nii.gz'))).data), 0);
   });
 });
