@@ -10,7 +10,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { unzipSync } from 'fflate';
+import { unzipSync, zipSync } from 'fflate';
 import { initBackend } from '../../sdk/network/backend';
 import { readNifti } from '../../sdk/io/nifti';
 import { NpyArray, parseNpy } from '../../sdk/io/npy';
@@ -173,6 +173,20 @@ describe('nnU-Net v1 cascade (official results layout)', () => {
     for (const f of ['plans.pkl', 'postprocessing.json', 'fold_0/model_final_checkpoint.model', 'fold_0/model_final_checkpoint.model.pkl']) {
       assert.ok(fs.existsSync(path.join(imp.dir, manifest.previous_stage, f)), `stored ${f} of the lowres model`);
     }
+    // the same from a .zip laid out as nnUNet_export_model_to_zip writes one (nnUNet/<network>/<task>/<trainer>__<plans>)
+    const files: Record<string, Uint8Array> = {};
+    const add = (dir: string, rel: string) => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) add(path.join(dir, e.name), `${rel}/${e.name}`);
+        else files[`${rel}/${e.name}`] = fs.readFileSync(path.join(dir, e.name));
+      }
+    };
+    add(RESULTS, 'nnUNet');
+    const zip = path.join(store, 'Task004_Hippocampus.zip');
+    fs.writeFileSync(zip, zipSync(files));
+    const fromZip = await Model.import(zip, { modelsDir: store, configuration: '3d_cascade_fullres', name: 'from_zip' });
+    assert.match(fromZip.model, /3d_cascade_fullres, folds fold_0, after nnUNetTrainerV2 3d_lowres folds fold_0/);
+    assert.ok(fs.existsSync(path.join(fromZip.dir, 'previous_stage/nnUNetTrainerV2__nnUNetPlansv2.1/fold_0/model_final_checkpoint.model')));
     const m = await Model.load(imp.dir);
     try {
       assert.ok(m instanceof Model && m.previousStage?.modelFolder === path.join(imp.dir, manifest.previous_stage));
