@@ -10,7 +10,10 @@ large: a 3d_lowres configuration (spacing SZ x 2SY x 2SX, patch 8x24x16, next_st
 cascade's takes 1 + 2 input channels: the image and the previous stage's one-hot labels 1, 2,
 determine_num_input_channels), and prints the cascade's folder, then the lowres one.
 
-Usage: [CASCADE=1] /usr/bin/python3 make_v2_random_3d.py FIXTURE_2D_MODEL_FOLDER OUT_DATASET_DIR [SZ SY SX]
+With REGIONS=1 the dataset is region-based, as BraTS-style models are: labels {background: 0, hippocampus: [1, 2],
+posterior: 2}, regions_class_order [1, 2]; the network has one (sigmoid) output per region.
+
+Usage: [CASCADE=1] [REGIONS=1] /usr/bin/python3 make_v2_random_3d.py FIXTURE_2D_MODEL_FOLDER OUT_DATASET_DIR [SZ SY SX]
 """
 import json
 import os
@@ -38,6 +41,13 @@ cfg.update({'data_identifier': 'nnUNetPlans_3d_fullres', 'batch_size': 2, 'patch
                              '_kw_requires_import': c2['architecture']['_kw_requires_import']}})
 plans['configurations'] = {'3d_fullres': cfg}
 cascade = os.environ.get('CASCADE') == '1'
+regions = os.environ.get('REGIONS') == '1'
+n_out = 3
+if regions:
+    ds = dict(ds)
+    ds['labels'] = {'background': 0, 'hippocampus': [1, 2], 'posterior': 2}
+    ds['regions_class_order'] = [1, 2]
+    n_out = 2
 if cascade:
     low = dict(cfg)
     low.update({'data_identifier': 'nnUNetPlans_3d_lowres', 'patch_size': [8, 24, 16], 'spacing': [spacing[0], 2 * spacing[1], 2 * spacing[2]],
@@ -47,7 +57,7 @@ if cascade:
 
 
 def save(configuration, n_in):
-    net = PlainConvUNet(n_in, 3, k['features_per_stage'], k['kernel_sizes'], k['strides'], k['n_conv_per_stage'], 3, k['n_conv_per_stage_decoder'], 3)
+    net = PlainConvUNet(n_in, 3, k['features_per_stage'], k['kernel_sizes'], k['strides'], k['n_conv_per_stage'], n_out, k['n_conv_per_stage_decoder'], 3)
     init_he(net)
     folder = os.path.join(out, f'nnUNetTrainer__nnUNetPlans__{configuration}')
     os.makedirs(os.path.join(folder, 'fold_0'), exist_ok=True)

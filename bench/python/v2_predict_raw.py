@@ -172,7 +172,7 @@ def resample_data_or_seg(data, new_shape, is_seg, axis, order, do_separate_z, or
     return reshaped_final
 
 
-def preprocess(images, spacing, plans, cfg, channel_props, prev_seg=None, n_cls=None):
+def preprocess(images, spacing, plans, cfg, channel_props, prev_seg=None, foreground_labels=None):
     """run_case_npy; `prev_seg` (1, z, y, x) in the input's geometry: a cascade's previous-stage segmentation, cropped,
     resampled with resampling_fn_seg and appended as one-hot foreground channels (predict_from_raw_data.py
     preprocessing_iterator_fromfiles: convert_labelmap_to_one_hot(seg[0], foreground_labels))."""
@@ -197,7 +197,7 @@ def preprocess(images, spacing, plans, cfg, channel_props, prev_seg=None, n_cls=
     if prev_seg is not None:
         kws = cfg.get('resampling_fn_seg_kwargs', {'is_seg': True, 'order': 1, 'order_z': 0, 'force_separate_z': None})
         seg = resample_data_or_seg_to_shape(seg, new_shape, original_spacing, target, **kws)
-        onehot = np.stack([(seg[0] == k).astype(np.float32) for k in range(1, n_cls)])
+        onehot = np.stack([(seg[0] == k).astype(np.float32) for k in foreground_labels])
         data = np.vstack((data, onehot))
     props = {'spacing': list(spacing), 'shape_before_cropping': shape_before_cropping, 'bbox_used_for_cropping': bbox,
              'shape_after_cropping_and_before_resampling': shape_after_crop}
@@ -281,20 +281,42 @@ def sliding_window_logits(net, data, patch, n_cls, mirror_axes, step=0.5):
 
 # ---- export ----
 
-def export(logits, props, plans, cfg):
+def label_manager(ds):
+    """LabelManager (label_handling.py @02153c66): the network's outputs and, for regions, regions_class_order."""
+    items = [(k, v) for k, v in ds['labels'].items() if k != 'ignore']
+    all_labels = sorted(set(int(x) for _, v in items for x in (v if isinstance(v, (list, tuple)) else [v])))
+    has_regions = any(isinstance(v, (list, tuple)) and len(v) > 1 for _, v in items)
+    if not has_regions:
+        return {'heads': len(all_labels), 'regions': None, 'order': None, 'foreground': [l for l in all_labels if l != 0]}
+    regions = [tuple(v) if isinstance(v, list) else v for _, v in items
+               if not ((np.isscalar(v) and v == 0) or (isinstance(v, (list, tuple)) and len(np.unique(v)) == 1 and np.unique(v)[0] == 0))]
+    fg = [r for r in regions if (not isinstance(r, tuple) and r != 0) or (isinstance(r, tuple) and not (len(np.unique(r)) == 1 and np.unique(r)[0] != 0))]
+    return {'heads': len(fg), 'regions': fg, 'order': ds['regions_class_order'], 'foreground': [l for l in all_labels if l != 0]}
+
+
+def export(logits, props, plans, cfg, lm=None):
     tf, tb = plans['transpose_forward'], plans['transpose_backward']
     sp_t = [props['spacing'][i] for i in tf]
     current = cfg['spacing'] if len(cfg['spacing']) == 3 else [sp_t[0], *cfg['spacing']]
     kw = cfg.get('resampling_fn_probabilities_kwargs', {'is_seg': False, 'order': 1, 'order_z': 0, 'force_separate_z': None})
     logits = resample_data_or_seg_to_shape(logits.cpu().numpy(), props['shape_after_cropping_and_before_resampling'], current, sp_t, **kw)
-    probs = torch.softmax(torch.from_numpy(np.ascontiguousarray(logits)).float(), 0)
-    seg = probs.argmax(0).numpy().astype(np.uint8)
+    lg = torch.from_numpy(np.ascontiguousarray(logits)).float()
+    if lm and lm['regions']:
+        # apply_inference_nonlin: sigmoid; convert_probabilities_to_segmentation: regions_class_order, > 0.5
+        probs = torch.sigmoid(lg)
+        seg = np.zeros(probs.shape[1:], dtype=np.uint8)
+        for i, c in enumerate(lm['order']):
+            seg[probs[i].numpy() > 0.5] = c
+    else:
+        probs = torch.softmax(lg, 0)
+        seg = probs.argmax(0).numpy().astype(np.uint8)
     sl = tuple(slice(a, b) for a, b in props['bbox_used_for_cropping'])
     seg_full = np.zeros(props['shape_before_cropping'], dtype=np.uint8)
     seg_full[sl] = seg
     seg_full = seg_full.transpose(tb)
     p_full = np.zeros((probs.shape[0], *props['shape_before_cropping']), dtype=np.float32)
-    p_full[0] = 1
+    if not (lm and lm['regions']):
+        p_full[0] = 1
     p_full[(slice(None),) + sl] = probs.numpy()
     p_full = p_full.transpose([0] + [i + 1 for i in tb])
     return seg_full, p_full
@@ -310,10 +332,11 @@ def load_model(folder):
         parent = dict(plans['configurations'][cfg.pop('inherits_from')])
         parent.update(cfg)
         cfg = parent
-    n_cls = max(ds['labels'].values()) + 1
+    lm = label_manager(ds)
+    n_cls = lm['heads']
     n_in = len(ds['channel_names'])
     # determine_num_input_channels: a cascade stage also sees the previous stage's one-hot foreground labels
-    n_net_in = n_in + (n_cls - 1 if cfg.get('previous_stage') else 0)
+    n_net_in = n_in + (len(lm['foreground']) if cfg.get('previous_stage') else 0)
     folds = sorted(d for d in os.listdir(folder) if d.startswith('fold_') and os.path.isfile(os.path.join(folder, d, 'checkpoint_final.pth')))
     nets, mirror = [], None
     for f in folds:
@@ -325,12 +348,12 @@ def load_model(folder):
             mirror = list(ck['inference_allowed_mirroring_axes'] or [])
     if os.environ.get('NNUNET_REF_NO_MIRROR') == '1':
         mirror = []
-    return {'plans': plans, 'cfg': cfg, 'nets': nets, 'mirror': mirror, 'n_cls': n_cls}
+    return {'plans': plans, 'cfg': cfg, 'nets': nets, 'mirror': mirror, 'n_cls': n_cls, 'lm': lm}
 
 
 def predict_case(m, data, spacing, prev_seg=None):
     t0 = time.time()
-    pre, props = preprocess(data, spacing, m['plans'], m['cfg'], m['plans'].get('foreground_intensity_properties_per_channel', {}), prev_seg, m['n_cls'])
+    pre, props = preprocess(data, spacing, m['plans'], m['cfg'], m['plans'].get('foreground_intensity_properties_per_channel', {}), prev_seg, m['lm']['foreground'])
     t1 = time.time()
     x = torch.from_numpy(pre)
     logits = None
@@ -340,7 +363,7 @@ def predict_case(m, data, spacing, prev_seg=None):
     if len(m['nets']) > 1:
         logits /= len(m['nets'])
     t2 = time.time()
-    seg, probs = export(logits, props, m['plans'], m['cfg'])
+    seg, probs = export(logits, props, m['plans'], m['cfg'], m['lm'])
     return seg, probs, pre, logits, {'preprocess_s': t1 - t0, 'predict_s': t2 - t1, 'export_s': time.time() - t2}
 
 

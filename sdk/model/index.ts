@@ -32,11 +32,15 @@ export {
   readV2Checkpoint,
   resolveV2Configuration,
   SUPPORTED_V2_TRAINERS,
+  V2_TRAINER_VARIANTS,
+  isSupportedV2Trainer,
+  v2LabelManager,
   v2NetworkSpec,
   v2NumClasses,
   valuesFromV2StateDict,
 } from './v2';
 export type { V2Checkpoint, V2Configuration, V2DatasetJSON, V2Model, V2ModelFolder, V2PlansJSON, V2PredictOptions } from './v2';
+export type { V2Labels } from './v2_labels';
 export { exportModelV2, ModelExportError, plainConvUNetSpecOf, plainConvUNetStateDictKeys, v2DatasetJson } from './export_v2';
 export type { ExportV2Options } from './export_v2';
 export { PyDevice, PyOrderedDict, PyTuple, TorchTensorOut, torchSaveBytes, writePickle } from '../io/torch_save';

@@ -120,7 +120,8 @@ export class ModelV2 {
     const c = this.v2.configuration;
     return [
       `${this.format} model ${this.trainer}__${this.plansName}__${this.configuration}, folds ${this.folds.join(', ')}`,
-      ...(this.previousStage ? [`previous stage: ${this.previousStage} (predicted first; its segmentation is ${this.numClasses - 1} one-hot input channel(s))`] : []),
+      ...(this.previousStage ? [`previous stage: ${this.previousStage} (predicted first; its segmentation is ${this.v2.labels.foregroundLabels.length} one-hot input channel(s))`] : []),
+      ...(this.v2.labels.regions ? [`regions ${JSON.stringify(this.v2.labels.regions)} (sigmoid outputs), painted as labels ${JSON.stringify(this.v2.labels.regionsClassOrder)}`] : []),
       `${this.v2.architecture.kind}, patch ${c.patch_size.join('x')}, spacing ${c.spacing.join('x')}, ${this.numInputChannels} channel(s), ${this.numClasses} classes, ` +
         `normalization ${c.normalization_schemes.join(', ')}, mirroring axes [${this.v2.mirrorAxes}]`,
       `stages: features [${this.v2.architecture.featuresPerStage}], strides ${JSON.stringify(this.v2.architecture.strides)}, ` +

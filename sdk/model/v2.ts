@@ -23,7 +23,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { argmaxChannelsFirst, softmaxChannelsFirst } from '../inference/sliding_window_v2';
+import { v2LabelManager, v2ProbabilitiesAndSegmentation, type V2Labels } from './v2_labels';
+export { v2LabelManager, type V2Labels } from './v2_labels';
 import { predictLogitsV2 } from './v2_predict';
 import { TorchTensor } from '../io/pickle';
 import { readTorchCheckpoint } from '../io/torch_checkpoint';
@@ -35,6 +36,19 @@ function need(cond: unknown, file: string, msg: string): asserts cond {
 }
 
 export const SUPPORTED_V2_TRAINERS = ['nnUNetTrainer'] as const;
+
+/**
+ * nnUNetTrainer variants whose prediction is nnUNetTrainer's: they change the epochs, the augmentation or the mirroring
+ * at training only (nnunetv2/training/nnUNetTrainer/variants: training_length, data_augmentation), e.g.
+ * nnUNetTrainer_4000epochs_NoMirroring (TotalSegmentator), nnUNetTrainerNoMirroring, nnUNetTrainer_250epochs,
+ * nnUNetTrainerDA5. The checkpoint's inference_allowed_mirroring_axes carries what they change at inference; a variant
+ * that changes the network would not load its state_dict strictly.
+ */
+export const V2_TRAINER_VARIANTS = /^nnUNetTrainer(_\d+epochs)?(_?NoMirroring|_onlyMirror01|_?DA5|_?NoDA|_?DAOrd0|_?NoDummy2DDA)?(_\d+epochs)?$/;
+
+export function isSupportedV2Trainer(name: string): boolean {
+  return (SUPPORTED_V2_TRAINERS as readonly string[]).includes(name) || V2_TRAINER_VARIANTS.test(name);
+}
 
 /** The v2 plans.json as written by nnU-Net v2's planners (the fields read here). */
 export interface V2PlansJSON {
@@ -89,15 +103,9 @@ export function resolveV2Configuration(plans: V2PlansJSON, name: string, file: s
   return rec(name);
 }
 
-/** LabelManager: number of segmentation heads (labels, background included); regions are refused. */
+/** LabelManager.num_segmentation_heads: the network's outputs (labels with background, or foreground regions). */
 export function v2NumClasses(ds: V2DatasetJSON, file: string): number {
-  need(ds && typeof ds.labels === 'object', file, "dataset.json has no 'labels'");
-  const vals = Object.values(ds.labels);
-  need(!vals.some((v) => Array.isArray(v)) && !ds.regions_class_order, file, 'region-based models (labels with lists, regions_class_order) are not supported');
-  const ints = (vals as number[]).map(Number);
-  need(ints.includes(0), file, 'labels have no background (0)');
-  const max = Math.max(...ints);
-  return max + 1;
+  return v2LabelManager(ds, file).numHeads;
 }
 
 const CONV_OPS: Record<string, 2 | 3> = {
@@ -295,6 +303,8 @@ export interface V2Model {
   folder: V2ModelFolder;
   plans: V2PlansJSON;
   dataset: V2DatasetJSON;
+  /** LabelManager's view of dataset.json: labels or regions, the network's outputs */
+  labels: V2Labels;
   configuration: V2Configuration;
   architecture: DynamicUNetArchitecture;
   networks: DynamicUNet[];
@@ -312,10 +322,11 @@ export function loadV2Model(dir: string, opts: { folds?: (number | 'all')[]; che
   const cfg = resolveV2Configuration(plans, folder.configuration, folder.plansFile);
   const channels = dataset.channel_names ?? dataset.modality;
   need(channels && Object.keys(channels).length > 0, folder.datasetFile, "no 'channel_names'");
-  const numClasses = v2NumClasses(dataset, folder.datasetFile);
+  const labels = v2LabelManager(dataset, folder.datasetFile);
+  const numClasses = labels.numHeads;
   if (cfg.previous_stage) need(cfg.patch_size.length === 3, folder.plansFile, `the cascade configuration '${folder.configuration}' is not 3D`);
   // determine_num_input_channels: a cascade stage also sees the previous stage's one-hot foreground labels
-  const numInputChannels = Object.keys(channels).length + (cfg.previous_stage ? numClasses - 1 : 0);
+  const numInputChannels = Object.keys(channels).length + (cfg.previous_stage ? labels.foregroundLabels.length : 0);
   const spec = v2NetworkSpec(cfg, numInputChannels, numClasses, folder.plansFile);
   let arch: DynamicUNetArchitecture;
   try {
@@ -330,8 +341,10 @@ export function loadV2Model(dir: string, opts: { folds?: (number | 'all')[]; che
       const ck = readV2Checkpoint(f.checkpoint);
       if (!first) {
         first = ck;
-        if (!opts.allowOtherTrainer && !(SUPPORTED_V2_TRAINERS as readonly string[]).includes(ck.trainer)) {
-          throw new ModelImportError(`${f.checkpoint}: trainer '${ck.trainer}' is not supported (${SUPPORTED_V2_TRAINERS.join(', ')}); pass allowOtherTrainer to predict as nnUNetTrainer would`);
+        if (!opts.allowOtherTrainer && !isSupportedV2Trainer(ck.trainer)) {
+          throw new ModelImportError(
+            `${f.checkpoint}: trainer '${ck.trainer}' is not supported (nnUNetTrainer and its epoch / augmentation / mirroring variants); pass allowOtherTrainer to predict as nnUNetTrainer would`,
+          );
         }
       }
       networks.push(new DynamicUNet(arch, valuesFromV2StateDict(ck.stateDict, arch, f.checkpoint)));
@@ -341,7 +354,7 @@ export function loadV2Model(dir: string, opts: { folds?: (number | 'all')[]; che
     throw e;
   }
   for (const a of first!.mirrorAxes) need(Number.isInteger(a) && a >= 0 && a < spec.dim, first!.file, `inference_allowed_mirroring_axes ${JSON.stringify(first!.mirrorAxes)} do not fit a ${spec.dim}D network`);
-  return { folder, plans, dataset, configuration: cfg, architecture: arch, networks, trainer: first!.trainer, mirrorAxes: first!.mirrorAxes };
+  return { folder, plans, dataset, labels, configuration: cfg, architecture: arch, networks, trainer: first!.trainer, mirrorAxes: first!.mirrorAxes };
 }
 
 export interface V2PredictOptions {
@@ -354,7 +367,7 @@ export interface V2PredictOptions {
 /**
  * nnUNetPredictor.predict_logits_from_preprocessed_data on one preprocessed case ([C, Z, Y, X], C order): each
  * fold's v2 sliding-window logits (float16), summed over folds in float16 and divided by their number, then
- * softmax (float32) and argmax. Resampling back to the original spacing and un-cropping are not done here (raw
+ * softmax (float32) and argmax (regions: sigmoid, painted in regions_class_order). Resampling back to the original spacing and un-cropping are not done here (raw
  * images: predictCaseV2 in v2_predict.ts, or Model.load(dir).predict()).
  */
 export async function predictPreprocessedV2(
@@ -363,8 +376,7 @@ export async function predictPreprocessedV2(
   shape: readonly number[],
   opts: V2PredictOptions = {},
 ): Promise<{ logits: Float32Array; probabilities: Float32Array; segmentation: Uint8Array; shape: [number, number, number, number] }> {
-  const C = model.architecture.numClasses;
   const { logits, shape: outShape } = await predictLogitsV2(model, image, shape, opts);
-  const probabilities = softmaxChannelsFirst(logits, C);
-  return { logits, probabilities, segmentation: argmaxChannelsFirst(probabilities, C), shape: outShape };
+  const { probabilities, segmentation } = v2ProbabilitiesAndSegmentation(model.labels, logits);
+  return { logits, probabilities, segmentation, shape: outShape };
 }

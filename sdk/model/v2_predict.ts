@@ -33,9 +33,9 @@ import { computeNewShape, decideSeparateZ, resampleChannel, type ImageOrder } fr
 import { meanStdF32 } from '../preprocessing/normalization';
 import { transpose3 } from '../preprocessing/preprocessing';
 import { roundToFloat16 } from '../inference/gaussian';
-import { argmaxChannelsFirst, predictLogitsSlidingWindowV2, softmaxChannelsFirst } from '../inference/sliding_window_v2';
+import { predictLogitsSlidingWindowV2 } from '../inference/sliding_window_v2';
+import { v2ProbabilitiesAndSegmentation } from './v2_labels';
 import { tfjsPatchPredictor } from '../inference/tfjs_predictor';
-import { foregroundOneHot } from '../inference/cascade_one_hot';
 import { ModelImportError } from './errors';
 import type { V2Configuration, V2Model, V2PlansJSON } from './v2';
 
@@ -151,13 +151,13 @@ export function normalizeChannelV2(
 
 /**
  * DefaultPreprocessor.run_case_npy at inference: see the module comment. `previousStage`: a cascade's previous-stage
- * segmentation in the input's geometry (z, y, x); its one-hot labels 1..`numClasses`-1 follow the image channels.
+ * segmentation in the input's geometry (z, y, x); its one-hot foreground labels follow the image channels.
  */
 export function preprocessV2(
   images: readonly Volume[],
   model: Pick<V2Model, 'plans' | 'configuration' | 'folder'>,
   id = 'case',
-  previousStage?: { segmentation: ArrayLike<number>; numClasses: number },
+  previousStage?: { segmentation: ArrayLike<number>; foregroundLabels: readonly number[] },
 ): V2Preprocessed {
   const file = model.folder.plansFile;
   const plans: V2PlansJSON = model.plans;
@@ -196,7 +196,7 @@ export function preprocessV2(
   const rk = v2ResamplingKwargs(cfg, 'data', file);
   const dec = decideSeparateZ(spacingT, target, rk.forceSeparateZ);
   const nOut = newShape[0] * newShape[1] * newShape[2];
-  const extra = previousStage ? previousStage.numClasses - 1 : 0;
+  const extra = previousStage ? previousStage.foregroundLabels.length : 0;
   const data = new Float32Array((C + extra) * nOut);
   cropped.forEach((c, ch) => {
     const r = resampleChannel(c, shapeC, newShape, { isSeg: false, order: rk.order, doSeparateZ: dec.doSeparateZ, axis: dec.axis }) as Float32Array;
@@ -206,7 +206,11 @@ export function preprocessV2(
     const sk = v2ResamplingKwargs(cfg, 'seg', file);
     const ds = decideSeparateZ(spacingT, target, sk.forceSeparateZ);
     const r = resampleChannel(seg, shapeC, newShape, { isSeg: true, order: sk.order, doSeparateZ: ds.doSeparateZ, axis: ds.axis });
-    data.set(foregroundOneHot(r, previousStage.numClasses), C * nOut);
+    // convert_labelmap_to_one_hot(seg, foreground_labels)
+    previousStage.foregroundLabels.forEach((label, k) => {
+      const off = (C + k) * nOut;
+      for (let i = 0; i < nOut; i++) if (r[i] === label) data[off + i] = 1;
+    });
   }
   const g = images[0];
   return {
@@ -271,7 +275,7 @@ export interface V2CasePrediction {
  * to the cropped size -> softmax -> argmax -> un-cropped and transposed back.
  */
 export function exportLogitsV2(
-  model: Pick<V2Model, 'plans' | 'configuration' | 'folder'>,
+  model: Pick<V2Model, 'plans' | 'configuration' | 'folder' | 'labels'>,
   logits: Float32Array,
   logitsShape: readonly number[],
   p: V2CaseProperties,
@@ -297,8 +301,8 @@ export function exportLogitsV2(
       for (let i = 0; i < nT; i++) lg[c * nT + i] = roundToFloat16(r[i]);
     }
   }
-  const probs = softmaxChannelsFirst(lg, C);
-  const seg = argmaxChannelsFirst(probs, C);
+  // LabelManager: softmax + argmax, or for regions sigmoid + regions_class_order
+  const { probabilities: probs, segmentation: seg } = v2ProbabilitiesAndSegmentation(model.labels, lg);
   const full = p.shape_before_cropping;
   const nF = full[0] * full[1] * full[2];
   const bb = p.bbox_used_for_cropping;
@@ -321,8 +325,8 @@ export function exportLogitsV2(
     const nO = outShape[0] * outShape[1] * outShape[2];
     const one = new Float32Array(nF);
     for (let c = 0; c < C; c++) {
-      if (c === 0) one.fill(1);
-      else one.fill(0);
+      // revert_cropping_on_probabilities: background 1 outside the crop (labels; a region output has no background)
+      one.fill(c === 0 && !model.labels.regions ? 1 : 0);
       paste(probs, one, 0, c * nT);
       probOut.set(transpose3(one, full, tb), c * nO);
     }
@@ -359,7 +363,7 @@ export async function predictCaseV2(
         : `${model.folder.dir}: not a cascade stage, it takes no previous-stage segmentation`,
     );
   }
-  const pre = preprocessV2(images, model, opts.id, opts.previousStage && { segmentation: opts.previousStage, numClasses: model.architecture.numClasses });
+  const pre = preprocessV2(images, model, opts.id, opts.previousStage && { segmentation: opts.previousStage, foregroundLabels: model.labels.foregroundLabels });
   const t1 = performance.now();
   const { logits, shape } = await predictLogitsV2(model, pre.data, pre.shape, opts);
   const t2 = performance.now();

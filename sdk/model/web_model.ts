@@ -15,6 +15,7 @@ import { buildDynamicArchitecture, DynamicUNet, type DynamicUNetArchitecture } f
 import type { Volume } from '../io/volume';
 import { predictVolume, type PredictVolumeOptions, type VolumePrediction } from '../inference/predict_volume';
 import { predictCaseV2 } from './v2_predict';
+import { v2LabelManager } from './v2_labels';
 import type { V2Configuration, V2Model, V2PlansJSON } from './v2';
 
 export const WEB_MODEL_FORMAT = 'nnunet-ts-web-model';
@@ -117,11 +118,13 @@ export async function loadAnyWebModel(m: WebModelManifest, fetchBlob: (file: str
     nets.forEach((n) => n.dispose());
     throw e;
   }
+  const dataset = { channel_names: m.channels, labels: Object.fromEntries(Object.entries(m.labels).map(([k, v]) => [v, Number(k)])) } as V2Model['dataset'];
   const model: V2Model = {
     // only the plans file's name is read (in error messages): the page has model.json instead of a folder
     folder: { dir: name, trainer: v2.trainer, plansName: v2.plans.plans_name ?? 'nnUNetPlans', configuration: m.configuration, plansFile: `${name}/model.json`, datasetFile: `${name}/model.json`, fingerprintFile: null, folds: m.folds.map((f) => ({ fold: f.name, checkpoint: `${name}/${(f.weights as WebWeightsV2).blob}` })) },
     plans: v2.plans,
-    dataset: { channel_names: m.channels, labels: Object.fromEntries(Object.entries(m.labels).map(([k, v]) => [v, Number(k)])) } as V2Model['dataset'],
+    dataset,
+    labels: v2LabelManager(dataset, `${name}/model.json`),
     configuration: v2.configuration,
     architecture: arch,
     networks: nets,

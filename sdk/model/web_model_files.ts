@@ -171,6 +171,7 @@ export async function webModelFromOfficial(model: Model, o: { name: string; data
  */
 export async function webModelFromV2(model: ModelV2, o: { name: string }): Promise<ServedModel> {
   refuseCascade(o.name, Boolean(model.v2.configuration.previous_stage));
+  if (model.v2.labels.regions) throw new Error(`${o.name}: region-based models are not served to the browser yet (the page paints labels, not regions)`);
   const v2 = model.v2;
   const blobs = new Map<string, Uint8Array>();
   const folds: WebModelManifest['folds'] = [];

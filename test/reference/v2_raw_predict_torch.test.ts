@@ -56,7 +56,7 @@ function copyModel(src: string, dst: string, editPlans?: (p: Record<string, any>
   return dst;
 }
 
-async function compare(tag: string, folder: string, opts: { confidentOnly?: boolean } = {}) {
+async function compare(tag: string, folder: string, opts: { confidentOnly?: boolean; regions?: boolean } = {}) {
   const out = path.join(tmp, `ref_${tag}`);
   const ref = JSON.parse(py([path.join(PY, 'v2_predict_raw.py'), folder, out, path.join(IMAGES, `${CASE}.nii.gz`)]).trim().split('\n').pop()!);
   const m = await Model.load(folder);
@@ -90,7 +90,8 @@ async function compare(tag: string, folder: string, opts: { confidentOnly?: bool
       const ok = refS[i] === r.segmentation.data[i];
       if (ok) same++;
       const ps = Array.from({ length: C }, (_, c) => wp[c * n + i]).sort((a, b) => b - a);
-      if (ps[0] - ps[1] >= 1e-2) {
+      // labels: the top two softmax values apart; regions: every sigmoid away from the 0.5 threshold
+      if (opts.regions ? ps.every((p) => Math.abs(p - 0.5) >= 1e-2) : ps[0] - ps[1] >= 1e-2) {
         confident++;
         if (ok) sameConfident++;
       }
@@ -126,6 +127,16 @@ describe('v2 raw-image prediction equals PyTorch + nnunetv2 pipeline re-stated',
   test('untrained 3d_fullres PlainConvUNet at 3.5 x 1 x 1 mm: separate-z resampling both ways, 3D window, 3 mirror axes', async () => {
     const folder = py([path.join(PY, 'make_v2_random_3d.py'), PLAIN, path.join(tmp, 'ds3d')]).trim();
     await compare('3d_3.5x1x1', folder, { confidentOnly: true });
+  });
+
+  test('untrained region-based 3d_fullres (labels {hippocampus: [1, 2], posterior: 2}): sigmoid outputs painted in regions_class_order', async () => {
+    const folder = py([path.join(PY, 'make_v2_random_3d.py'), PLAIN, path.join(tmp, 'dsregions')], { REGIONS: '1' }).trim();
+    const m = await Model.load(folder);
+    assert.ok(m instanceof ModelV2);
+    assert.deepEqual(m.v2.labels.regions, [[1, 2], 2]);
+    assert.equal(m.v2.architecture.numClasses, 2, 'one output per region');
+    m.dispose();
+    await compare('regions', folder, { confidentOnly: true, regions: true });
   });
 });
 
