@@ -17,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { useNativeConv3d, useWgslKernels } from './backend';
-import { wgslConv3d, wgslConv3dFilterGrad, wgslNormApplyLeaky } from './webgpu/wgsl_kernels';
+import { wgslConv3d, wgslConv3dFilterGrad, wgslConv3dInputGrad, wgslNormApplyLeaky } from './webgpu/wgsl_kernels';
 import { collapseSliceAxes } from './wasm_kernels';
 import { canUseWasmConvForward, canUseWasmFilterGrad, convFilterGrad, convForward } from './wasm_conv';
 
@@ -297,7 +297,17 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, strides: Int2 = [1, 1], p
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
         return [
-          opts.inputGradient === false ? tf.zeros(xs.shape) : conv2dInputGrad(dy as tf.Tensor4D, ws, xs.shape, strides, p),
+          opts.inputGradient === false
+            ? tf.zeros(xs.shape)
+            : useWgslKernels()
+              ? tf.tidy(() => {
+                  // our phase-grouped WGSL input gradient with a depth of 1
+                  const [n, h, wd, ci] = xs.shape;
+                  const [, ho, wo, co] = dy.shape;
+                  const g = wgslConv3dInputGrad(tf.reshape(dy, [n, 1, ho, wo, co]) as tf.Tensor5D, tf.reshape(ws, [1, ...ws.shape]) as tf.Tensor5D, [n, 1, h, wd, ci], [1, ...strides], [0, ...p]);
+                  return tf.reshape(g, xs.shape) as tf.Tensor4D;
+                })
+              : conv2dInputGrad(dy as tf.Tensor4D, ws, xs.shape, strides, p),
           useWgslKernels()
             ? tf.tidy(() => {
                 const [n, h, wd, ci] = xs.shape;
@@ -480,7 +490,8 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
         const [xs, ws] = saved;
         const dy2 = tf.reshape(dy, [n * dOut, hOut, wOut, co]) as tf.Tensor4D;
         // d input. All strides 1: a forward conv of dy with the filter flipped in z, y, x and Ci/Co swapped, pad k-1-p
-        // (the same depth stacking + one conv2d). Otherwise: per depth tap conv2d input gradients scattered back.
+        // (the same depth stacking + one conv2d). Otherwise: our phase-grouped WGSL kernel with NNUNET_CONV=wgsl, else
+        // per depth tap conv2d input gradients scattered back.
         const allOne = sd === 1 && hw[0] === 1 && hw[1] === 1 && p.every((e, i) => e <= [kd, kh, kw][i] - 1);
         const dx = opts.inputGradient === false
           ? tf.zeros(xs.shape)
@@ -489,6 +500,8 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Int3 = [1, 1, 1]
               const wf = tf.reshape(tf.transpose(takeAlong(tf.reshape(ws, [kd * kh * kw, ci, co]), Array.from({ length: kd * kh * kw }, (_, i) => kd * kh * kw - 1 - i), 0), [0, 2, 1]), [kd, kh, kw, co, ci]) as tf.Tensor5D;
               return conv3dForwardRaw(dy as tf.Tensor5D, wf, [kd - 1 - p[0], kh - 1 - p[1], kw - 1 - p[2]]);
             })
+          : useWgslKernels()
+          ? wgslConv3dInputGrad(dy as tf.Tensor5D, ws as tf.Tensor5D, xs.shape as [number, number, number, number, number], strides, p)
           : tf.tidy(() => {
           // one conv per depth tap (filter w[j]) gives contiguous outputs: no strided channel slices
           let acc: tf.Tensor | null = null;

@@ -9,7 +9,7 @@ import { describe, it, before, after } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, useWgslKernels } from '../../sdk/network/backend';
-import { setWgslMaxGroups, wgslConv3d, wgslConv3dFilterGrad, wgslNormApplyLeaky } from '../../sdk/network/webgpu/wgsl_kernels';
+import { setWgslMaxGroups, wgslConv3d, wgslConv3dFilterGrad, wgslConv3dInputGrad, wgslNormApplyLeaky } from '../../sdk/network/webgpu/wgsl_kernels';
 import { webgpuUnavailable } from '../helpers/webgpu';
 import { Conv3dCase, conv3dCaseInputs, conv3dRef, randArr, relErr, rng } from './reference';
 
@@ -65,6 +65,36 @@ describe('WGSL kernels on webgpu', { skip: skip ?? false }, () => {
       const e = relErr(got, ref.data);
       assert.ok(e < 1e-5, `x ${c.x} k ${c.k} s ${c.s}: dw relative error ${e}`);
       tf.dispose([xt, dyt, g]);
+    }
+  });
+
+  it('phase-grouped input gradient of strided convolutions equals the direct float64 one', async () => {
+    const r = rng(17);
+    const cases: Conv3dCase[] = [
+      ...CASES.filter((c) => c.s.some((v) => v !== 1)),
+      { x: [1, 9, 12, 10, 16], k: [3, 3, 3], s: [2, 2, 2], co: 70 }, // odd sizes: phases of unequal size, 1-8 taps x 70 channels each
+      { x: [2, 4, 11, 13, 70], k: [1, 3, 3], s: [1, 2, 2], co: 24 }, // nnU-Net's in-plane downsampling; Ci 70 crosses a column tile
+      { x: [1, 5, 5, 5, 3], k: [1, 1, 1], s: [2, 2, 2], co: 4 }, // stride > kernel: 7 of 8 phases get no tap (dX 0 there)
+    ];
+    for (const c of cases) {
+      const { pads, x, w, dy } = conv3dCaseInputs(c, r);
+      const ref = conv3dRef(x, w, c.s, pads, dy).dx!;
+      const dyt = tf.tensor5d(Float32Array.from(dy.data), dy.shape as [number, number, number, number, number]);
+      const wt = tf.tensor5d(Float32Array.from(w.data), w.shape as [number, number, number, number, number]);
+      const g = wgslConv3dInputGrad(dyt, wt, c.x as [number, number, number, number, number], c.s as [number, number, number], pads as [number, number, number]);
+      const got = await g.data();
+      assert.deepEqual(g.shape, ref.shape, `x ${c.x} k ${c.k} s ${c.s}`);
+      const e = relErr(got, ref.data);
+      assert.ok(e < 1e-5, `x ${c.x} k ${c.k} s ${c.s}: dx relative error ${e}`);
+      // spread over the y and z dispatch dimensions (2 groups per dimension): the same bits
+      const old = setWgslMaxGroups(2);
+      try {
+        const folded = await wgslConv3dInputGrad(dyt, wt, c.x as [number, number, number, number, number], c.s as [number, number, number], pads as [number, number, number]).data();
+        assert.ok(Buffer.from(folded.buffer).equals(Buffer.from(got.buffer)), `x ${c.x}: folded dispatch differs`);
+      } finally {
+        setWgslMaxGroups(old);
+      }
+      tf.dispose([dyt, wt, g]);
     }
   });
 
