@@ -19,6 +19,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as aq from 'arquero';
 import type { Volume } from '../io/volume';
+import { readNifti } from '../io/nifti';
 import { Plans, PlansJSON, resolveConfiguration } from '../planning/plans';
 import { PostprocessingJson } from '../postprocessing/connected_components';
 import { readPostprocessingJson } from '../postprocessing/determine';
@@ -74,6 +75,12 @@ export interface PredictCasesOptions extends TrainedModel {
   saveProbabilities?: boolean;
   /** the 3d_lowres stage for 3d_cascade_fullres (same plans unless given) */
   previousStage?: Partial<TrainedModel> & { modelFolder?: string; foldFolders?: string[] };
+  /**
+   * A cascade: the previous stage's segmentations, `<folder>/<case>.nii.gz` in each input's geometry, instead of
+   * predicting them with `previousStage` (v1 predict_simple `-l lowres_segmentations`, v2 `-prev_stage_predictions`).
+   * Predictions made with it are not reused (`reuse`): the folder is not part of what the cache compares.
+   */
+  previousStagePredictions?: string;
   /** throw at the end if any case failed (default true) */
   throwOnError?: boolean;
   progress?: boolean;
@@ -249,6 +256,15 @@ function loadModel(m: TrainedModel): InferenceModel {
   );
 }
 
+/** `<folder>/<id>.nii.gz`: the previous stage's segmentation of a case, checked against the case's image grid. */
+async function readPreviousStage(folder: string, id: string, image: Volume): Promise<Volume> {
+  const f = path.join(folder, `${id}.nii.gz`);
+  if (!fs.existsSync(f)) throw new Error(`${f}: the previous stage's segmentation of case ${id} is missing`);
+  const v = await readNifti(f);
+  if (v.shape.join() !== image.shape.join()) throw new Error(`${f}: shape ${v.shape.join('x')}, the image of case ${id} has ${image.shape.join('x')}`);
+  return v;
+}
+
 /** Forward GFLOP of one sliding-window network call of `model`: one tile, times its mirrorings with TTA. */
 function callGflop(model: InferenceModel, mirroring: boolean): number {
   const mirrors = mirroring ? 2 ** model.patch.length : 1;
@@ -292,7 +308,8 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
   }
   fs.mkdirSync(o.outputDir, { recursive: true });
   let previousStage: TrainedModel | null = null;
-  if (isCascade) {
+  if (o.previousStagePredictions && !isCascade) throw new Error(`predict ${o.configuration}: not a cascade, previousStagePredictions does not apply`);
+  if (isCascade && !o.previousStagePredictions) {
     const prevName = cfg.previous_stage ?? '3d_lowres';
     const ps = o.previousStage;
     if (!ps || (!ps.modelFolder && !ps.foldFolders)) {
@@ -307,7 +324,7 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
       : o.networks.map((_, i) => `network_${i}`)
     : (o.foldFolders ?? findFoldFolders(requireModelFolder(o), o.folds, o.checkpoint));
   const postprocessing = resolvePostprocessing(o);
-  const cache = o.reuse && !o.networks && !previousStage?.networks ? new PredictionCache(o.outputDir, predictionRunKey(o, foldFolders, postprocessing, previousStage)) : null;
+  const cache = o.reuse && !o.networks && !previousStage?.networks && !o.previousStagePredictions ? new PredictionCache(o.outputDir, predictionRunKey(o, foldFolders, postprocessing, previousStage)) : null;
   let model: InferenceModel | null = null;
   let lowres: InferenceModel | null = null;
   let tileWorkers: TileWorkers | null = null;
@@ -348,7 +365,12 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
       try {
         await cache?.forget(inp.id);
         const images = await inp.load();
-        const { probs, properties, preprocess_s, predict_s } = await predictProbabilities(images, inp.id, model, lowres, { ...o, tileRunner: tileWorkers ?? undefined });
+        const previousSegmentation = o.previousStagePredictions ? await readPreviousStage(o.previousStagePredictions, inp.id, images[0]) : undefined;
+        const { probs, properties, preprocess_s, predict_s } = await predictProbabilities(images, inp.id, model, lowres, {
+          ...o,
+          tileRunner: tileWorkers ?? undefined,
+          previousSegmentation,
+        });
         const te = performance.now();
         await exportPrediction({ segmentation: segFile, probabilities: probFile }, probs, properties, {
           transposeBackward: json.transpose_backward,

@@ -136,23 +136,31 @@ export async function predictProbabilities(
   id: string,
   model: InferenceModel,
   lowres: InferenceModel | null,
-  o: PredictVolumeOptions = {},
+  o: PredictVolumeOptions & {
+    /** a cascade's previous-stage segmentation of this case (input geometry), instead of predicting it with `lowres` */
+    previousSegmentation?: Volume;
+  } = {},
 ): Promise<{ probs: ClassProbabilities; properties: PreprocessedProperties; preprocess_s: number; predict_s: number }> {
   const t0 = performance.now();
   const pre = preprocessForModel(images, model, id);
   let data = pre.data;
   let shape: number[] = pre.dataShape;
   // progress: the low-res stage reports the first half, the full-res stage the second (their tile counts differ)
-  const stages = lowres ? 2 : 1;
+  const prev = o.previousSegmentation;
+  const stages = lowres && !prev ? 2 : 1;
   const report = (stage: number) => o.onProgress && ((d: number, t: number) => o.onProgress!(stage * t + d, stages * t));
-  if (lowres) {
-    const lp = preprocessForModel(images, lowres, id);
-    const lprobs = await slidingWindow(lowres, lp.data, lp.dataShape, o, report(0));
-    // v1 predict_simple: the low-res stage is exported (with its postprocessing) and read back as lowres_segmentations
-    const lseg = segmentationFromProbabilities(lprobs, lp.properties, {
-      transposeBackward: lowres.json.transpose_backward,
-      postprocessing: lowres.postprocessing,
-    });
+  if (lowres || prev) {
+    let lseg: { data: ArrayLike<number>; shape: readonly number[] };
+    if (prev) lseg = prev;
+    else {
+      const lp = preprocessForModel(images, lowres!, id);
+      const lprobs = await slidingWindow(lowres!, lp.data, lp.dataShape, o, report(0));
+      // v1 predict_simple: the low-res stage is exported (with its postprocessing) and read back as lowres_segmentations
+      lseg = segmentationFromProbabilities(lprobs, lp.properties, {
+        transposeBackward: lowres!.json.transpose_backward,
+        postprocessing: lowres!.postprocessing,
+      });
+    }
     const sp = pre.dataShape.slice(1);
     const bbox = model.v1UncroppedCascadeInput ? null : pre.properties.crop_bbox;
     const oneHot = cascadeOneHot(lseg.data, lseg.shape, bbox, model.json.transpose_forward, sp, model.numClasses);

@@ -450,7 +450,11 @@ export class Model {
   async predictFolder(
     input: string | PredictInputCase[],
     outputDir: string,
-    opts: Omit<ModelPredictOptions, 'outputDir' | 'id'> & { caseIds?: string[] } = {},
+    opts: Omit<ModelPredictOptions, 'outputDir' | 'id'> & {
+      caseIds?: string[];
+      /** a cascade: the 3d_lowres segmentations (`<case>.nii.gz`) instead of predicting them (predict_simple -l) */
+      previousStagePredictions?: string;
+    } = {},
   ): Promise<PredictionResult> {
     this.check();
     return this.run(input, outputDir, { ...opts, saveProbabilities: opts.probabilities });
@@ -459,7 +463,15 @@ export class Model {
   private run(
     input: string | PredictInputCase[],
     outputDir: string,
-    o: { saveProbabilities?: boolean; mirroring?: boolean; stepSize?: number; progress?: boolean; caseIds?: string[]; tileWorkers?: number | 'auto' },
+    o: {
+      saveProbabilities?: boolean;
+      mirroring?: boolean;
+      stepSize?: number;
+      progress?: boolean;
+      caseIds?: string[];
+      tileWorkers?: number | 'auto';
+      previousStagePredictions?: string;
+    },
   ): Promise<PredictionResult> {
     return predictCases({
       plans: this.plans,
@@ -475,6 +487,7 @@ export class Model {
       saveProbabilities: o.saveProbabilities,
       progress: o.progress ?? false,
       tileWorkers: o.tileWorkers,
+      previousStagePredictions: o.previousStagePredictions,
       ...(this.previousStage
         ? {
             previousStage: {

@@ -12,7 +12,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { unzipSync, zipSync } from 'fflate';
 import { initBackend } from '../../sdk/network/backend';
-import { readNifti } from '../../sdk/io/nifti';
+import { readNifti, writeNifti } from '../../sdk/io/nifti';
 import { NpyArray, parseNpy } from '../../sdk/io/npy';
 import type { Volume } from '../../sdk/io/volume';
 import { predictCases } from '../../sdk/inference/predict';
@@ -161,6 +161,23 @@ describe('nnU-Net v1 cascade (official results layout)', () => {
     });
     const probs = loadProbabilities(path.join(out, `${id}.npy`)).probs;
     assert.ok(softmaxOff(ref.softmax, probs.data).off > 1000, 'cropping the previous stage first should change the cascade input here');
+  });
+
+  test('the lowres segmentations given as files (predict_simple -l): the cascade alone, the same output', async () => {
+    const id = 'hippocampus_001pad';
+    const ref = reference(id);
+    const img = await caseVolume(id);
+    const prevDir = tmpDir('nnunet-ts-lowres-');
+    await writeNifti(path.join(prevDir, `${id}.nii.gz`), { ...img, data: Uint8Array.from(ref.lowres_seg.data as ArrayLike<number>) }, { dtype: 'uint8' });
+    const out = tmpDir('nnunet-ts-cascade-');
+    const r = await model.predictFolder([{ id, images: [img] }], out, { previousStagePredictions: prevDir, tileWorkers: 0 });
+    assert.equal(r.failed.length, 0);
+    assert.equal(differing(ref.seg.data, (await readNifti(path.join(out, `${id}.nii.gz`))).data), 0);
+    // a missing file is that case's error, naming the file
+    await assert.rejects(
+      model.predictFolder([{ id: 'other', images: [img] }], out, { previousStagePredictions: prevDir, tileWorkers: 0 }),
+      (e: Error) => e.message.includes(path.join(prevDir, 'other.nii.gz')) && e.message.includes('is missing'),
+    );
   });
 
   test('import-model: the cascade is stored with its 3d_lowres model and predicts the same', async () => {

@@ -203,6 +203,12 @@ describe('v2 cascade: the previous stage predicted first, its segmentation as on
             if (refS[i] === r.segmentation.data[i]) sameConfident++;
           }
         }
+        // -prev_stage_predictions: PyTorch's lowres segmentation as a file gives exactly the prediction above
+        const prevDir = path.join(tmp, `prev_${tag}`);
+        await writeNifti(path.join(prevDir, `${id}.nii.gz`), { ...images[0], data: Uint8Array.from(refPrev) }, { dtype: 'uint8' });
+        const fromFiles = await m.predictFolder([{ id, images }], path.join(tmp, `out_${tag}`), { previousStagePredictions: prevDir });
+        const segFromFiles = await readNifti(fromFiles.cases[0].file!);
+        assert.ok(Buffer.from(segFromFiles.data.buffer).equals(Buffer.from(r.segmentation.data.buffer)), 'prediction from the lowres file differs');
         // end to end: ModelV2.predict runs our own lowres stage first
         const e2e = await m.predict(images, { id });
         let e2eSame = 0;

@@ -36,7 +36,9 @@ async function predictWithModel(nameOrDir: string, input: string, output: string
   try {
     console.log(String(model));
     const prevPredictions = flags['prev-stage-predictions'] as string | undefined;
-    if (prevPredictions && !(model instanceof ModelV2)) throw new UsageError('--prev-stage-predictions applies to nnU-Net v2 cascade models (a v1 cascade predicts its 3d_lowres stage itself)');
+    if (prevPredictions && model.configuration !== '3d_cascade_fullres' && !(model instanceof ModelV2 && model.v2.configuration.previous_stage)) {
+      throw new UsageError(`--prev-stage-predictions applies to cascade models; ${model} is not one`);
+    }
     const r = await model.predictFolder(input, output, {
       ...(prevPredictions ? { previousStagePredictions: prevPredictions } : {}),
       mirroring: !flags['disable-tta'],
@@ -84,8 +86,8 @@ export const predictCommand: CommandSpec = {
   name: 'predict',
   summary: 'predict a folder of cases with the trained folds of a configuration (nnUNet_predict)',
   usage:
-    'predict -i IN -o OUT -t TASK_DIR -c CONFIG [-f 0 1 ...] [--disable-tta] [--save-probabilities] [--step-size 0.5] [--disable-postprocessing] [--tile-workers N]\n' +
-    '       predict -i IN -o OUT --model NAME|FOLDER [-f 0 1 ...] [--disable-tta] [--save-probabilities] [--disable-postprocessing] [--tile-workers N]',
+    'predict -i IN -o OUT -t TASK_DIR -c CONFIG [-f 0 1 ...] [--disable-tta] [--save-probabilities] [--step-size 0.5] [--disable-postprocessing] [--tile-workers N] [--prev-stage-predictions DIR]\n' +
+    '       predict -i IN -o OUT --model NAME|FOLDER [-f 0 1 ...] [--disable-tta] [--save-probabilities] [--disable-postprocessing] [--tile-workers N] [--previous-stage DIR | --prev-stage-predictions DIR]',
   flags: [
     { name: 'input', alias: 'i', type: 'string', help: 'folder of <case>_0000.nii.gz (or <case>.nii.gz) files' },
     { name: 'output', alias: 'o', type: 'string', help: 'output folder' },
@@ -96,7 +98,7 @@ export const predictCommand: CommandSpec = {
     {
       name: 'prev-stage-predictions',
       type: 'string',
-      help: "with --model and a v2 cascade: the 3d_lowres predictions (<case>.nii.gz) instead of predicting them (nnUNetv2_predict -prev_stage_predictions)",
+      help: 'a cascade: its 3d_lowres segmentations (<case>.nii.gz) instead of predicting them (v1 predict_simple -l, v2 -prev_stage_predictions)',
     },
     { name: 'configuration', alias: 'c', type: 'string', help: '2d, 3d_lowres, 3d_fullres or 3d_cascade_fullres', default: '3d_fullres' },
     { name: 'folds', alias: 'f', type: 'list', help: 'folds to ensemble (default: all trained of 0..4)' },
@@ -149,6 +151,7 @@ export const predictCommand: CommandSpec = {
         postprocessing: !flags['disable-postprocessing'],
         tileWorkers: tileWorkersFlag(flags),
         previousStage: config === '3d_cascade_fullres' ? { modelFolder: path.join(task.paths.results, configurationFolderName('3d_lowres', names)) } : undefined,
+        previousStagePredictions: flags['prev-stage-predictions'] as string | undefined,
       });
       console.log(r.summary());
       return 0;
