@@ -36,10 +36,8 @@ Usage: [STEPS=250] [NNUNET_REF_THREADS=2] /usr/bin/python3 bench/python/make_v1_
 """
 import json
 import os
-import pickle
 import sys
 import time
-from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -188,29 +186,6 @@ def train(net, cases, steps, patch, seed):
     return opt, losses
 
 
-def save_model(model_dir, plans, net, opt, losses, init, name, cls):
-    """nnUNetTrainer.save_checkpoint (see make_v1_fixture.py)."""
-    fold_dir = os.path.join(model_dir, 'fold_0')
-    os.makedirs(fold_dir, exist_ok=True)
-    with open(os.path.join(model_dir, 'plans.pkl'), 'wb') as f:
-        pickle.dump(plans, f)
-    sd = net.state_dict()
-    for k in sd.keys():
-        sd[k] = sd[k].cpu()
-    epochs = max(1, STEPS // 250)
-    ck = os.path.join(fold_dir, 'model_final_checkpoint.model')
-    torch.save({'epoch': epochs, 'state_dict': sd, 'optimizer_state_dict': opt.state_dict(), 'lr_scheduler_state_dict': None,
-                'plot_stuff': ([float(np.mean(losses))], [float(losses[-1])], [], [0.0]),
-                'best_stuff': (epochs - 1, float(np.mean(losses)), 0.0)}, ck)
-    info = OrderedDict()
-    info['init'] = init
-    info['name'] = name
-    info['class'] = cls
-    info['plans'] = plans
-    with open(ck + '.pkl', 'wb') as f:
-        pickle.dump(info, f)
-
-
 def predict_lowres(net, raw, tta=True):
     """3d_lowres prediction of one raw case, exported to the raw geometry (not postprocessed)."""
     d, sl = preprocess(raw, STAGES[0]['spacing'])
@@ -239,7 +214,7 @@ def main():
     print(f'3d_lowres: {sum(p.numel() for p in low.parameters())} parameters, {STEPS} steps', flush=True)
     opt_l, loss_l = train(low, low_cases, STEPS, STAGES[0]['patch'], 0)
     low_dir = os.path.join(OUT, 'nnUNet', '3d_lowres', TASK, f'nnUNetTrainerV2__{PLANS_ID}')
-    save_model(low_dir, plans, low, opt_l, loss_l,
+    v1.save_checkpoint(low_dir, plans, low, opt_l, loss_l, STEPS,
                (f'{pre}/{PLANS_ID}_plans_3D.pkl', 0, f'{results}/3d_lowres/{TASK}/nnUNetTrainerV2__{PLANS_ID}', pre, True, 0, True, False, False),
                'nnUNetTrainerV2', "<class 'nnunet.training.network_training.nnUNetTrainerV2.nnUNetTrainerV2'>")
     pp = {'dc_per_class_raw': {'1': 0.0, '2': 0.0}, 'dc_per_class_pp_all': {'1': 0.0, '2': 0.0},
@@ -258,7 +233,7 @@ def main():
     print(f'3d_cascade_fullres: {sum(p.numel() for p in cas.parameters())} parameters, {STEPS} steps', flush=True)
     opt_c, loss_c = train(cas, cas_cases, STEPS, STAGES[1]['patch'], 1)
     cas_dir = os.path.join(OUT, 'nnUNet', '3d_cascade_fullres', TASK, f'nnUNetTrainerV2CascadeFullRes__{PLANS_ID}')
-    save_model(cas_dir, plans, cas, opt_c, loss_c,
+    v1.save_checkpoint(cas_dir, plans, cas, opt_c, loss_c, STEPS,
                (f'{pre}/{PLANS_ID}_plans_3D.pkl', 0, f'{results}/3d_cascade_fullres/{TASK}/nnUNetTrainerV2CascadeFullRes__{PLANS_ID}', pre,
                 True, 1, True, False, 'nnUNetTrainerV2', False),
                'nnUNetTrainerV2CascadeFullRes',
@@ -284,15 +259,11 @@ def main():
         sm = v1.predict_3d(cas, x, patch_size=STAGES[1]['patch'])
         seg = export_seg(sm, dp.shape[1:], sl, d.shape)
         np.savez_compressed(os.path.join(ref, c + '.npz'), lowres_seg=lowres_seg, softmax=sm.astype(np.float16), seg=seg)
-        dice = {}
-        for name, p in (('3d_lowres', lowres_seg), ('3d_cascade_fullres', seg)):
-            dice[name] = [float(2 * ((p == k) & (s == k)).sum() / max(1, (p == k).sum() + (s == k).sum())) for k in (1, 2)]
+        dice = {'3d_lowres': v1.dice_per_label(lowres_seg, s), '3d_cascade_fullres': v1.dice_per_label(seg, s)}
         summary['cases'][c] = {'shape': list(d.shape), 'cropped': list(dp.shape[1:]), 'labels': np.bincount(seg.ravel(), minlength=3).tolist(),
                                'dice_vs_ground_truth': dice, 'seconds': round(time.time() - t1, 2)}
         print(f'  {c}: {summary["cases"][c]}', flush=True)
-    summary['total_seconds'] = round(time.time() - t0, 1)
-    json.dump(summary, open(os.path.join(ref, 'summary.json'), 'w'), indent=1)
-    print(json.dumps({'total_seconds': summary['total_seconds']}))
+    v1.write_summary(ref, summary, t0)
 
 
 if __name__ == '__main__':

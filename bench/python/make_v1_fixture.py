@@ -243,6 +243,45 @@ def predict_3d(net, data, step_size=0.5, patch_size=None, mirrors=MIRRORS):
     return agg / nb
 
 
+def save_checkpoint(model_dir, plans, net, opt, losses, steps, init, name, cls):
+    """nnUNetTrainer.save_checkpoint (see the module docstring): plans.pkl, fold_0/model_final_checkpoint.model + .pkl."""
+    fold_dir = os.path.join(model_dir, 'fold_0')
+    os.makedirs(fold_dir, exist_ok=True)
+    with open(os.path.join(model_dir, 'plans.pkl'), 'wb') as f:
+        pickle.dump(plans, f)
+    state_dict = net.state_dict()
+    for k in state_dict.keys():
+        state_dict[k] = state_dict[k].cpu()
+    epochs = max(1, steps // 250)  # nnUNetTrainerV2: 250 iterations per epoch
+    save_this = {
+        'epoch': epochs,
+        'state_dict': state_dict,
+        'optimizer_state_dict': opt.state_dict(),
+        'lr_scheduler_state_dict': None,
+        'plot_stuff': ([float(np.mean(losses))], [float(losses[-1])], [], [0.0]),
+        'best_stuff': (epochs - 1, float(np.mean(losses)), 0.0),
+    }
+    ck = os.path.join(fold_dir, 'model_final_checkpoint.model')
+    torch.save(save_this, ck)
+    info = OrderedDict()
+    info['init'] = init
+    info['name'] = name
+    info['class'] = cls
+    info['plans'] = plans
+    with open(ck + '.pkl', 'wb') as f:
+        pickle.dump(info, f)
+
+
+def dice_per_label(pred, truth, labels=(1, 2)):
+    return [float(2 * ((pred == k) & (truth == k)).sum() / max(1, (pred == k).sum() + (truth == k).sum())) for k in labels]
+
+
+def write_summary(ref, summary, t0):
+    summary['total_seconds'] = round(time.time() - t0, 1)
+    json.dump(summary, open(os.path.join(ref, 'summary.json'), 'w'), indent=1)
+    print(json.dumps({'total_seconds': summary['total_seconds']}))
+
+
 def main():
     t0 = time.time()
     ds = json.load(open(os.path.join(DATA, 'dataset.json')))
@@ -267,34 +306,12 @@ def main():
     t_train = time.time() - t0
 
     model_dir = os.path.join(OUT, 'Task004_Hippocampus', 'nnUNetTrainerV2__nnUNetPlansv2.1')
-    fold_dir = os.path.join(model_dir, 'fold_0')
-    os.makedirs(fold_dir, exist_ok=True)
-    with open(os.path.join(model_dir, 'plans.pkl'), 'wb') as f:
-        pickle.dump(plans, f)
-    state_dict = net.state_dict()
-    for k in state_dict.keys():
-        state_dict[k] = state_dict[k].cpu()
-    epochs = max(1, STEPS // 250)  # nnUNetTrainerV2: 250 iterations per epoch
-    save_this = {
-        'epoch': epochs,
-        'state_dict': state_dict,
-        'optimizer_state_dict': opt.state_dict(),
-        'lr_scheduler_state_dict': None,
-        'plot_stuff': ([float(np.mean(losses))], [float(losses[-1])], [], [0.0]),
-        'best_stuff': (epochs - 1, float(np.mean(losses)), 0.0),
-    }
-    ck = os.path.join(fold_dir, 'model_final_checkpoint.model')
-    torch.save(save_this, ck)
     pre = '/home/user/nnUNet/preprocessed/Task004_Hippocampus'
-    info = OrderedDict()
-    info['init'] = (f'{pre}/nnUNetPlansv2.1_plans_3D.pkl', 0,
-                    '/home/user/nnUNet/results/nnUNet/3d_fullres/Task004_Hippocampus/nnUNetTrainerV2__nnUNetPlansv2.1',
-                    pre, True, 0, True, False, False)
-    info['name'] = 'nnUNetTrainerV2'
-    info['class'] = "<class 'nnunet.training.network_training.nnUNetTrainerV2.nnUNetTrainerV2'>"
-    info['plans'] = plans
-    with open(ck + '.pkl', 'wb') as f:
-        pickle.dump(info, f)
+    save_checkpoint(model_dir, plans, net, opt, losses, STEPS,
+                    (f'{pre}/nnUNetPlansv2.1_plans_3D.pkl', 0,
+                     '/home/user/nnUNet/results/nnUNet/3d_fullres/Task004_Hippocampus/nnUNetTrainerV2__nnUNetPlansv2.1',
+                     pre, True, 0, True, False, False),
+                    'nnUNetTrainerV2', "<class 'nnunet.training.network_training.nnUNetTrainerV2.nnUNetTrainerV2'>")
 
     ref = os.path.join(OUT, 'reference')
     os.makedirs(ref, exist_ok=True)
@@ -310,16 +327,10 @@ def main():
         seg[sl] = seg_crop
         np.save(os.path.join(ref, f'{c}_softmax.npy'), sm.astype(np.float32))
         np.save(os.path.join(ref, f'{c}_seg.npy'), seg)
-        dice = []
-        for lab in (1, 2):
-            a, b = seg == lab, s == lab
-            dice.append(float(2 * (a & b).sum() / max(1, a.sum() + b.sum())))
         summary['cases'][c] = {'shape': list(d.shape), 'cropped': list(dp.shape[1:]), 'labels': np.bincount(seg.ravel(), minlength=3).tolist(),
-                               'dice_vs_ground_truth': dice, 'seconds': round(time.time() - t1, 2)}
+                               'dice_vs_ground_truth': dice_per_label(seg, s), 'seconds': round(time.time() - t1, 2)}
         print(f'  {c}: {summary["cases"][c]}', flush=True)
-    summary['total_seconds'] = round(time.time() - t0, 1)
-    json.dump(summary, open(os.path.join(ref, 'summary.json'), 'w'), indent=1)
-    print(json.dumps({'total_seconds': summary['total_seconds']}))
+    write_summary(ref, summary, t0)
 
 
 if __name__ == '__main__':
