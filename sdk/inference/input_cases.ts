@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { readNiftiChannels } from '../io/nifti';
+import { readNifti, readNiftiChannels } from '../io/nifti';
 import type { Volume } from '../io/volume';
 
 const CHANNEL_RE = /^(.+)_(\d{4})\.nii(\.gz)?$/;
@@ -81,4 +81,16 @@ export function checkChannels(id: string, images: readonly Volume[], numChannels
     const d = sameGeometry(images[0], images[i]);
     if (d) throw new Error(`${where(i)}: case ${id}: geometry differs from channel 0 (${where(0)}): ${d}`);
   }
+}
+
+/**
+ * `<folder>/<id>.nii.gz`: a cascade's previous-stage segmentation of a case, as predict_simple's `-l` and nnUNetv2's
+ * `-prev_stage_predictions` take them, checked against the case's image grid.
+ */
+export async function readPreviousStageSegmentation(folder: string, id: string, image: Volume): Promise<Volume> {
+  const f = path.join(folder, `${id}.nii.gz`);
+  if (!fs.existsSync(f)) throw new Error(`${f}: the previous stage's segmentation of case ${id} is missing`);
+  const v = await readNifti(f);
+  if (v.shape.join() !== image.shape.join()) throw new Error(`${f}: shape ${v.shape.join('x')}, the image of case ${id} has ${image.shape.join('x')}`);
+  return v;
 }

@@ -19,7 +19,6 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as aq from 'arquero';
 import type { Volume } from '../io/volume';
-import { readNifti } from '../io/nifti';
 import { Plans, PlansJSON, resolveConfiguration } from '../planning/plans';
 import { PostprocessingJson } from '../postprocessing/connected_components';
 import { readPostprocessingJson } from '../postprocessing/determine';
@@ -34,7 +33,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from '../network/backend';
 import { filesKey, modelKey, PredictionCache, volumesKey } from './prediction_cache';
 import { foldFolder } from '../paths';
-import { checkChannels, loadInputCase, listInputCases, type InputCaseFiles, type PredictInputCase } from './input_cases';
+import { checkChannels, loadInputCase, listInputCases, readPreviousStageSegmentation, type InputCaseFiles, type PredictInputCase } from './input_cases';
 export { loadInputCase, listInputCases, type InputCaseFiles, type PredictInputCase };
 
 export type Checkpoint = 'checkpoint_final' | 'checkpoint_latest' | 'checkpoint_best';
@@ -256,15 +255,6 @@ function loadModel(m: TrainedModel): InferenceModel {
   );
 }
 
-/** `<folder>/<id>.nii.gz`: the previous stage's segmentation of a case, checked against the case's image grid. */
-async function readPreviousStage(folder: string, id: string, image: Volume): Promise<Volume> {
-  const f = path.join(folder, `${id}.nii.gz`);
-  if (!fs.existsSync(f)) throw new Error(`${f}: the previous stage's segmentation of case ${id} is missing`);
-  const v = await readNifti(f);
-  if (v.shape.join() !== image.shape.join()) throw new Error(`${f}: shape ${v.shape.join('x')}, the image of case ${id} has ${image.shape.join('x')}`);
-  return v;
-}
-
 /** Forward GFLOP of one sliding-window network call of `model`: one tile, times its mirrorings with TTA. */
 function callGflop(model: InferenceModel, mirroring: boolean): number {
   const mirrors = mirroring ? 2 ** model.patch.length : 1;
@@ -365,7 +355,7 @@ export async function predictCases(o: PredictCasesOptions): Promise<PredictionRe
       try {
         await cache?.forget(inp.id);
         const images = await inp.load();
-        const previousSegmentation = o.previousStagePredictions ? await readPreviousStage(o.previousStagePredictions, inp.id, images[0]) : undefined;
+        const previousSegmentation = o.previousStagePredictions ? await readPreviousStageSegmentation(o.previousStagePredictions, inp.id, images[0]) : undefined;
         const { probs, properties, preprocess_s, predict_s } = await predictProbabilities(images, inp.id, model, lowres, {
           ...o,
           tileRunner: tileWorkers ?? undefined,

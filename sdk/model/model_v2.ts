@@ -14,11 +14,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { readNifti, readNiftiChannels, niftiBaseName, writeNifti } from '../io/nifti';
+import { readNiftiChannels, niftiBaseName, writeNifti } from '../io/nifti';
 import { writeNpy } from '../io/npy';
 import type { Volume } from '../io/volume';
 import type { ClassProbabilities } from '../inference/sliding_window';
-import { checkChannels, listInputCases, loadInputCase, type PredictInputCase } from '../inference/input_cases';
+import { checkChannels, listInputCases, loadInputCase, readPreviousStageSegmentation, type PredictInputCase } from '../inference/input_cases';
 import { PredictionError, PredictionResult, type CaseStatus } from '../inference/predict';
 import { progress } from '../util/progress';
 import { loadV2Model, type V2Model } from './v2';
@@ -164,10 +164,7 @@ export class ModelV2 {
       return undefined;
     }
     if (opts.previousStagePredictions) {
-      const f = path.join(opts.previousStagePredictions, `${id}.nii.gz`);
-      if (!fs.existsSync(f)) throw new Error(`${f}: the previous stage's prediction of case ${id} is missing`);
-      const v = await readNifti(f);
-      if (v.shape.join() !== images[0].shape.join()) throw new Error(`${f}: shape ${v.shape.join('x')}, the image of case ${id} has ${images[0].shape.join('x')}`);
+      const v = await readPreviousStageSegmentation(opts.previousStagePredictions, id, images[0]);
       return Uint8Array.from(v.data as ArrayLike<number>);
     }
     const low = await predictCaseV2(this.previousStage!.v2, images, { id, mirroring: opts.mirroring, stepSize: opts.stepSize });
