@@ -16,7 +16,8 @@
  *   resampling_fn_probabilities(_kwargs) (order 1; computed in float64, stored back as float16), then softmax
  *   (LabelManager.apply_inference_nonlin, float32) and argmax; the segmentation is pasted into zeros of
  *   shape_before_cropping at the bbox and transposed back (transpose_backward); probabilities likewise
- *   (label_handling.py `revert_cropping_on_probabilities`: background 1 outside the crop). v1 resamples softmax maps.
+ *   (label_handling.py `revert_cropping_on_probabilities`: background 1 outside the crop; regions 0). v1 resamples
+ *   softmax maps.
  *
  * Cascade (3d_cascade_fullres): the previous stage's segmentation of the case, in the input's geometry (what
  *   `nnUNetv2_predict -c 3d_lowres` writes and `-prev_stage_predictions` reads back), is run_case's `seg`: transposed,
@@ -25,7 +26,8 @@
  *   (predict_from_raw_data.py preprocessing_iterator_fromfiles: convert_labelmap_to_one_hot).
  *
  * Supported here: resample_data_or_seg_to_shape (the planners' default), normalization ZScoreNormalization,
- * CTNormalization, NoNormalization, RescaleTo01Normalization, RGBTo0_1Normalization; labels, not regions (v2.ts).
+ * CTNormalization, NoNormalization, RescaleTo01Normalization, RGBTo0_1Normalization; labels and regions as
+ * nnunetv2's LabelManager (v2_labels.ts: softmax + argmax, or sigmoid painted in regions_class_order).
  */
 import type { ItkDirection, ItkVec3, Shape3, Spacing3, Volume } from '../io/volume';
 import { createNonzeroMask, cropToBbox, getBboxFromMask, bboxShape, type BBox3 } from '../cropping/cropping';
@@ -272,7 +274,7 @@ export interface V2CasePrediction {
 
 /**
  * convert_predicted_logits_to_segmentation_with_correct_shape: logits in the preprocessed grid -> resampled (float16)
- * to the cropped size -> softmax -> argmax -> un-cropped and transposed back.
+ * to the cropped size -> softmax -> argmax (regions: sigmoid, painted) -> un-cropped and transposed back.
  */
 export function exportLogitsV2(
   model: Pick<V2Model, 'plans' | 'configuration' | 'folder' | 'labels'>,
