@@ -23,10 +23,15 @@
  *   in one pass instead of three kernels (multiply, add, prelu) and two intermediate tensors.
  *
  * Whether they beat tfjs's kernels is a question for a real GPU (bench/gpu compares the formulations); on Mesa's
- * software renderer the tests check that they are right.
+ * software renderer the tests check that they are right. The tiling and WGSL snippets the GEMMs share are in
+ * wgsl_gemm.ts, the strided input gradient's program in wgsl_input_grad.ts; this file registers the kernels.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import { accumulateTile, CONV_UNIFORMS, convMK, convUniforms, int, LOAD_A, storeTile, TILE_K, TILE_M, TILE_N, wgslMaxGroups, type WgslConv3dAttrs } from './wgsl_gemm';
+import { inputGradProgram } from './wgsl_input_grad';
+
+export { setWgslMaxGroups, type WgslConv3dAttrs } from './wgsl_gemm';
 
 export const WGSL_CONV3D = 'NnunetWgslConv3d';
 export const WGSL_NORM_APPLY = 'NnunetWgslNormApply';
@@ -38,40 +43,11 @@ interface WebGpuBackendLike {
   runWebGPUProgram(program: WebGPUProgram, inputs: Info[], dtype: tf.DataType, uniforms?: { type: string; data: number[] }[]): Info;
 }
 
-/** Output tile per workgroup (rows = output voxels, columns = output channels) and the K step. */
-const TILE_M = 64;
-const TILE_N = 64;
-const TILE_K = 16;
-/**
- * A dispatch dimension may not exceed 65535 workgroups (WebGPU's maxComputeWorkgroupsPerDimension default); more
- * output tiles than that go on to the z dimension (a Lung 3d_fullres batch of 2 has 76,800 tiles of 64 voxels).
- */
-let maxGroups = 65535;
-
-/** For tests: a lower workgroup limit per dimension, so small shapes take the multi-dimension path. Returns the old one. */
-export function setWgslMaxGroups(n: number): number {
-  const old = maxGroups;
-  maxGroups = n;
-  return old;
-}
-
-export interface WgslConv3dAttrs {
-  /** [kd, kh, kw] */
-  kernel: [number, number, number];
-  strides: [number, number, number];
-  /** zero padding before each spatial axis (the output size decides the padding after) */
-  pads: [number, number, number];
-  /** output spatial size [Do, Ho, Wo] */
-  outSize: [number, number, number];
-  /** input [N, D, H, W, Ci] */
-  inShape: [number, number, number, number, number];
-}
-
 function conv3dProgram(a: WgslConv3dAttrs, co: number): WebGPUProgram {
   const [n, , , , ] = a.inShape;
   const m = n * a.outSize[0] * a.outSize[1] * a.outSize[2];
   const mTiles = Math.ceil(m / TILE_M);
-  const gy = Math.min(mTiles, maxGroups);
+  const gy = Math.min(mTiles, wgslMaxGroups());
   const gz = Math.ceil(mTiles / gy);
   return {
     variableNames: ['x', 'w'],
@@ -120,212 +96,11 @@ function conv3dProgram(a: WgslConv3dAttrs, co: number): WebGPUProgram {
   };
 }
 
-/** The A element loader shared by the forward and the filter gradient (x at tap k's offset from output voxel row). */
-const LOAD_A = `
-      fn loadA(row : i32, k : i32) -> f32 {
-        if (row >= uniforms.M || k >= uniforms.K) { return 0.0; }
-        let c = k % uniforms.ci;
-        let tap = k / uniforms.ci;
-        let tx = tap % uniforms.kw;
-        let ty = (tap / uniforms.kw) % uniforms.kh;
-        let tz = tap / (uniforms.kw * uniforms.kh);
-        let ox = row % uniforms.outW;
-        let oy = (row / uniforms.outW) % uniforms.outH;
-        let oz = (row / (uniforms.outW * uniforms.outH)) % uniforms.outD;
-        let b = row / (uniforms.outW * uniforms.outH * uniforms.outD);
-        let iz = oz * uniforms.sd + tz - uniforms.pd;
-        let iy = oy * uniforms.sh + ty - uniforms.ph;
-        let ix = ox * uniforms.sw + tx - uniforms.pw;
-        if (iz < 0 || iz >= uniforms.inD || iy < 0 || iy >= uniforms.inH || ix < 0 || ix >= uniforms.inW) { return 0.0; }
-        return x[(((b * uniforms.inD + iz) * uniforms.inH + iy) * uniforms.inW + ix) * uniforms.ci + c];
-      }`;
-
-const CONV_UNIFORMS =
-  'inD : i32, inH : i32, inW : i32, ci : i32, outD : i32, outH : i32, outW : i32, co : i32, ' +
-  'kd : i32, kh : i32, kw : i32, sd : i32, sh : i32, sw : i32, pd : i32, ph : i32, pw : i32, M : i32, K : i32, ';
-
-/**
- * WGSL, shared by both GEMMs: acc[i][j] += As[aIndex] * Bs[s, tx*4 + j] over the TILE_K steps s of one loaded tile
- * pair; each thread owns 4x4 outputs (rows ty*4 + i, columns tx*4 + j). aIndex is an expression in i and s.
- */
-function accumulateTile(aIndex: string): string {
-  return `for (var s = 0; s < ${TILE_K}; s++) {
-            var av : array<f32, 4>;
-            var bv : array<f32, 4>;
-            for (var i = 0; i < 4; i++) { av[i] = As[${aIndex}]; }
-            for (var j = 0; j < 4; j++) { bv[j] = Bs[s * ${TILE_N} + tx * 4 + j]; }
-            for (var i = 0; i < 4; i++) { for (var j = 0; j < 4; j++) { acc[i][j] = acc[i][j] + av[i] * bv[j]; } }
-          }`;
-}
-
-/**
- * WGSL: write a thread's 4x4 outputs, rows r = rowBase + ty*4 + i below rowBound, columns below colBound, at
- * outIndex(r, col).
- */
-function storeTile(rowBase: string, rowBound: string, outIndex: string, colBound = 'uniforms.co'): string {
-  return `for (var i = 0; i < 4; i++) {
-          let r = ${rowBase} + ty * 4 + i;
-          if (r < ${rowBound}) {
-            for (var j = 0; j < 4; j++) {
-              let col = colBase + tx * 4 + j;
-              if (col < ${colBound}) { setOutputAtIndex(${outIndex}, acc[i][j]); }
-            }
-          }
-        }`;
-}
-
-/** Voxels per axis of one phase r (i = q*s + r < size) and the taps that reach it (t = t0 + j*s < k). */
-function phaseCounts(size: number, k: number, s: number, p: number, r: number): { n: number; t0: number; nt: number } {
-  const t0 = (((r + p) % s) + s) % s;
-  return { n: r < size ? Math.ceil((size - r) / s) : 0, t0, nt: t0 < k ? Math.ceil((k - t0) / s) : 0 };
-}
-
-/** Row tiles of the strided input gradient: the sum over phases of ceil(phase voxels / TILE_M). */
-function inputGradTiles(a: WgslConv3dAttrs): number {
-  const [n, d, h, wd] = a.inShape;
-  let tiles = 0;
-  for (let rz = 0; rz < a.strides[0]; rz++)
-    for (let ry = 0; ry < a.strides[1]; ry++)
-      for (let rx = 0; rx < a.strides[2]; rx++) {
-        const m = n * phaseCounts(d, a.kernel[0], a.strides[0], a.pads[0], rz).n * phaseCounts(h, a.kernel[1], a.strides[1], a.pads[1], ry).n * phaseCounts(wd, a.kernel[2], a.strides[2], a.pads[2], rx).n;
-        tiles += Math.ceil(m / TILE_M);
-      }
-  return tiles;
-}
-
-function inputGradProgram(a: WgslConv3dAttrs): WebGPUProgram {
-  const [n, d, h, wd, ci] = a.inShape;
-  const tiles = inputGradTiles(a);
-  const gy = Math.min(Math.max(tiles, 1), maxGroups);
-  const gz = Math.ceil(Math.max(tiles, 1) / gy);
-  // per-axis phase arithmetic (phaseCounts) in WGSL
-  const axis = (size: string, k: string, s: string, p: string, r: string, v: string) => `
-          let n${v} = select(0, (${size} - ${r} + ${s} - 1) / ${s}, ${r} < ${size});
-          let t0${v} = (${r} + ${p}) % ${s};
-          let nt${v} = select(0, (${k} - t0${v} + ${s} - 1) / ${s}, t0${v} < ${k});`;
-  return {
-    variableNames: ['dy', 'w'],
-    outputShape: [n * d * h * wd, ci],
-    shaderKey: 'nnunet_wgsl_conv3d_input_grad',
-    dispatchLayout: { x: [1], y: [0] },
-    dispatch: [Math.ceil(ci / TILE_N), gy, gz],
-    workgroupSize: [16, 16, 1],
-    uniforms: CONV_UNIFORMS + 'groupsY : i32, batch : i32,',
-    getUserCode: () => `
-      var<workgroup> As : array<f32, ${TILE_M * TILE_K}>;
-      var<workgroup> Bs : array<f32, ${TILE_K * TILE_N}>;
-      // the K of this workgroup's phase, read back with workgroupUniformLoad: tfjs hands workgroupId to main() through
-      // a private variable, which WGSL's uniformity analysis cannot see is uniform, and the K loop holds barriers
-      var<workgroup> kShared : i32;
-      // this workgroup's phase (set in main before any load)
-      var<private> phase : vec3<i32>;
-      var<private> pn : vec3<i32>;
-      var<private> pt0 : vec3<i32>;
-      var<private> pnt : vec3<i32>;
-
-      // dy at the output voxel that input voxel 'row' of this phase reaches through tap k (0 where none)
-      fn loadA(row : i32, k : i32, mp : i32, kp : i32) -> f32 {
-        if (row >= mp || k >= kp) { return 0.0; }
-        let c = k % uniforms.co;
-        let tap = k / uniforms.co;
-        let tx = pt0.x + (tap % pnt.x) * uniforms.sw;
-        let ty = pt0.y + ((tap / pnt.x) % pnt.y) * uniforms.sh;
-        let tz = pt0.z + (tap / (pnt.x * pnt.y)) * uniforms.sd;
-        let ix = (row % pn.x) * uniforms.sw + phase.x;
-        let iy = ((row / pn.x) % pn.y) * uniforms.sh + phase.y;
-        let iz = ((row / (pn.x * pn.y)) % pn.z) * uniforms.sd + phase.z;
-        let b = row / (pn.x * pn.y * pn.z);
-        // divisible by the stride by construction of the phase's taps
-        let pz = iz + uniforms.pd - tz;
-        let py = iy + uniforms.ph - ty;
-        let px = ix + uniforms.pw - tx;
-        if (pz < 0 || py < 0 || px < 0) { return 0.0; }
-        let oz = pz / uniforms.sd;
-        let oy = py / uniforms.sh;
-        let ox = px / uniforms.sw;
-        if (oz >= uniforms.outD || oy >= uniforms.outH || ox >= uniforms.outW) { return 0.0; }
-        return dy[(((b * uniforms.outD + oz) * uniforms.outH + oy) * uniforms.outW + ox) * uniforms.co + c];
-      }
-
-      // the filter at tap k's (tz, ty, tx), input channel col, output channel k % Co
-      fn loadB(k : i32, col : i32, kp : i32) -> f32 {
-        if (k >= kp || col >= uniforms.ci) { return 0.0; }
-        let c = k % uniforms.co;
-        let tap = k / uniforms.co;
-        let tx = pt0.x + (tap % pnt.x) * uniforms.sw;
-        let ty = pt0.y + ((tap / pnt.x) % pnt.y) * uniforms.sh;
-        let tz = pt0.z + (tap / (pnt.x * pnt.y)) * uniforms.sd;
-        return w[(((tz * uniforms.kh + ty) * uniforms.kw + tx) * uniforms.ci + col) * uniforms.co + c];
-      }
-
-      // the dX row of input voxel 'row' of this phase
-      fn outRow(row : i32) -> i32 {
-        let ix = (row % pn.x) * uniforms.sw + phase.x;
-        let iy = ((row / pn.x) % pn.y) * uniforms.sh + phase.y;
-        let iz = ((row / (pn.x * pn.y)) % pn.z) * uniforms.sd + phase.z;
-        let b = row / (pn.x * pn.y * pn.z);
-        return ((b * uniforms.inD + iz) * uniforms.inH + iy) * uniforms.inW + ix;
-      }
-
-      fn main() {
-        let tx = i32(localId.x);
-        let ty = i32(localId.y);
-        let li = i32(localIndex);
-        let tile = i32(workgroupId.z) * uniforms.groupsY + i32(workgroupId.y);
-        let colBase = i32(workgroupId.x) * ${TILE_N};
-        // which phase this tile belongs to: phases in (rz, ry, rx) order, each with ceil(its voxels / ${TILE_M}) tiles
-        var first = 0;
-        var mp = 0;
-        var kp = 0;
-        var rowBase = -1;
-        let phases = uniforms.sd * uniforms.sh * uniforms.sw;
-        for (var q = 0; q < phases; q++) {
-          let rx = q % uniforms.sw;
-          let ry = (q / uniforms.sw) % uniforms.sh;
-          let rz = q / (uniforms.sw * uniforms.sh);
-          ${axis('uniforms.inD', 'uniforms.kd', 'uniforms.sd', 'uniforms.pd', 'rz', 'z')}
-          ${axis('uniforms.inH', 'uniforms.kh', 'uniforms.sh', 'uniforms.ph', 'ry', 'y')}
-          ${axis('uniforms.inW', 'uniforms.kw', 'uniforms.sw', 'uniforms.pw', 'rx', 'x')}
-          let m = uniforms.batch * nz * ny * nx;
-          let t = (m + ${TILE_M - 1}) / ${TILE_M};
-          if (rowBase < 0 && tile < first + t) {
-            rowBase = (tile - first) * ${TILE_M};
-            mp = m;
-            kp = ntz * nty * ntx * uniforms.co;
-            phase = vec3<i32>(rx, ry, rz);
-            pn = vec3<i32>(nx, ny, nz);
-            pt0 = vec3<i32>(t0x, t0y, t0z);
-            pnt = vec3<i32>(ntx, nty, ntz);
-          }
-          first += t;
-        }
-        // a tile past the last phase (the dispatch grid is a rectangle): no rows, no K steps
-        if (rowBase < 0) { rowBase = 0; mp = 0; kp = 0; }
-        if (li == 0) { kShared = kp; }
-        let kUniform = workgroupUniformLoad(&kShared);
-        var acc : array<array<f32, 4>, 4>;
-        for (var i = 0; i < 4; i++) { for (var j = 0; j < 4; j++) { acc[i][j] = 0.0; } }
-        for (var k0 = 0; k0 < kUniform; k0 += ${TILE_K}) {
-          for (var e = 0; e < 4; e++) {
-            let idx = li * 4 + e;
-            As[idx] = loadA(rowBase + idx / ${TILE_K}, k0 + idx % ${TILE_K}, mp, kp);
-            Bs[idx] = loadB(k0 + idx / ${TILE_N}, colBase + idx % ${TILE_N}, kp);
-          }
-          workgroupBarrier();
-          ${accumulateTile(`(ty * 4 + i) * ${TILE_K} + s`)}
-          workgroupBarrier();
-        }
-        ${storeTile('rowBase', 'mp', 'outRow(r) * uniforms.ci + col', 'uniforms.ci')}
-      }
-    `,
-  };
-}
-
 /** Largest split-K partial buffer of the filter gradient (floats). */
 const PARTIAL_LIMIT = 2 ** 24;
 
 function filterGradProgram(m: number, k: number, co: number): { program: WebGPUProgram; slices: number; chunk: number } {
-  const slices = Math.max(1, Math.min(Math.ceil(m / 1024), Math.floor(PARTIAL_LIMIT / (k * co)), maxGroups));
+  const slices = Math.max(1, Math.min(Math.ceil(m / 1024), Math.floor(PARTIAL_LIMIT / (k * co)), wgslMaxGroups()));
   const chunk = Math.ceil(Math.ceil(m / slices) / TILE_K) * TILE_K;
   const program: WebGPUProgram = {
     variableNames: ['x', 'dy'],
@@ -381,7 +156,7 @@ function filterGradProgram(m: number, k: number, co: number): { program: WebGPUP
 function normApplyProgram(size: number): WebGPUProgram {
   const wg = 128;
   const groups = Math.ceil(size / wg);
-  const gx = Math.min(groups, maxGroups);
+  const gx = Math.min(groups, wgslMaxGroups());
   return {
     variableNames: ['x', 'scale', 'shift'],
     outputShape: [size],
@@ -403,22 +178,6 @@ function normApplyProgram(size: number): WebGPUProgram {
       }
     `,
   };
-}
-
-const int = (v: number) => ({ type: 'int32', data: [v] });
-
-/** M (output voxels) and K (taps x input channels) of a convolution. */
-function convMK(a: WgslConv3dAttrs): [number, number] {
-  return [a.inShape[0] * a.outSize[0] * a.outSize[1] * a.outSize[2], a.kernel[0] * a.kernel[1] * a.kernel[2] * a.inShape[4]];
-}
-
-/** The values of CONV_UNIFORMS, in its order. */
-function convUniforms(a: WgslConv3dAttrs, co: number): { type: string; data: number[] }[] {
-  const [, d, h, wd, ci] = a.inShape;
-  const [m, k] = convMK(a);
-  return [
-    d, h, wd, ci, ...a.outSize, co, ...a.kernel, ...a.strides, ...a.pads, m, k,
-  ].map(int);
 }
 
 let registered = false;
