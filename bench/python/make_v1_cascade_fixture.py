@@ -172,17 +172,7 @@ def train(net, cases, steps, patch, seed):
                     s = np.flip(s, ax)
             xb[b] = d
             yb[b] = s
-        out = net(torch.from_numpy(xb))[0]
-        y = torch.from_numpy(yb)
-        dice = v1.soft_dice_batch(out, y)
-        loss = ce(out, y) - dice.mean()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 12)
-        opt.step()
-        losses.append(float(loss.item()))
-        if it % 25 == 0 or it == steps - 1:
-            print(f'  step {it} loss {loss.item():.4f} dice {dice.detach().numpy().round(3)}', flush=True)
+        v1.sgd_step(net, opt, ce, xb, yb, it, steps, losses)
     return opt, losses
 
 

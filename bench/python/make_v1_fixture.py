@@ -123,6 +123,21 @@ def soft_dice_batch(logits, y):
     return (2 * inter + 1e-5) / (den + 1e-5)
 
 
+def sgd_step(net, opt, ce, xb, yb, it, steps, losses):
+    """One step of CE + batch soft Dice with nnUNetTrainerV2's gradient clipping (12); logs every 25 steps."""
+    out = net(torch.from_numpy(xb))[0]
+    y = torch.from_numpy(yb)
+    dice = soft_dice_batch(out, y)
+    loss = ce(out, y) - dice.mean()
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 12)
+    opt.step()
+    losses.append(float(loss.item()))
+    if it % 25 == 0 or it == steps - 1:
+        print(f'  step {it} loss {loss.item():.4f} dice {dice.detach().numpy().round(3)}', flush=True)
+
+
 def train(net, cases, steps):
     opt = torch.optim.SGD(net.parameters(), 0.01, weight_decay=3e-5, momentum=0.99, nesterov=True)
     ce = nn.CrossEntropyLoss()
@@ -147,17 +162,7 @@ def train(net, cases, steps):
             o = [rs.randint(0, p - n + 1) for p, n in zip(PATCH, s.shape)]
             xb[b, 0, o[0]:o[0] + s.shape[0], o[1]:o[1] + s.shape[1], o[2]:o[2] + s.shape[2]] = d[0]
             yb[b, o[0]:o[0] + s.shape[0], o[1]:o[1] + s.shape[1], o[2]:o[2] + s.shape[2]] = s
-        out = net(torch.from_numpy(xb))[0]
-        y = torch.from_numpy(yb)
-        dice = soft_dice_batch(out, y)
-        loss = ce(out, y) - dice.mean()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 12)
-        opt.step()
-        losses.append(float(loss.item()))
-        if it % 25 == 0 or it == steps - 1:
-            print(f'  step {it} loss {loss.item():.4f} dice {dice.detach().numpy().round(3)}', flush=True)
+        sgd_step(net, opt, ce, xb, yb, it, steps, losses)
     return opt, losses
 
 

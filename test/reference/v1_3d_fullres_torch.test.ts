@@ -1,4 +1,4 @@
-// reference suite: python3-torch 1.13, python3-scipy, python3-nibabel (only to make the cached model: 10-13 min on a busy 2-core machine) -- an nnU-Net v1 3d_fullres model folder made with PyTorch imports and predicts like v1's prediction re-stated in PyTorch
+// reference suite: python3-torch 1.13, python3-scipy, python3-nibabel (only to make the cached model: about 2.5 min on an idle 2-core machine, 10-13 min on a busy one) -- an nnU-Net v1 3d_fullres model folder made with PyTorch imports and predicts like v1's prediction re-stated in PyTorch
 /**
  * The v1 3d_fullres model folder of issue 22: bench/python/make_v1_fixture.py trains a Generic_UNet (base 8
  * features, the hippocampus 3d_fullres topology: patch 40x56x40, three 2x2x2 poolings) for 300 SGD steps with
