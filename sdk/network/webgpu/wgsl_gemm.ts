@@ -76,6 +76,34 @@ export function accumulateTile(aIndex: string): string {
           }`;
 }
 
+/** WGSL: this invocation's column (tx) and row (ty) in the 16x16 workgroup and its flat index (li). */
+export const THREAD_IDS = `let tx = i32(localId.x);
+        let ty = i32(localId.y);
+        let li = i32(localIndex);`;
+
+/** WGSL: a thread's 4x4 accumulators, zeroed. */
+export const ZERO_ACC = `var acc : array<array<f32, 4>, 4>;
+        for (var i = 0; i < 4; i++) { for (var j = 0; j < 4; j++) { acc[i][j] = 0.0; } }`;
+
+/**
+ * WGSL: zeroed accumulators, then the K loop of a GEMM whose output tile starts at rows rowBase and columns colBase:
+ * per 16-wide K step the 256 threads load the 64x16 A tile and the 16x64 B tile (4 elements each), then accumulate.
+ * loadA(row, k) and loadB(k, col) give the WGSL expressions that read one element (0 outside the matrices).
+ */
+export function gemmKLoop(kBound: string, loadA: (row: string, k: string) => string, loadB: (k: string, col: string) => string): string {
+  return `${ZERO_ACC}
+        for (var k0 = 0; k0 < ${kBound}; k0 += ${TILE_K}) {
+          for (var e = 0; e < 4; e++) {
+            let idx = li * 4 + e;
+            As[idx] = ${loadA(`rowBase + idx / ${TILE_K}`, `k0 + idx % ${TILE_K}`)};
+            Bs[idx] = ${loadB(`k0 + idx / ${TILE_N}`, `colBase + idx % ${TILE_N}`)};
+          }
+          workgroupBarrier();
+          ${accumulateTile(`(ty * 4 + i) * ${TILE_K} + s`)}
+          workgroupBarrier();
+        }`;
+}
+
 /**
  * WGSL: write a thread's 4x4 outputs, rows r = rowBase + ty*4 + i below rowBound, columns below colBound, at
  * outIndex(r, col).

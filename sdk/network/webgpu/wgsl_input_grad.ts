@@ -6,7 +6,7 @@
  * finds its phase from its tile number.
  */
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { accumulateTile, CONV_UNIFORMS, storeTile, TILE_K, TILE_M, TILE_N, wgslMaxGroups, type WgslConv3dAttrs } from './wgsl_gemm';
+import { CONV_UNIFORMS, gemmKLoop, storeTile, THREAD_IDS, TILE_K, TILE_M, TILE_N, wgslMaxGroups, type WgslConv3dAttrs } from './wgsl_gemm';
 
 /** Voxels per axis of one phase r (i = q*s + r < size) and the taps that reach it (t = t0 + j*s < k). */
 function phaseCounts(size: number, k: number, s: number, p: number, r: number): { n: number; t0: number; nt: number } {
@@ -102,9 +102,7 @@ export function inputGradProgram(a: WgslConv3dAttrs): WebGPUProgram {
       }
 
       fn main() {
-        let tx = i32(localId.x);
-        let ty = i32(localId.y);
-        let li = i32(localIndex);
+        ${THREAD_IDS}
         let tile = i32(workgroupId.z) * uniforms.groupsY + i32(workgroupId.y);
         let colBase = i32(workgroupId.x) * ${TILE_N};
         // which phase this tile belongs to: phases in (rz, ry, rx) order, each with ceil(its voxels / ${TILE_M}) tiles
@@ -137,18 +135,7 @@ export function inputGradProgram(a: WgslConv3dAttrs): WebGPUProgram {
         if (rowBase < 0) { rowBase = 0; mp = 0; kp = 0; }
         if (li == 0) { kShared = kp; }
         let kUniform = workgroupUniformLoad(&kShared);
-        var acc : array<array<f32, 4>, 4>;
-        for (var i = 0; i < 4; i++) { for (var j = 0; j < 4; j++) { acc[i][j] = 0.0; } }
-        for (var k0 = 0; k0 < kUniform; k0 += ${TILE_K}) {
-          for (var e = 0; e < 4; e++) {
-            let idx = li * 4 + e;
-            As[idx] = loadA(rowBase + idx / ${TILE_K}, k0 + idx % ${TILE_K}, mp, kp);
-            Bs[idx] = loadB(k0 + idx / ${TILE_N}, colBase + idx % ${TILE_N}, kp);
-          }
-          workgroupBarrier();
-          ${accumulateTile(`(ty * 4 + i) * ${TILE_K} + s`)}
-          workgroupBarrier();
-        }
+        ${gemmKLoop('kUniform', (row, k) => `loadA(${row}, ${k}, mp, kp)`, (k, col) => `loadB(${k}, ${col}, kp)`)}
         ${storeTile('rowBase', 'mp', 'outRow(r) * uniforms.ci + col', 'uniforms.ci')}
       }
     `,

@@ -28,7 +28,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { accumulateTile, CONV_UNIFORMS, convMK, convUniforms, int, LOAD_A, storeTile, TILE_K, TILE_M, TILE_N, wgslMaxGroups, type WgslConv3dAttrs } from './wgsl_gemm';
+import { accumulateTile, CONV_UNIFORMS, convMK, convUniforms, gemmKLoop, int, LOAD_A, storeTile, THREAD_IDS, TILE_K, TILE_M, TILE_N, wgslMaxGroups, ZERO_ACC, type WgslConv3dAttrs } from './wgsl_gemm';
 import { inputGradProgram } from './wgsl_input_grad';
 
 export { setWgslMaxGroups, type WgslConv3dAttrs } from './wgsl_gemm';
@@ -68,28 +68,10 @@ function conv3dProgram(a: WgslConv3dAttrs, co: number): WebGPUProgram {
       }
 
       fn main() {
-        let tx = i32(localId.x);
-        let ty = i32(localId.y);
-        let li = i32(localIndex);
+        ${THREAD_IDS}
         let rowBase = (i32(workgroupId.z) * uniforms.groupsY + i32(workgroupId.y)) * ${TILE_M};
         let colBase = i32(workgroupId.x) * ${TILE_N};
-        var acc : array<array<f32, 4>, 4>;
-        for (var i = 0; i < 4; i++) { for (var j = 0; j < 4; j++) { acc[i][j] = 0.0; } }
-        for (var k0 = 0; k0 < uniforms.K; k0 += ${TILE_K}) {
-          // 256 threads load the 64x16 A tile and the 16x64 B tile, 4 elements each
-          for (var e = 0; e < 4; e++) {
-            let idx = li * 4 + e;
-            let ar = idx / ${TILE_K};
-            let ak = idx % ${TILE_K};
-            As[idx] = loadA(rowBase + ar, k0 + ak);
-            let bk = idx / ${TILE_N};
-            let bc = idx % ${TILE_N};
-            Bs[idx] = loadB(k0 + bk, colBase + bc);
-          }
-          workgroupBarrier();
-          ${accumulateTile(`(ty * 4 + i) * ${TILE_K} + s`)}
-          workgroupBarrier();
-        }
+        ${gemmKLoop('uniforms.K', (row, k) => `loadA(${row}, ${k})`, (k, col) => `loadB(${k}, ${col})`)}
         ${storeTile('rowBase', 'uniforms.M', 'r * uniforms.co + col')}
       }
     `,
@@ -116,16 +98,13 @@ function filterGradProgram(m: number, k: number, co: number): { program: WebGPUP
       ${LOAD_A}
 
       fn main() {
-        let tx = i32(localId.x);
-        let ty = i32(localId.y);
-        let li = i32(localIndex);
+        ${THREAD_IDS}
         let colBase = i32(workgroupId.x) * ${TILE_N};
         let kBase = i32(workgroupId.y) * ${TILE_M};
         let slice = i32(workgroupId.z);
         let mStart = slice * uniforms.chunk;
         let mEnd = min(uniforms.M, mStart + uniforms.chunk);
-        var acc : array<array<f32, 4>, 4>;
-        for (var i = 0; i < 4; i++) { for (var j = 0; j < 4; j++) { acc[i][j] = 0.0; } }
+        ${ZERO_ACC}
         // the loop bound is a uniform, so every invocation reaches the barriers (rows past mEnd load zeros)
         for (var t = 0; t < uniforms.chunk; t += ${TILE_K}) {
           for (var e = 0; e < 4; e++) {
