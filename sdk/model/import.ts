@@ -142,12 +142,12 @@ export function unpackModelZip(zipFile: string): string {
   return dir;
 }
 
-/** Files of a v1 model folder that prediction needs (relative paths). */
-export function modelFilesToCopy(folder: string, checkpoint: string): string[] {
+/** Files of a v1 model folder that prediction needs (relative paths); `folds`: only these fold folders' files. */
+export function modelFilesToCopy(folder: string, checkpoint: string, folds?: readonly string[]): string[] {
   const files: string[] = [];
   for (const f of ['plans.pkl', 'postprocessing.json']) if (fs.existsSync(path.join(folder, f))) files.push(f);
   for (const d of fs.readdirSync(folder).sort()) {
-    if (!/^(fold_\d+|all)$/.test(d)) continue;
+    if (!/^(fold_\d+|all)$/.test(d) || (folds && !folds.includes(d))) continue;
     for (const f of [`${checkpoint}.model`, `${checkpoint}.model.pkl`, 'postprocessing.json']) {
       if (fs.existsSync(path.join(folder, d, f))) files.push(path.join(d, f));
     }

@@ -148,6 +148,8 @@ export class Model {
   static async load(dir: string, opts: ModelLoadOptions = {}): Promise<Model | ModelV2> {
     const abs = path.resolve(dir);
     const { folder: modelDir, manifest } = modelFolderOf(abs);
+    // a cascade's previous stage as the store keeps it (the folder import-model copied next to it)
+    const storedPreviousStage = manifest?.previous_stage ? path.resolve(abs, manifest.previous_stage) : undefined;
     const v2Checkpoint = opts.checkpoint?.endsWith('.pth') ? opts.checkpoint : 'checkpoint_final.pth';
     // a v2 folder (plans.json + dataset.json, here or above a fold folder) even when the asked checkpoint is missing:
     // the v2 loader then names the missing fold_k/<checkpoint>
@@ -159,7 +161,7 @@ export class Model {
         folds: opts.folds,
         checkpoint: manifest?.checkpoint ?? v2Checkpoint,
         allowOtherTrainer: opts.allowOtherTrainer,
-        previousStage: opts.previousStage ?? (manifest?.previous_stage ? path.resolve(abs, manifest.previous_stage) : undefined),
+        previousStage: opts.previousStage ?? storedPreviousStage,
       });
     }
     const folder = findV1ModelFolder(modelDir, { ...opts, checkpoint: opts.checkpoint ?? manifest?.checkpoint });
@@ -203,11 +205,7 @@ export class Model {
     }
     let previousStage: Model | null = null;
     if (cascade) {
-      const lowDir = opts.previousStage
-        ? path.resolve(opts.previousStage)
-        : manifest?.previous_stage
-          ? path.resolve(abs, manifest.previous_stage)
-          : officialLowresFolder(folder, info);
+      const lowDir = opts.previousStage ? path.resolve(opts.previousStage) : (storedPreviousStage ?? officialLowresFolder(folder, info));
       try {
         previousStage = await Model.loadPreviousStage(lowDir, folder, arch.numClasses, opts, manifest?.checkpoint);
       } catch (e) {
@@ -293,11 +291,11 @@ export class Model {
       try {
         const task = path.basename(path.dirname(folder));
         const name = opts.name ?? `${task}_${model.configuration}`.replace(/[^\w.-]/g, '_');
-        const files = modelFilesToCopy(folder, checkpoint).filter((f) => !folds || !f.includes(path.sep) || folds.includes(f.split(path.sep)[0]));
+        const files = modelFilesToCopy(folder, checkpoint, folds);
         // a cascade carries its 3d_lowres model (the folds it was loaded with)
         const low = model instanceof Model ? model.previousStage : null;
         const also = low
-          ? [{ folder: low.modelFolder, files: modelFilesToCopy(low.modelFolder, checkpoint).filter((f) => !f.includes(path.sep) || low.folds.includes(f.split(path.sep)[0])), to: PREVIOUS_STAGE_FOLDER }]
+          ? [{ folder: low.modelFolder, files: modelFilesToCopy(low.modelFolder, checkpoint, low.folds), to: PREVIOUS_STAGE_FOLDER }]
           : [];
         const dir = writeStoreEntry(
           modelStore(opts),
