@@ -149,18 +149,14 @@ export async function predictProbabilities(
   const prev = o.previousSegmentation;
   const stages = lowres && !prev ? 2 : 1;
   const report = (stage: number) => o.onProgress && ((d: number, t: number) => o.onProgress!(stage * t + d, stages * t));
-  if (lowres || prev) {
-    let lseg: { data: ArrayLike<number>; shape: readonly number[] };
-    if (prev) lseg = prev;
-    else {
-      const lp = preprocessForModel(images, lowres!, id);
-      const lprobs = await slidingWindow(lowres!, lp.data, lp.dataShape, o, report(0));
-      // v1 predict_simple: the low-res stage is exported (with its postprocessing) and read back as lowres_segmentations
-      lseg = segmentationFromProbabilities(lprobs, lp.properties, {
-        transposeBackward: lowres!.json.transpose_backward,
-        postprocessing: lowres!.postprocessing,
-      });
-    }
+  const lowresSegmentation = async (low: InferenceModel) => {
+    const lp = preprocessForModel(images, low, id);
+    const lprobs = await slidingWindow(low, lp.data, lp.dataShape, o, report(0));
+    // v1 predict_simple: the low-res stage is exported (with its postprocessing) and read back as lowres_segmentations
+    return segmentationFromProbabilities(lprobs, lp.properties, { transposeBackward: low.json.transpose_backward, postprocessing: low.postprocessing });
+  };
+  const lseg = prev ?? (lowres ? await lowresSegmentation(lowres) : null);
+  if (lseg) {
     const sp = pre.dataShape.slice(1);
     const bbox = model.v1UncroppedCascadeInput ? null : pre.properties.crop_bbox;
     const oneHot = cascadeOneHot(lseg.data, lseg.shape, bbox, model.json.transpose_forward, sp, model.numClasses);

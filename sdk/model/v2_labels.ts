@@ -62,7 +62,6 @@ export function v2LabelManager(ds: V2LabelsJSON, file: string): V2Labels {
   return { allLabels: all, foregroundLabels: all.filter((v) => v !== 0), regions, regionsClassOrder: order, ignoreLabel: ignore ?? null, numHeads };
 }
 
-
 /**
  * LabelManager.apply_inference_nonlin + convert_probabilities_to_segmentation on (C, ...) logits, C order: softmax and
  * argmax for labels; for regions a sigmoid per output and, in regions_class_order, the label where it is > 0.5.
